@@ -1,0 +1,1 @@
+"""EVPN data: route distinguishers, ESIs, extended communities and the five route types."""
