@@ -85,9 +85,19 @@ def test_session_capture_message_sequence(session) -> None:
     assert kinds == {
         ("192.168.100.1", 35214, "192.168.100.2", 179): ["Notification"],
         ("192.168.100.2", 45970, "192.168.100.1", 179): [
-            "Open", "Keepalive", "Update", "Update", "Update"],
+            "Open",
+            "Keepalive",
+            "Update",
+            "Update",
+            "Update",
+        ],
         ("192.168.100.1", 179, "192.168.100.2", 45970): [
-            "Open", "Keepalive", "Update", "Update", "Update"],
+            "Open",
+            "Keepalive",
+            "Update",
+            "Update",
+            "Update",
+        ],
         ("192.168.100.1", 60154, "192.168.100.2", 179): ["Open", "Notification", "Notification"],
         ("192.168.100.2", 179, "192.168.100.1", 60154): ["Open", "Notification", "Notification"],
     }
@@ -152,8 +162,7 @@ def test_type2_and_type3_updates(session) -> None:
     assert route.text == "[3]:[0]:[32]:[192.168.100.1]"
     pmsi = imet.attributes.pmsi_tunnel
     assert pmsi is not None
-    assert (pmsi.flags, pmsi.tunnel_type, pmsi.label, pmsi.endpoint) == (
-        0, 6, 100, "192.168.100.1")
+    assert (pmsi.flags, pmsi.tunnel_type, pmsi.label, pmsi.endpoint) == (0, 6, 100, "192.168.100.1")
 
     raw, eor = pairs[4]
     assert len(raw) == 29
@@ -189,8 +198,11 @@ def test_irb_type5_and_two_label_type2(irb) -> None:
 
 def test_identical_attributes_are_shared_across_updates(session) -> None:
     cache: dict[bytes, object] = {}
-    raws = [raw for raw, m in session[("192.168.100.1", 179, "192.168.100.2", 45970)]
-            if isinstance(m, Update)]
+    raws = [
+        raw
+        for raw, m in session[("192.168.100.1", 179, "192.168.100.2", 45970)]
+        if isinstance(m, Update)
+    ]
     first = decode_message(raws[0], attribute_cache=cache)
     again = decode_message(raws[0], attribute_cache=cache)
     assert isinstance(first, Update) and isinstance(again, Update)

@@ -16,7 +16,10 @@ class Multiprotocol(NamedTuple):
     afi: int
     safi: int
     reserved: int = 0
-    code = C.MULTIPROTOCOL
+
+    @property
+    def code(self) -> int:
+        return C.MULTIPROTOCOL
 
     def encode_value(self) -> bytes:
         return struct.pack("!HBB", self.afi, self.reserved, self.safi)
@@ -36,14 +39,18 @@ class RouteRefresh(NamedTuple):
 
 
 class EnhancedRouteRefresh(NamedTuple):
-    code = C.ENHANCED_ROUTE_REFRESH
+    @property
+    def code(self) -> int:
+        return C.ENHANCED_ROUTE_REFRESH
 
     def encode_value(self) -> bytes:
         return b""
 
 
 class ExtendedMessage(NamedTuple):
-    code = C.EXTENDED_MESSAGE
+    @property
+    def code(self) -> int:
+        return C.EXTENDED_MESSAGE
 
     def encode_value(self) -> bytes:
         return b""
@@ -51,7 +58,10 @@ class ExtendedMessage(NamedTuple):
 
 class FourOctetAs(NamedTuple):
     asn: int
-    code = C.FOUR_OCTET_AS
+
+    @property
+    def code(self) -> int:
+        return C.FOUR_OCTET_AS
 
     def encode_value(self) -> bytes:
         return self.asn.to_bytes(4, "big")
@@ -72,7 +82,10 @@ class GracefulRestart(NamedTuple):
     notification: bool = False
     families: tuple[GracefulRestartFamily, ...] = ()
     reserved: int = 0  # the other two header bits
-    code = C.GRACEFUL_RESTART
+
+    @property
+    def code(self) -> int:
+        return C.GRACEFUL_RESTART
 
     def encode_value(self) -> bytes:
         head = (
@@ -96,7 +109,10 @@ class AddPath(NamedTuple):
     """RFC 7911 §4: (AFI, SAFI, send/receive) triples; 1 receive, 2 send, 3 both."""
 
     families: tuple[tuple[int, int, int], ...]
-    code = C.ADD_PATH
+
+    @property
+    def code(self) -> int:
+        return C.ADD_PATH
 
     def encode_value(self) -> bytes:
         return b"".join(struct.pack("!HBB", *fam) for fam in self.families)
@@ -107,7 +123,10 @@ class Fqdn(NamedTuple):
 
     hostname: str
     domain: str = ""
-    code = C.FQDN
+
+    @property
+    def code(self) -> int:
+        return C.FQDN
 
     def encode_value(self) -> bytes:
         host = self.hostname.encode()[:255]
@@ -149,8 +168,12 @@ def decode_capability(code: int, value: bytes) -> Capability:
             raise CapabilityError(f"multiprotocol capability of {size} bytes, expected 4")
         afi, reserved, safi = struct.unpack("!HBB", value)
         return Multiprotocol(afi, safi, reserved)
-    if code in (C.ROUTE_REFRESH, C.ROUTE_REFRESH_CISCO, C.ENHANCED_ROUTE_REFRESH,
-                C.EXTENDED_MESSAGE):
+    if code in (
+        C.ROUTE_REFRESH,
+        C.ROUTE_REFRESH_CISCO,
+        C.ENHANCED_ROUTE_REFRESH,
+        C.EXTENDED_MESSAGE,
+    ):
         if size != 0:
             raise CapabilityError(f"capability {code} of {size} bytes, expected 0")
         if code == C.ENHANCED_ROUTE_REFRESH:
@@ -171,7 +194,10 @@ def decode_capability(code: int, value: bytes) -> Capability:
             afi, safi, bits = struct.unpack_from("!HBB", value, pos)
             families.append(GracefulRestartFamily(afi, safi, bool(bits & 0x80), bits & 0x7F))
         return GracefulRestart(
-            head & 0x0FFF, bool(head & 0x8000), bool(head & 0x4000), tuple(families),
+            head & 0x0FFF,
+            bool(head & 0x8000),
+            bool(head & 0x4000),
+            tuple(families),
             (head >> 12) & 0x3,
         )
     if code == C.ADD_PATH:

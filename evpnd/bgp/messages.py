@@ -87,7 +87,10 @@ class Open:
         else:
             head = bytes((len(blob),))
         body = struct.pack(
-            "!BHH4s", self.version, my_as, self.hold_time,
+            "!BHH4s",
+            self.version,
+            my_as,
+            self.hold_time,
             ipaddress.IPv4Address(self.router_id).packed,
         )
         return frame(MessageType.OPEN, body + head + blob)
@@ -115,9 +118,15 @@ class Notification:
     @property
     def shutdown_message(self) -> str | None:
         """RFC 8203 / RFC 9003: the operator's reason in an administrative shutdown or reset."""
-        if self.code != ErrorCode.CEASE or self.subcode not in (
-            CeaseSubcode.ADMINISTRATIVE_SHUTDOWN, CeaseSubcode.ADMINISTRATIVE_RESET,
-        ) or not self.data:
+        if (
+            self.code != ErrorCode.CEASE
+            or self.subcode
+            not in (
+                CeaseSubcode.ADMINISTRATIVE_SHUTDOWN,
+                CeaseSubcode.ADMINISTRATIVE_RESET,
+            )
+            or not self.data
+        ):
             return None
         length = self.data[0]
         if length + 1 > len(self.data):
@@ -156,16 +165,18 @@ class RouteRefresh:
     subtype: int = ROUTE_REFRESH_NORMAL
 
     def encode(self) -> bytes:
-        return frame(MessageType.ROUTE_REFRESH, struct.pack("!HBB", self.afi, self.subtype,
-                                                            self.safi))
+        return frame(
+            MessageType.ROUTE_REFRESH, struct.pack("!HBB", self.afi, self.subtype, self.safi)
+        )
 
 
 Message = Open | Update | Notification | Keepalive | RouteRefresh
 
 
 def _header_error(subcode: int, reason: str, data: bytes = b"", offset: int = 0) -> DecodeError:
-    return DecodeError(ErrorAction.SESSION_RESET, reason, offset, ErrorCode.MESSAGE_HEADER,
-                       subcode, data)
+    return DecodeError(
+        ErrorAction.SESSION_RESET, reason, offset, ErrorCode.MESSAGE_HEADER, subcode, data
+    )
 
 
 def check_header(header: bytes, max_len: int = MAX_MESSAGE_LEN) -> DecodeError | None:
@@ -175,20 +186,26 @@ def check_header(header: bytes, max_len: int = MAX_MESSAGE_LEN) -> DecodeError |
     length = (header[16] << 8) | header[17]
     kind = header[18]
     if kind not in _MIN_LEN:
-        return _header_error(HeaderSubcode.BAD_MESSAGE_TYPE, f"unknown message type {kind}",
-                             bytes((kind,)), 18)
+        return _header_error(
+            HeaderSubcode.BAD_MESSAGE_TYPE, f"unknown message type {kind}", bytes((kind,)), 18
+        )
     # RFC 8654 §4: OPEN and KEEPALIVE stay within 4096 bytes even with extended messages.
     limit = MAX_MESSAGE_LEN if kind in (MessageType.OPEN, MessageType.KEEPALIVE) else max_len
-    if length < _MIN_LEN[kind] or length > limit or (
-        kind == MessageType.KEEPALIVE and length != HEADER_LEN
+    if (
+        length < _MIN_LEN[kind]
+        or length > limit
+        or (kind == MessageType.KEEPALIVE and length != HEADER_LEN)
     ):
-        return _header_error(HeaderSubcode.BAD_MESSAGE_LENGTH,
-                             f"{MessageType(kind).name} message of length {length}",
-                             header[16:18], 16)
+        return _header_error(
+            HeaderSubcode.BAD_MESSAGE_LENGTH,
+            f"{MessageType(kind).name} message of length {length}",
+            header[16:18],
+            16,
+        )
     return None
 
 
-_MIN_LEN = {
+_MIN_LEN: dict[int, int] = {
     MessageType.OPEN: 29,
     MessageType.UPDATE: 23,
     MessageType.NOTIFICATION: 21,
@@ -198,8 +215,9 @@ _MIN_LEN = {
 
 
 def decode_message(
-    data: bytes, ctx: CodecContext = DEFAULT_CONTEXT, attribute_cache: dict[bytes, object] | None
-    = None,
+    data: bytes,
+    ctx: CodecContext = DEFAULT_CONTEXT,
+    attribute_cache: dict[bytes, object] | None = None,
 ) -> Message | DecodeError:
     """Decode one whole message (header included). Never raises for bad input: a message that
     cannot be used comes back as a DecodeError whose action is SESSION_RESET; an UPDATE with
@@ -211,9 +229,12 @@ def decode_message(
         return header_error
     length = (data[16] << 8) | data[17]
     if length != len(data):
-        return _header_error(HeaderSubcode.BAD_MESSAGE_LENGTH,
-                             f"length field says {length}, message has {len(data)} bytes",
-                             data[16:18], 16)
+        return _header_error(
+            HeaderSubcode.BAD_MESSAGE_LENGTH,
+            f"length field says {length}, message has {len(data)} bytes",
+            data[16:18],
+            16,
+        )
     kind = data[18]
     try:
         if kind == MessageType.UPDATE:
@@ -232,24 +253,35 @@ def decode_message(
 def _decode_route_refresh(data: bytes) -> RouteRefresh:
     if len(data) != 23:
         # RFC 7313 §5: the whole message goes back in the NOTIFICATION's data.
-        raise Malformed(DecodeError(
-            ErrorAction.SESSION_RESET, f"ROUTE-REFRESH of {len(data)} bytes", 16,
-            ErrorCode.ROUTE_REFRESH_MESSAGE, RouteRefreshSubcode.INVALID_MESSAGE_LENGTH, data))
+        raise Malformed(
+            DecodeError(
+                ErrorAction.SESSION_RESET,
+                f"ROUTE-REFRESH of {len(data)} bytes",
+                16,
+                ErrorCode.ROUTE_REFRESH_MESSAGE,
+                RouteRefreshSubcode.INVALID_MESSAGE_LENGTH,
+                data,
+            )
+        )
     afi, subtype, safi = struct.unpack_from("!HBB", data, 19)
     return RouteRefresh(afi, safi, subtype)
 
 
 def _open_error(subcode: int, reason: str, offset: int, data: bytes = b"") -> Malformed:
-    return Malformed(DecodeError(ErrorAction.SESSION_RESET, reason, offset,
-                                 ErrorCode.OPEN_MESSAGE, subcode, data))
+    return Malformed(
+        DecodeError(
+            ErrorAction.SESSION_RESET, reason, offset, ErrorCode.OPEN_MESSAGE, subcode, data
+        )
+    )
 
 
 def _decode_open(data: bytes) -> Open:
     version, my_as, hold_time, router_id, params_len = struct.unpack_from("!BHH4sB", data, 19)
     if version != 4:
         # RFC 4271 §6.2: the data is the largest version we support.
-        raise _open_error(OpenSubcode.UNSUPPORTED_VERSION_NUMBER, f"BGP version {version}", 19,
-                          b"\x00\x04")
+        raise _open_error(
+            OpenSubcode.UNSUPPORTED_VERSION_NUMBER, f"BGP version {version}", 19, b"\x00\x04"
+        )
     if hold_time in (1, 2):
         raise _open_error(OpenSubcode.UNACCEPTABLE_HOLD_TIME, f"hold time {hold_time}", 22)
     if router_id == b"\x00\x00\x00\x00":
@@ -265,9 +297,11 @@ def _decode_open(data: bytes) -> Open:
         extended = True
     end = pos + params_len
     if end != len(data):
-        raise _open_error(OpenSubcode.UNSPECIFIC,
-                          f"optional parameters of {params_len} bytes in a {len(data)}-byte OPEN",
-                          28)
+        raise _open_error(
+            OpenSubcode.UNSPECIFIC,
+            f"optional parameters of {params_len} bytes in a {len(data)}-byte OPEN",
+            28,
+        )
     caps: list[Capability] = []
     others: list[tuple[int, bytes]] = []
     params_seen = 0
@@ -281,20 +315,23 @@ def _decode_open(data: bytes) -> Open:
         vstart = pos + head
         vend = vstart + plen
         if vend > end:
-            raise _open_error(OpenSubcode.UNSPECIFIC,
-                              f"optional parameter of {plen} bytes runs past the OPEN", pos)
+            raise _open_error(
+                OpenSubcode.UNSPECIFIC,
+                f"optional parameter of {plen} bytes runs past the OPEN",
+                pos,
+            )
         params_seen += 1
         if ptype == _PARAM_CAPABILITIES:
             cap_params += 1
             cpos = vstart
             while cpos < vend:
                 if cpos + 2 > vend:
-                    raise _open_error(OpenSubcode.UNSPECIFIC, "capability header cut short",
-                                      cpos)
+                    raise _open_error(OpenSubcode.UNSPECIFIC, "capability header cut short", cpos)
                 code, clen = data[cpos], data[cpos + 1]
                 if cpos + 2 + clen > vend:
-                    raise _open_error(OpenSubcode.UNSPECIFIC,
-                                      f"capability {code} of {clen} bytes overruns", cpos)
+                    raise _open_error(
+                        OpenSubcode.UNSPECIFIC, f"capability {code} of {clen} bytes overruns", cpos
+                    )
                 try:
                     caps.append(decode_capability(code, data[cpos + 2 : cpos + 2 + clen]))
                 except CapabilityError as exc:

@@ -78,11 +78,13 @@ class Update:
         if self.announced or self.reach_family is not None:
             afi, safi = self.reach_family or EVPN
             mp_reach = _mp_reach_value(afi, safi, self.attributes.nexthop or b"") + _nlri(
-                self.announced, self.announced_path_ids, (afi, safi) in ctx.add_path_send)
+                self.announced, self.announced_path_ids, (afi, safi) in ctx.add_path_send
+            )
         if self.withdrawn or self.unreach_family is not None:
             afi, safi = self.unreach_family or EVPN
             mp_unreach = struct.pack("!HB", afi, safi) + _nlri(
-                self.withdrawn, self.withdrawn_path_ids, (afi, safi) in ctx.add_path_send)
+                self.withdrawn, self.withdrawn_path_ids, (afi, safi) in ctx.add_path_send
+            )
         attrs = b""
         if self.attributes is not EMPTY_ATTRIBUTES or mp_reach or mp_unreach:
             attrs = encode_attributes(self.attributes, ctx, mp_reach, mp_unreach)
@@ -106,22 +108,25 @@ def _mp_reach_value(afi: int, safi: int, nexthop: bytes) -> bytes:
 
 def _frame_update(withdrawn: bytes, attrs: bytes, nlri: bytes) -> bytes:
     length = HEADER_LEN + 4 + len(withdrawn) + len(attrs) + len(nlri)
-    return b"".join((
-        MARKER,
-        struct.pack("!HBH", length, MessageType.UPDATE, len(withdrawn)),
-        withdrawn,
-        len(attrs).to_bytes(2, "big"),
-        attrs,
-        nlri,
-    ))
+    return b"".join(
+        (
+            MARKER,
+            struct.pack("!HBH", length, MessageType.UPDATE, len(withdrawn)),
+            withdrawn,
+            len(attrs).to_bytes(2, "big"),
+            attrs,
+            nlri,
+        )
+    )
 
 
 def end_of_rib(afi: int = Afi.L2VPN, safi: int = Safi.EVPN) -> bytes:
     if (afi, safi) == (Afi.IPV4, Safi.UNICAST):
         return _frame_update(b"", b"", b"")
     value = struct.pack("!HB", afi, safi)
-    return _frame_update(b"", encode_attribute(AttrType.MP_UNREACH_NLRI, AttrFlag.OPTIONAL,
-                                               value), b"")
+    return _frame_update(
+        b"", encode_attribute(AttrType.MP_UNREACH_NLRI, AttrFlag.OPTIONAL, value), b""
+    )
 
 
 def pack_announcements(
@@ -142,8 +147,9 @@ def pack_announcements(
     encoded = _encoded_nlris(routes, path_ids, EVPN in ctx.add_path_send)
     messages = []
     for chunk in _chunks(encoded, ctx.max_message_len - fixed):
-        mp = encode_attribute(AttrType.MP_REACH_NLRI, AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH,
-                              head + chunk)
+        mp = encode_attribute(
+            AttrType.MP_REACH_NLRI, AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH, head + chunk
+        )
         messages.append(_frame_update(b"", mp + others, b""))
     return messages
 
@@ -159,9 +165,13 @@ def pack_withdrawals(
     fixed = HEADER_LEN + 4 + 4 + len(head)
     encoded = _encoded_nlris(routes, path_ids, EVPN in ctx.add_path_send)
     return [
-        _frame_update(b"", encode_attribute(
-            AttrType.MP_UNREACH_NLRI, AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH, head + chunk),
-            b"")
+        _frame_update(
+            b"",
+            encode_attribute(
+                AttrType.MP_UNREACH_NLRI, AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH, head + chunk
+            ),
+            b"",
+        )
         for chunk in _chunks(encoded, ctx.max_message_len - fixed)
     ]
 
@@ -197,7 +207,11 @@ def _chunks(encoded: list[bytes], room: int) -> list[bytes]:
 
 
 def _update_error(
-    action: ErrorAction, subcode: int, reason: str, offset: int, data: bytes = b"",
+    action: ErrorAction,
+    subcode: int,
+    reason: str,
+    offset: int,
+    data: bytes = b"",
     attribute: int | None = None,
 ) -> DecodeError:
     return DecodeError(action, reason, offset, ErrorCode.UPDATE_MESSAGE, subcode, data, attribute)
@@ -210,9 +224,14 @@ def _decode_prefixes(msg: bytes, pos: int, end: int) -> tuple[ipaddress.IPv4Netw
         size = (bits + 7) // 8
         if bits > 32 or pos + 1 + size > end:
             # RFC 7606 §5.3: an NLRI field that does not parse resets the session.
-            raise Malformed(_update_error(ErrorAction.SESSION_RESET,
-                                          UpdateSubcode.INVALID_NETWORK_FIELD,
-                                          f"IPv4 prefix of length {bits} does not fit", pos))
+            raise Malformed(
+                _update_error(
+                    ErrorAction.SESSION_RESET,
+                    UpdateSubcode.INVALID_NETWORK_FIELD,
+                    f"IPv4 prefix of length {bits} does not fit",
+                    pos,
+                )
+            )
         raw = msg[pos + 1 : pos + 1 + size] + bytes(4 - size)
         out.append(ipaddress.IPv4Network((raw, bits), strict=False))
         pos += 1 + size
@@ -245,17 +264,27 @@ def _decode_update(
     withdrawn_len = (msg[19] << 8) | msg[20]
     w_end = 21 + withdrawn_len
     if w_end + 2 > size:
-        raise Malformed(_update_error(ErrorAction.SESSION_RESET,
-                                      UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
-                                      f"withdrawn routes length {withdrawn_len} overruns", 19))
+        raise Malformed(
+            _update_error(
+                ErrorAction.SESSION_RESET,
+                UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
+                f"withdrawn routes length {withdrawn_len} overruns",
+                19,
+            )
+        )
     attrs_len = (msg[w_end] << 8) | msg[w_end + 1]
     a_start = w_end + 2
     a_end = a_start + attrs_len
     if a_end > size:
         # RFC 7606 §4: the attributes cannot be located at all.
-        raise Malformed(_update_error(ErrorAction.SESSION_RESET,
-                                      UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
-                                      f"total path attribute length {attrs_len} overruns", w_end))
+        raise Malformed(
+            _update_error(
+                ErrorAction.SESSION_RESET,
+                UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
+                f"total path attribute length {attrs_len} overruns",
+                w_end,
+            )
+        )
     ipv4_withdrawn = _decode_prefixes(msg, 21, w_end)
     ipv4_announced = _decode_prefixes(msg, a_end, size)
 
@@ -270,9 +299,12 @@ def _decode_update(
         flags = msg[pos]
         extended = flags & AttrFlag.EXTENDED_LENGTH
         if left < 3 or (extended and left < 4):
-            overrun = _update_error(ErrorAction.TREAT_AS_WITHDRAW,
-                                    UpdateSubcode.ATTRIBUTE_LENGTH_ERROR,
-                                    f"{left} bytes left, too few for an attribute header", pos)
+            overrun = _update_error(
+                ErrorAction.TREAT_AS_WITHDRAW,
+                UpdateSubcode.ATTRIBUTE_LENGTH_ERROR,
+                f"{left} bytes left, too few for an attribute header",
+                pos,
+            )
             break
         code = msg[pos + 1]
         if extended:
@@ -283,22 +315,35 @@ def _decode_update(
             vstart = pos + 3
         vend = vstart + length
         if vend > a_end:
-            overrun = _update_error(ErrorAction.TREAT_AS_WITHDRAW,
-                                    UpdateSubcode.ATTRIBUTE_LENGTH_ERROR,
-                                    f"attribute {code} of length {length} overruns the attributes",
-                                    pos, attribute=code)
+            overrun = _update_error(
+                ErrorAction.TREAT_AS_WITHDRAW,
+                UpdateSubcode.ATTRIBUTE_LENGTH_ERROR,
+                f"attribute {code} of length {length} overruns the attributes",
+                pos,
+                attribute=code,
+            )
             break
         if code in seen:
             if code in (AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI):
-                raise Malformed(_update_error(ErrorAction.SESSION_RESET,
-                                              UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
-                                              f"attribute {code} appears twice", pos,
-                                              attribute=code))
+                raise Malformed(
+                    _update_error(
+                        ErrorAction.SESSION_RESET,
+                        UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
+                        f"attribute {code} appears twice",
+                        pos,
+                        attribute=code,
+                    )
+                )
             # RFC 7606 §3(g): later copies of any other attribute are dropped.
-            errors.append(_update_error(ErrorAction.ATTRIBUTE_DISCARD,
-                                        UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
-                                        f"attribute {code} appears twice; the copy is dropped",
-                                        pos, attribute=code))
+            errors.append(
+                _update_error(
+                    ErrorAction.ATTRIBUTE_DISCARD,
+                    UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
+                    f"attribute {code} appears twice; the copy is dropped",
+                    pos,
+                    attribute=code,
+                )
+            )
             pos = vend
             continue
         seen.add(code)
@@ -314,8 +359,13 @@ def _decode_update(
         if reach is None and unreach is None:
             # RFC 7606 §5.2: treat-as-withdraw needs the NLRI located; an MP_REACH_NLRI may
             # sit beyond the broken attribute, so only a reset is safe.
-            raise Malformed(replace(overrun, action=ErrorAction.SESSION_RESET,
-                                    subcode=UpdateSubcode.MALFORMED_ATTRIBUTE_LIST))
+            raise Malformed(
+                replace(
+                    overrun,
+                    action=ErrorAction.SESSION_RESET,
+                    subcode=UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
+                )
+            )
         errors.append(overrun)
 
     announced: list[EvpnRoute] = []
@@ -328,8 +378,9 @@ def _decode_update(
     if unreach is not None:
         unreach_family, _, withdrawn, withdrawn_ids = _decode_mp(msg, unreach, ctx, errors, False)
 
-    others = [s for s in slices if s.type_code not in (AttrType.MP_REACH_NLRI,
-                                                          AttrType.MP_UNREACH_NLRI)]
+    others = [
+        s for s in slices if s.type_code not in (AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI)
+    ]
     if others or nexthop is not None:
         attributes = _attributes(msg, others, nexthop, ctx, cache, errors)
     else:
@@ -337,21 +388,32 @@ def _decode_update(
 
     if announced or ipv4_announced:
         # RFC 7606 §3(d): a missing well-known mandatory attribute means treat-as-withdraw.
-        missing = [name for name, present in (
-            ("ORIGIN", attributes.origin is not None),
-            ("AS_PATH", attributes.as_path is not None),
-            ("NEXT_HOP", attributes.next_hop is not None or not ipv4_announced),
-        ) if not present]
+        missing = [
+            name
+            for name, present in (
+                ("ORIGIN", attributes.origin is not None),
+                ("AS_PATH", attributes.as_path is not None),
+                ("NEXT_HOP", attributes.next_hop is not None or not ipv4_announced),
+            )
+            if not present
+        ]
         if missing:
-            errors.append(_update_error(ErrorAction.TREAT_AS_WITHDRAW,
-                                        UpdateSubcode.MISSING_WELL_KNOWN_ATTRIBUTE,
-                                        f"missing {', '.join(missing)}", a_start))
+            errors.append(
+                _update_error(
+                    ErrorAction.TREAT_AS_WITHDRAW,
+                    UpdateSubcode.MISSING_WELL_KNOWN_ATTRIBUTE,
+                    f"missing {', '.join(missing)}",
+                    a_start,
+                )
+            )
 
     worst = most_severe(errors)
     if worst is not None and worst.action == ErrorAction.SESSION_RESET:
         return worst
-    if worst is not None and worst.action == ErrorAction.TREAT_AS_WITHDRAW and (
-        announced or ipv4_announced
+    if (
+        worst is not None
+        and worst.action == ErrorAction.TREAT_AS_WITHDRAW
+        and (announced or ipv4_announced)
     ):
         at = errors.index(worst)
         errors[at] = replace(worst, withdrawn=tuple(announced))
@@ -383,9 +445,16 @@ def _decode_mp(
 
     def reset(reason: str, offset: int) -> Malformed:
         # RFC 7606 §7.11: an MP attribute that does not parse leaves nothing to act on.
-        return Malformed(_update_error(ErrorAction.SESSION_RESET,
-                                       UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, reason, offset,
-                                       msg[at.header_start : at.end], at.type_code))
+        return Malformed(
+            _update_error(
+                ErrorAction.SESSION_RESET,
+                UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR,
+                reason,
+                offset,
+                msg[at.header_start : at.end],
+                at.type_code,
+            )
+        )
 
     if at.flags & (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE) != EXPECTED_FLAGS[at.type_code]:
         raise reset(f"{name} with flags 0x{at.flags:02x}", at.header_start)
@@ -406,9 +475,15 @@ def _decode_mp(
     family = (afi, safi)
     if family != EVPN:
         # RFC 4760 §7: a family that was not negotiated is ignored, not fatal.
-        errors.append(_update_error(ErrorAction.NLRI_DISCARD, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR,
-                                    f"{name} for AFI {afi} / SAFI {safi}, not negotiated; ignored",
-                                    at.header_start, attribute=at.type_code))
+        errors.append(
+            _update_error(
+                ErrorAction.NLRI_DISCARD,
+                UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR,
+                f"{name} for AFI {afi} / SAFI {safi}, not negotiated; ignored",
+                at.header_start,
+                attribute=at.type_code,
+            )
+        )
         return family, None, [], None
     if nexthop is not None and len(nexthop) not in (4, 16, 32):
         raise reset(f"EVPN next hop of {len(nexthop)} bytes", at.start + 3)
@@ -428,8 +503,10 @@ def _attributes(
     key = b""
     if cache is not None:
         nh = nexthop or b""
-        key = b"".join([bytes((ctx.four_octet_as, ctx.external, len(nh))), nh]
-                       + [msg[s.header_start : s.end] for s in slices])
+        key = b"".join(
+            [bytes((ctx.four_octet_as, ctx.external, len(nh))), nh]
+            + [msg[s.header_start : s.end] for s in slices]
+        )
         hit = cache.get(key)
         if isinstance(hit, PathAttributes):
             return hit

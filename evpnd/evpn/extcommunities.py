@@ -115,9 +115,7 @@ class MacMobility(NamedTuple):
 
     def encode(self) -> bytes:
         flags = (self.flags & 0xFE) | (1 if self.sticky else 0)
-        return struct.pack(
-            "!BBBBI", _EVPN, _EVPN_MAC_MOBILITY, flags, self.reserved, self.sequence
-        )
+        return struct.pack("!BBBBI", _EVPN, _EVPN_MAC_MOBILITY, flags, self.reserved, self.sequence)
 
     @property
     def text(self) -> str:

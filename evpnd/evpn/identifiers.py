@@ -55,7 +55,9 @@ class RouteDistinguisher(bytes):
             try:
                 ipaddress.IPv4Address(admin)
             except ValueError:
-                raise ValueError(f"route distinguisher {text!r}: {admin!r} is no IPv4 address")
+                raise ValueError(
+                    f"route distinguisher {text!r}: {admin!r} is no IPv4 address"
+                ) from None
             if assigned > 0xFFFF:
                 raise ValueError(f"route distinguisher {text!r}: IPv4:N takes N up to 65535")
             return cls.type1(admin, assigned)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import struct
+from collections.abc import Callable
 from typing import NamedTuple
 
 from evpnd.bgp.constants import UpdateSubcode
@@ -53,7 +54,9 @@ class EthernetAdRoute(NamedTuple):
     ethernet_tag: int
     label: int
 
-    route_type = ETHERNET_AD
+    @property
+    def route_type(self) -> int:
+        return ETHERNET_AD
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -64,8 +67,8 @@ class EthernetAdRoute(NamedTuple):
         return f"[1]:[{self.ethernet_tag}]:[{self.esi}]"
 
     def encode(self) -> bytes:
-        return b"\x01\x19" + _T1.pack(self.rd, self.esi, self.ethernet_tag) + _label_bytes(
-            self.label
+        return (
+            b"\x01\x19" + _T1.pack(self.rd, self.esi, self.ethernet_tag) + _label_bytes(self.label)
         )
 
 
@@ -80,7 +83,9 @@ class MacIpRoute(NamedTuple):
     label1: int
     label2: int | None = None
 
-    route_type = MAC_IP
+    @property
+    def route_type(self) -> int:
+        return MAC_IP
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -121,7 +126,9 @@ class InclusiveMulticastRoute(NamedTuple):
     ethernet_tag: int
     originator: bytes
 
-    route_type = INCLUSIVE_MULTICAST
+    @property
+    def route_type(self) -> int:
+        return INCLUSIVE_MULTICAST
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -149,7 +156,9 @@ class EthernetSegmentRoute(NamedTuple):
     esi: Esi
     originator: bytes
 
-    route_type = ETHERNET_SEGMENT
+    @property
+    def route_type(self) -> int:
+        return ETHERNET_SEGMENT
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -178,7 +187,9 @@ class IpPrefixRoute(NamedTuple):
     gateway: bytes
     label: int
 
-    route_type = IP_PREFIX
+    @property
+    def route_type(self) -> int:
+        return IP_PREFIX
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -206,8 +217,8 @@ class IpPrefixRoute(NamedTuple):
         return bytes((IP_PREFIX, len(body))) + body
 
 
-EvpnRoute = EthernetAdRoute | MacIpRoute | InclusiveMulticastRoute | EthernetSegmentRoute | (
-    IpPrefixRoute
+EvpnRoute = (
+    EthernetAdRoute | MacIpRoute | InclusiveMulticastRoute | EthernetSegmentRoute | (IpPrefixRoute)
 )
 
 _T1 = struct.Struct("!8s10sI")
@@ -286,7 +297,12 @@ def _decode_type5(data: bytes, p: int, length: int, at: int) -> IpPrefixRoute:
     )
 
 
-_OTHER_DECODERS = {1: _decode_type1, 3: _decode_type3, 4: _decode_type4, 5: _decode_type5}
+_OTHER_DECODERS: dict[int, Callable[[bytes, int, int, int], EvpnRoute]] = {
+    1: _decode_type1,
+    3: _decode_type3,
+    4: _decode_type4,
+    5: _decode_type5,
+}
 _labels: dict[int, int] = {}
 
 
@@ -308,7 +324,8 @@ def decode_evpn_nlri(
     esi_interned = Esi._interned
     labels = _labels
     t2_unpack = _T2.unpack_from
-    new = tuple.__new__
+    # tuple.__new__ skips the named tuple's Python-level __new__: a third of the time per route.
+    new: Callable[..., MacIpRoute] = tuple.__new__
     while pos < end:
         if path_ids is not None:
             if pos + 4 > end:
@@ -421,9 +438,7 @@ def route_from_text(
                 ip = ipaddress.ip_address(fields[5]).packed
                 if len(ip) * 8 != int(fields[4]):
                     raise ValueError("IP length does not match the address")
-            return MacIpRoute(
-                rd, _tag(fields[1]), mac_from_text(fields[3]), ip, esi, label, label2
-            )
+            return MacIpRoute(rd, _tag(fields[1]), mac_from_text(fields[3]), ip, esi, label, label2)
         if route_type == INCLUSIVE_MULTICAST and len(fields) == 4:
             ip = ipaddress.ip_address(fields[3]).packed
             if len(ip) * 8 != int(fields[2]):
