@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from evpnd.bgp.attributes import AsPath, PathAttributes
+from evpnd.bgp.update import pack_announcements
+from tests.test_malformed import ROUTE, ROUTE2
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "evpnd.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_decode_prints_routes_in_frr_form() -> None:
+    attrs = PathAttributes(origin=0, as_path=AsPath(), nexthop=b"\xc0\x00\x02\x01")
+    (wire,) = pack_announcements([ROUTE, ROUTE2], attrs)
+    result = run("decode", stdin=wire.hex())
+    assert result.returncode == 0, result.stderr
+    assert "+ 192.0.2.1:2 [2]:[0]:[48]:[02:00:00:00:00:01]" in result.stdout
+    assert "+ 192.0.2.1:2 [2]:[0]:[48]:[02:00:00:00:00:02]:[32]:[10.0.0.2]" in result.stdout
+
+
+def test_decode_reports_errors_and_cut_messages() -> None:
+    result = run("decode", "ffff")
+    assert result.returncode == 1
+    assert "2 bytes left over" in result.stdout
+    bad_marker = "00" * 16 + "001304"
+    result = run("decode", bad_marker)
+    assert result.returncode == 1
+    assert "marker is not all ones" in result.stdout
+    result = run("decode", "zz")
+    assert result.returncode == 2 and "not hex" in result.stderr
