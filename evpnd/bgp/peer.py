@@ -1,0 +1,345 @@
+"""A configured neighbour as the RFC 4271 §8 state machine, sans I/O.
+
+The peer decides when to connect (connect-retry with capped, jittered exponential back-off),
+resolves connection collisions (§6.8), and turns the end of an Established session into a
+graceful-restart hold of the peer's routes where RFC 4724 / RFC 8538 allow it. It owns up to two
+`Connection`s; the shell owns the sockets and calls in with bytes and the time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from collections import deque
+from dataclasses import dataclass
+
+from evpnd.bgp.connection import CEASE_COLLISION, Connection
+from evpnd.bgp.constants import CeaseSubcode, ErrorCode
+from evpnd.bgp.events import (
+    CloseConnection,
+    ConnectionClosed,
+    ConnectRequested,
+    OpenReceived,
+    PeerAction,
+    PeerDown,
+    PeerRouteRefresh,
+    PeerUp,
+    PeerUpdate,
+    PeerUpdateErrors,
+    RouteRefreshReceived,
+    SendData,
+    SessionEstablished,
+    StaleRoutesExpired,
+    State,
+    StateChanged,
+    UpdateErrors,
+    UpdateReceived,
+)
+from evpnd.bgp.messages import Notification
+from evpnd.bgp.negotiation import EVPN_FAMILY, LocalSettings, Negotiated
+
+_ORDER = {State.OPEN_SENT: 1, State.OPEN_CONFIRM: 2, State.ESTABLISHED: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSettings:
+    address: str
+    #: None: any AS (a listen-range peer without remote_as).
+    peer_as: int | None
+    passive: bool = False
+    #: The longest wait between connection attempts; back-off starts at one second.
+    connect_retry: float = 30.0
+    #: RFC 4724 "selection deferral"/stale-path time after a restarted peer comes back.
+    stale_path_time: float = 360.0
+
+
+class Peer:
+    def __init__(
+        self,
+        settings: PeerSettings,
+        local: LocalSettings,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.local = local
+        self._rng = rng or random.Random()
+        self._base = State.IDLE
+        self._connections: dict[int, Connection] = {}
+        self._outbound: set[int] = set()
+        self._next_id = 1
+        self._actions: deque[PeerAction] = deque()
+        self._retry_deadline: float | None = None
+        self._stale_deadline: float | None = None
+        self._backoff = 0.0
+        self._connecting = False
+        self._shown = State.IDLE
+        self.established: Connection | None = None
+        self.established_at: float | None = None
+        self.last_error: str = ""
+        self.admin_up = False
+
+    # --- what the shell asks ---------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        best = None
+        for conn in self._connections.values():
+            if conn.state in _ORDER and (best is None or _ORDER[conn.state] > _ORDER[best]):
+                best = conn.state
+        if best is not None:
+            return best
+        if self._connecting:
+            return State.CONNECT
+        return self._base
+
+    @property
+    def external(self) -> bool:
+        return self.settings.peer_as is not None and self.settings.peer_as != self.local.asn
+
+    def next_action(self) -> PeerAction | None:
+        return self._actions.popleft() if self._actions else None
+
+    def timer(self) -> float | None:
+        deadlines = [d for d in (self._retry_deadline, self._stale_deadline) if d is not None]
+        deadlines += [t for c in self._connections.values() if (t := c.timer()) is not None]
+        return min(deadlines) if deadlines else None
+
+    # --- administrative events ---------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """ManualStart (or automatic start with a passive peer)."""
+        if self.admin_up:
+            return
+        self.admin_up = True
+        self._backoff = 0.0
+        self._base = State.ACTIVE
+        if not self.settings.passive:
+            self._retry_deadline = now
+        self._note_state()
+
+    def stop(
+        self, now: float, message: str = "", subcode: int = CeaseSubcode.ADMINISTRATIVE_SHUTDOWN
+    ) -> None:
+        """ManualStop: a Cease to every connection (RFC 8203 message), then Idle."""
+        self.admin_up = False
+        self._retry_deadline = None
+        for conn_id, conn in list(self._connections.items()):
+            conn.close(self._cease(conn, subcode, message), message or "administrative stop")
+            self._drain(conn_id, conn, now)
+        self._base = State.IDLE
+        self._connecting = False
+        self._note_state()
+
+    # --- connection events -------------------------------------------------------------------
+
+    def connection_made(self, now: float, outbound: bool) -> int | None:
+        """A TCP connection to or from the peer is up. Returns its id, or None when the peer
+        will not have it (administratively down): the shell then closes the socket."""
+        if outbound:
+            self._connecting = False
+        if not self.admin_up:
+            return None
+        conn_id = self._next_id
+        self._next_id += 1
+        conn = Connection(
+            self.local.open_message(), self.settings.peer_as, now, external=self.external
+        )
+        self._connections[conn_id] = conn
+        if outbound:
+            self._outbound.add(conn_id)
+        self._retry_deadline = None
+        self._drain(conn_id, conn, now)
+        self._note_state()
+        return conn_id
+
+    def connection_failed(self, now: float, reason: str) -> None:
+        """An outbound attempt did not connect."""
+        self._connecting = False
+        self.last_error = reason
+        self._schedule_retry(now)
+        self._note_state()
+
+    def connection_lost(self, conn_id: int, now: float) -> None:
+        conn = self._connections.get(conn_id)
+        if conn is not None:
+            conn.connection_lost()
+            self._drain(conn_id, conn, now)
+            self._note_state()
+
+    def data_received(self, conn_id: int, data: bytes, now: float) -> None:
+        conn = self._connections.get(conn_id)
+        if conn is not None:
+            conn.receive_data(data, now)
+            self._drain(conn_id, conn, now)
+            self._note_state()
+
+    def send(self, messages: list[bytes], now: float) -> None:
+        conn = self.established
+        if conn is None:
+            return
+        conn.send(messages, now)
+        for conn_id, c in self._connections.items():
+            if c is conn:
+                self._drain(conn_id, conn, now)
+
+    def handle_timer(self, now: float) -> None:
+        if self._stale_deadline is not None and now >= self._stale_deadline:
+            self._stale_deadline = None
+            self._actions.append(StaleRoutesExpired())
+        for conn_id, conn in list(self._connections.items()):
+            conn.handle_timer(now)
+            self._drain(conn_id, conn, now)
+        if self._retry_deadline is not None and now >= self._retry_deadline:
+            self._retry_deadline = None
+            if self.admin_up and not self._connections and not self.settings.passive:
+                self._connecting = True
+                self._actions.append(ConnectRequested())
+        self._note_state()
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _drain(self, conn_id: int, conn: Connection, now: float) -> None:
+        data = conn.data_to_send()
+        if data:
+            self._actions.append(SendData(conn_id, data))
+        while (event := conn.next_event()) is not None:
+            if isinstance(event, UpdateReceived):
+                if event.update.end_of_rib == EVPN_FAMILY:
+                    self._stale_deadline = None
+                self._actions.append(PeerUpdate(event.update, event.size))
+            elif isinstance(event, UpdateErrors):
+                self._actions.append(PeerUpdateErrors(event.errors))
+            elif isinstance(event, RouteRefreshReceived):
+                self._actions.append(PeerRouteRefresh(event.request))
+            elif isinstance(event, OpenReceived):
+                self._resolve_collision(conn_id, conn, now)
+            elif isinstance(event, SessionEstablished):
+                self._on_established(conn_id, conn, event.negotiated, now)
+            elif isinstance(event, ConnectionClosed):
+                self._on_closed(conn_id, conn, event, now)
+                # flush what close() queued (the NOTIFICATION) before the socket goes
+                data = conn.data_to_send()
+                if data:
+                    self._actions.append(SendData(conn_id, data))
+                self._actions.append(CloseConnection(conn_id))
+
+    def _resolve_collision(self, conn_id: int, conn: Connection, now: float) -> None:
+        assert conn.remote_open is not None
+        for other_id, other in list(self._connections.items()):
+            if other_id == conn_id or other.state is State.IDLE:
+                continue
+            if other.state is State.ESTABLISHED:
+                gr = other.negotiated.peer_graceful_restart if other.negotiated else None
+                if gr is not None and gr.restart_time:
+                    # RFC 4724 §4: a new OPEN from an Established, restart-capable peer means
+                    # it restarted: the old session is over, its routes kept as stale.
+                    other.close(None, "peer reconnected (graceful restart)")
+                    self._drain(other_id, other, now)
+                    continue
+                conn.close(CEASE_COLLISION, "collision with the Established session")
+                return
+            if other.state is not State.OPEN_CONFIRM:
+                continue
+            # RFC 4271 §6.8: the connection opened by the speaker with the higher BGP
+            # identifier survives.
+            local_id = int(ipaddress.IPv4Address(self.local.router_id))
+            remote_id = int(ipaddress.IPv4Address(conn.remote_open.router_id))
+            keep_ours = local_id > remote_id
+            loser_id = conn_id
+            if (conn_id in self._outbound) == keep_ours:
+                loser_id = other_id
+            loser = self._connections[loser_id]
+            loser.close(CEASE_COLLISION, "connection collision resolved against it")
+            self._drain(loser_id, loser, now)
+            if loser_id == conn_id:
+                return
+
+    def _on_established(
+        self, conn_id: int, conn: Connection, negotiated: Negotiated, now: float
+    ) -> None:
+        for other_id, other in list(self._connections.items()):
+            if other_id != conn_id and other.state is not State.IDLE:
+                other.close(CEASE_COLLISION, "another connection reached Established")
+                self._drain(other_id, other, now)
+        self.established = conn
+        self.established_at = now
+        self._backoff = 0.0
+        self.last_error = ""
+        if self._stale_deadline is not None:
+            gr = negotiated.peer_graceful_restart
+            kept = gr is not None and any(
+                (f.afi, f.safi) == EVPN_FAMILY and f.forwarding_preserved for f in gr.families
+            )
+            # RFC 4724 §4.2: without the F bit the peer lost its forwarding state: drop now.
+            if kept:
+                self._stale_deadline = now + self.settings.stale_path_time
+            else:
+                self._stale_deadline = None
+                self._actions.append(StaleRoutesExpired())
+        self._actions.append(PeerUp(negotiated))
+
+    def _on_closed(
+        self, conn_id: int, conn: Connection, event: ConnectionClosed, now: float
+    ) -> None:
+        del self._connections[conn_id]
+        self._outbound.discard(conn_id)
+        if conn is self.established:
+            self.established = None
+            self.established_at = None
+            self.last_error = event.reason
+            hold = self._graceful_hold(conn, event)
+            if hold:
+                self._stale_deadline = now + hold
+            self._actions.append(PeerDown(event.reason, hold, event.sent, event.received))
+        elif not self.established and event.reason:
+            self.last_error = event.reason
+        if self.admin_up and not self._connections:
+            self._base = State.ACTIVE
+            self._schedule_retry(now)
+
+    def _graceful_hold(self, conn: Connection, event: ConnectionClosed) -> int | None:
+        negotiated = conn.negotiated
+        if negotiated is None or not self.admin_up:
+            return None
+        gr = negotiated.peer_graceful_restart
+        if (
+            gr is None
+            or not gr.restart_time
+            or not any((f.afi, f.safi) == EVPN_FAMILY for f in gr.families)
+        ):
+            return None  # the peer cannot restart gracefully (FRR's helper-only mode)
+        notification = event.sent or event.received
+        if notification is not None:
+            # RFC 8538 §3: with the N bit, any NOTIFICATION but Hard Reset is graceful.
+            hard = notification.code == ErrorCode.CEASE and notification.subcode == (
+                CeaseSubcode.HARD_RESET
+            )
+            if hard or not negotiated.graceful_notification:
+                return None
+        return gr.restart_time
+
+    def _schedule_retry(self, now: float) -> None:
+        if not self.admin_up or self.settings.passive:
+            return
+        # RFC 4271 §10: jitter the timer by 0.75-1.0 so that peers do not synchronise.
+        self._backoff = min(max(self._backoff * 2, 1.0), self.settings.connect_retry)
+        self._retry_deadline = now + self._backoff * self._rng.uniform(0.75, 1.0)
+
+    def _cease(self, conn: Connection, subcode: int, message: str) -> Notification:
+        negotiated = conn.negotiated
+        if negotiated is not None and negotiated.graceful_notification:
+            # RFC 8538 §3.1: to end a session for good (routes not kept) when the N bit was
+            # negotiated, send Hard Reset carrying the real reason.
+            inner = Notification.cease(subcode, message)
+            return Notification(
+                ErrorCode.CEASE,
+                CeaseSubcode.HARD_RESET,
+                bytes((inner.code, inner.subcode)) + inner.data,
+            )
+        return Notification.cease(subcode, message)
+
+    def _note_state(self) -> None:
+        state = self.state
+        if state is not self._shown:
+            self._actions.append(StateChanged(self._shown, state))
+            self._shown = state

@@ -1,0 +1,289 @@
+"""The BGP state machine without sockets: two peers in memory, time moved by hand."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from evpnd.bgp.constants import CeaseSubcode, ErrorCode, OpenSubcode
+from evpnd.bgp.events import (
+    ConnectRequested,
+    PeerDown,
+    PeerUp,
+    PeerUpdate,
+    PeerUpdateErrors,
+    SendData,
+    StaleRoutesExpired,
+    State,
+    StateChanged,
+)
+from evpnd.bgp.framing import MessageReader
+from evpnd.bgp.messages import Notification, decode_message
+from evpnd.bgp.negotiation import LocalSettings
+from evpnd.bgp.peer import PeerSettings
+from evpnd.bgp.update import end_of_rib
+from tests.peer_pair import PeerPair, Side
+from tests.test_malformed import GOOD, update
+
+
+def notifications(side: Side) -> list[Notification]:
+    reader = MessageReader(65535)
+    for data in side.sent:
+        reader.feed(data)
+    out = []
+    for raw in reader.messages():
+        assert isinstance(raw, bytes)
+        message = decode_message(raw)
+        if isinstance(message, Notification):
+            out.append(message)
+    return out
+
+
+def test_sessions_establish_and_negotiate() -> None:
+    pair = PeerPair(b=LocalSettings(asn=65000, router_id="192.0.2.2", hold_time=30, hostname="b"))
+    pair.start()
+    assert pair.established()
+    (up,) = pair.of_type(pair.a, PeerUp)
+    assert isinstance(up, PeerUp)
+    assert up.negotiated.hold_time == 30 and up.negotiated.keepalive == 10
+    assert up.negotiated.four_octet_as and up.negotiated.extended_message
+    assert up.negotiated.peer_hostname == "b"
+    states = [a.new for a in pair.a.actions if isinstance(a, StateChanged)]
+    assert states == [
+        State.ACTIVE,
+        State.CONNECT,
+        State.OPEN_SENT,
+        State.OPEN_CONFIRM,
+        State.ESTABLISHED,
+    ]
+
+
+def test_keepalives_keep_the_session_and_silence_ends_it() -> None:
+    pair = PeerPair(b=LocalSettings(asn=65000, router_id="192.0.2.2", hold_time=9))
+    pair.start()
+    pair.advance(60)
+    assert pair.established()  # keepalives every 3 s kept both hold timers from expiring
+    pair.reachable = False
+    pair.a.links.clear()  # A's packets vanish: B hears nothing
+    pair.advance(9.5)
+    assert pair.b.peer.state is not State.ESTABLISHED
+    (sent,) = notifications(pair.b)[-1:]
+    assert sent.code == ErrorCode.HOLD_TIMER_EXPIRED
+    (down,) = pair.of_type(pair.b, PeerDown)
+    assert isinstance(down, PeerDown) and "hold timer" in down.reason
+
+
+def test_hold_time_zero_means_no_keepalives() -> None:
+    pair = PeerPair(
+        a=LocalSettings(asn=65000, router_id="192.0.2.1", hold_time=0),
+        b=LocalSettings(asn=65000, router_id="192.0.2.2", hold_time=0),
+    )
+    pair.start()
+    sent_before = len(pair.a.sent)
+    pair.advance(3600)
+    assert pair.established() and len(pair.a.sent) == sent_before
+    assert pair.a.peer.timer() is None
+
+
+def test_wrong_peer_as_is_refused() -> None:
+    pair = PeerPair(a_settings=PeerSettings("192.0.2.2", 65099))
+    pair.start()
+    assert not pair.of_type(pair.a, PeerUp)
+    refused = notifications(pair.a)[0]
+    assert (refused.code, refused.subcode) == (ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_PEER_AS)
+    assert refused.data == (65000).to_bytes(2, "big")
+    assert "AS 65000" in pair.a.peer.last_error
+
+
+def test_peer_without_evpn_gets_unsupported_capability_once() -> None:
+    pair = PeerPair(b=LocalSettings(asn=65000, router_id="192.0.2.2", families=((1, 1),)))
+    pair.start()
+    sent = notifications(pair.a)
+    assert [(n.code, n.subcode) for n in sent] == [
+        (ErrorCode.OPEN_MESSAGE, OpenSubcode.UNSUPPORTED_CAPABILITY)
+    ]
+    assert sent[0].data == bytes.fromhex("010400190046")
+    assert "L2VPN EVPN" in pair.a.peer.last_error
+
+
+def test_collision_keeps_the_connection_of_the_higher_router_id() -> None:
+    pair = PeerPair(b_settings=PeerSettings("192.0.2.1", 65000))  # both sides active
+    pair.a.peer.start(pair.now)
+    pair.b.peer.start(pair.now)
+    # Both connect at once: hold back every action until both connections exist.
+    for side in (pair.a, pair.b):
+        action = side.peer.next_action()
+        while action is not None and not isinstance(action, ConnectRequested):
+            side.actions.append(action)
+            action = side.peer.next_action()
+    pending = [pair.a, pair.b]
+    for side in pending:
+        pair._perform(side, ConnectRequested())
+    pair.pump()
+    assert pair.established()
+    assert len(pair.a.peer._connections) == 1 and len(pair.b.peer._connections) == 1
+    (conn_id,) = pair.b.peer._connections
+    # B (192.0.2.2) has the higher identifier: the connection B opened survives.
+    assert conn_id in pair.b.peer._outbound
+    ceases = [
+        n
+        for n in notifications(pair.a) + notifications(pair.b)
+        if (n.code, n.subcode) == (ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)
+    ]
+    # Each side resolves the collision by itself and closes the same (A's) connection with a
+    # Cease, as FRR does in the reference capture.
+    assert len(ceases) == 2
+
+
+def test_unexpected_update_in_opensent_is_an_fsm_error() -> None:
+    pair = PeerPair()
+    pair.a.peer.start(pair.now)
+    pair.a.peer.handle_timer(pair.now)
+    actions = []
+    while (action := pair.a.peer.next_action()) is not None:
+        actions.append(action)
+    assert any(isinstance(a, ConnectRequested) for a in actions)
+    conn = pair.a.peer.connection_made(pair.now, outbound=True)
+    assert conn is not None
+    pair.a.peer.data_received(conn, update(GOOD), pair.now)
+    pair.pump()
+    (sent,) = notifications(pair.a)
+    assert (sent.code, sent.subcode, sent.data) == (ErrorCode.FSM, 1, b"\x02")
+
+
+def test_malformed_update_resets_and_soft_errors_do_not() -> None:
+    pair = PeerPair()
+    pair.start()
+    b_conn = next(iter(pair.b.links))
+    a_conn = pair.b.links[b_conn][0]
+    soft = update(GOOD + bytes.fromhex("40060101"))  # ATOMIC_AGGREGATE with a value
+    pair.a.peer.data_received(a_conn, soft, pair.now)
+    pair.pump()
+    assert pair.established()
+    assert pair.of_type(pair.a, PeerUpdate) and pair.of_type(pair.a, PeerUpdateErrors)
+    hard = update(GOOD + bytes.fromhex("40630100"))  # an unknown well-known attribute
+    pair.a.peer.data_received(a_conn, hard, pair.now)
+    pair.pump()
+    (down,) = pair.of_type(pair.a, PeerDown)
+    assert isinstance(down, PeerDown) and down.sent is not None
+    assert (down.sent.code, down.sent.subcode) == (3, 2)
+
+
+def test_graceful_restart_keeps_routes_until_end_of_rib() -> None:
+    pair = PeerPair()
+    pair.start()
+    pair.cut()  # B "crashes": no NOTIFICATION, TCP gone
+    (down,) = pair.of_type(pair.a, PeerDown)
+    assert isinstance(down, PeerDown) and down.graceful_restart == 120
+    pair.advance(5)
+    assert pair.established()  # A reconnected by itself
+    assert not pair.of_type(pair.a, StaleRoutesExpired)
+    b_conn = next(iter(pair.b.links))
+    pair.b.peer.send([end_of_rib()], pair.now)
+    pair.pump()
+    assert pair.a.peer._stale_deadline is None  # End-of-RIB ended the stale period
+    pair.advance(1000)
+    assert not pair.of_type(pair.a, StaleRoutesExpired)
+    assert b_conn in pair.b.links
+
+
+def test_graceful_restart_time_runs_out() -> None:
+    pair = PeerPair()
+    pair.start()
+    pair.reachable = False
+    pair.cut()
+    pair.advance(119)
+    assert not pair.of_type(pair.a, StaleRoutesExpired)
+    pair.advance(2)
+    assert len(pair.of_type(pair.a, StaleRoutesExpired)) == 1
+
+
+def test_no_graceful_restart_from_a_helper_only_peer() -> None:
+    pair = PeerPair(b=LocalSettings(asn=65000, router_id="192.0.2.2", graceful_restart_time=0))
+    pair.start()
+    pair.cut()
+    (down,) = pair.of_type(pair.a, PeerDown)
+    assert isinstance(down, PeerDown) and down.graceful_restart is None
+
+
+def test_admin_stop_sends_hard_reset_with_the_reason_when_n_bit_negotiated() -> None:
+    pair = PeerPair()
+    pair.start()
+    pair.a.peer.stop(pair.now, "maintenance")
+    pair.pump()
+    assert pair.a.peer.state is State.IDLE
+    sent = notifications(pair.a)[-1]
+    assert (sent.code, sent.subcode) == (ErrorCode.CEASE, CeaseSubcode.HARD_RESET)
+    inner = Notification(sent.data[0], sent.data[1], sent.data[2:])
+    assert inner.shutdown_message == "maintenance"
+    (down,) = pair.of_type(pair.b, PeerDown)
+    assert isinstance(down, PeerDown) and down.graceful_restart is None
+    pair.advance(600)
+    assert pair.a.peer.state is State.IDLE  # stays down
+
+
+def test_connect_retry_backs_off_with_jitter_up_to_the_cap() -> None:
+    pair = PeerPair(a_settings=PeerSettings("192.0.2.2", 65000, connect_retry=30))
+    pair.reachable = False
+    pair.a.peer.start(pair.now)
+    attempts = []
+    for _ in range(10):
+        deadline = pair.a.peer.timer()
+        assert deadline is not None
+        pair.now = deadline
+        attempts.append(deadline)
+        pair.a.peer.handle_timer(pair.now)
+        pair.pump()
+    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    for gap, nominal in zip(gaps, [1, 2, 4, 8, 16, 30, 30, 30, 30], strict=True):
+        assert 0.75 * nominal <= gap <= nominal
+    assert pair.a.peer.state is State.ACTIVE
+
+
+def test_passive_peer_never_connects() -> None:
+    pair = PeerPair()
+    pair.b.peer.start(pair.now)
+    pair.advance(300)
+    assert not pair.of_type(pair.b, ConnectRequested)
+    assert pair.b.peer.state is State.ACTIVE
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("data"), st.binary(max_size=64)),
+            st.tuples(st.just("advance"), st.floats(0, 200)),
+            st.tuples(st.just("cut"), st.none()),
+            st.tuples(st.just("stop"), st.none()),
+            st.tuples(st.just("start"), st.none()),
+        ),
+        max_size=30,
+    )
+)
+def test_any_sequence_of_inputs_leaves_a_sane_machine(steps) -> None:
+    pair = PeerPair()
+    pair.start()
+    for kind, value in steps:
+        if kind == "data":
+            for conn_id in list(pair.a.peer._connections):
+                pair.a.peer.data_received(conn_id, value, pair.now)
+            pair.pump()
+        elif kind == "advance":
+            pair.advance(value)
+        elif kind == "cut":
+            pair.cut()
+        elif kind == "stop":
+            pair.a.peer.stop(pair.now, "test")
+            pair.pump()
+        else:
+            pair.a.peer.start(pair.now)
+            pair.pump()
+        for side in (pair.a, pair.b):
+            assert len(side.peer._connections) <= 2
+            if side.peer.state is State.ESTABLISHED:
+                assert side.peer.established is not None
+            assert all(isinstance(a, SendData) or a is not None for a in side.actions)
+    pair.a.peer.start(pair.now)
+    pair.reachable = True
+    pair.advance(120)
+    assert pair.established()  # whatever happened, the two find each other again
