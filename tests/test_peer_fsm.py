@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -234,7 +236,7 @@ def test_connect_retry_backs_off_with_jitter_up_to_the_cap() -> None:
         attempts.append(deadline)
         pair.a.peer.handle_timer(pair.now)
         pair.pump()
-    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
     for gap, nominal in zip(gaps, [1, 2, 4, 8, 16, 30, 30, 30, 30], strict=True):
         assert 0.75 * nominal <= gap <= nominal
     assert pair.a.peer.state is State.ACTIVE
