@@ -1,0 +1,163 @@
+"""Adj-RIB-Out: what one peer should have from us, what it has, and the UPDATEs between.
+
+Changes are queued and coalesced until the shell flushes (a route announced and withdrawn
+before the flush is never sent), then packed: routes sharing an outbound attribute set go into
+as few UPDATEs as fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from evpnd.bgp.attributes import AsPath, PathAttributes
+from evpnd.bgp.context import CodecContext
+from evpnd.bgp.update import pack_announcements, pack_withdrawals
+from evpnd.evpn.routes import EvpnRoute
+from evpnd.rib.bestpath import DEFAULT_LOCAL_PREF
+from evpnd.rib.locrib import Key, Rib, RouteChange
+from evpnd.rib.paths import Path, Source
+
+
+@dataclass(frozen=True, slots=True)
+class Speaker:
+    """This speaker, as export policy needs to know it."""
+
+    asn: int
+    router_id: str
+    #: Route reflection (RFC 4456) is on when any neighbour is a client.
+    route_reflector: bool = False
+
+    @property
+    def cluster_id(self) -> bytes:
+        return bytes(int(x) for x in self.router_id.split("."))
+
+
+class AdjRibOut:
+    def __init__(self, peer: Source, speaker: Speaker, ctx: CodecContext) -> None:
+        self.peer = peer
+        self.speaker = speaker
+        self.ctx = ctx
+        #: key -> (route, attributes) as the peer has them from us
+        self.sent: dict[Key, tuple[EvpnRoute, PathAttributes]] = {}
+        self._pending: dict[Key, Path | None] = {}
+        #: id(source attributes), originator -> (source attributes, outbound attributes)
+        self._exported: dict[tuple[int, str], tuple[PathAttributes, PathAttributes]] = {}
+
+    def __len__(self) -> int:
+        return len(self.sent)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    # --- policy ------------------------------------------------------------------------------
+
+    def eligible(self, path: Path) -> bool:
+        source = path.source
+        if source.name == self.peer.name:
+            return False  # never back to where it came from
+        if self.peer.ibgp and source.ibgp and not source.is_local:
+            # RFC 4456 §6: iBGP routes go to iBGP peers only through a reflector, and only
+            # when the route came from a client or goes to one.
+            if not (source.route_reflector_client or self.peer.route_reflector_client):
+                return False
+        if not self.peer.ibgp:
+            as_path = path.attributes.as_path
+            if as_path is not None and self.peer.asn in as_path.asns():
+                return False  # the peer would drop it anyway (its own AS in the path)
+        return True
+
+    def export(self, path: Path) -> PathAttributes:
+        attrs = path.attributes
+        cache_key = (id(attrs), path.source.router_id)
+        cached = self._exported.get(cache_key)
+        if cached is not None and cached[0] is attrs:
+            return cached[1]
+        out = self._transform(path)
+        if len(self._exported) > 65536:
+            self._exported.clear()
+        self._exported[cache_key] = (attrs, out)
+        return out
+
+    def _transform(self, path: Path) -> PathAttributes:
+        attrs = path.attributes
+        source = path.source
+        changes: dict[str, object] = {}
+        if self.peer.ibgp:
+            if attrs.local_pref is None:
+                changes["local_pref"] = DEFAULT_LOCAL_PREF
+            if source.ibgp and not source.is_local:
+                # RFC 4456 §8: reflected routes carry where they came from.
+                if attrs.originator_id is None:
+                    changes["originator_id"] = bytes(int(x) for x in source.router_id.split("."))
+                changes["cluster_list"] = (self.speaker.cluster_id, *attrs.cluster_list)
+        else:
+            as_path = attrs.as_path or AsPath()
+            changes["as_path"] = as_path.prepend(self.speaker.asn)
+            changes["local_pref"] = None
+            changes["originator_id"] = None
+            changes["cluster_list"] = ()
+            if not source.is_local:
+                changes["med"] = None  # RFC 4271 §5.1.4: MED stays within the next AS
+            # The EVPN next hop (the VTEP) is passed on unchanged, as FRR does.
+        if attrs.as_path is None and "as_path" not in changes:
+            changes["as_path"] = AsPath()
+        if attrs.origin is None:
+            changes["origin"] = 0
+        return replace(attrs, **changes) if changes else attrs  # type: ignore[arg-type]
+
+    # --- changes -----------------------------------------------------------------------------
+
+    def enqueue(self, changes: list[RouteChange]) -> None:
+        pending = self._pending
+        sent = self.sent
+        for key, _, new in changes:
+            if new is not None and self.eligible(new):
+                pending[key] = new
+            elif key in sent or key in pending:
+                pending[key] = None
+
+    def enqueue_table(self, rib: Rib) -> None:
+        """Everything the peer should have: after Established, and for a ROUTE-REFRESH."""
+        for path in rib.best_paths():
+            if self.eligible(path):
+                self._pending[path.route.key] = path
+
+    def resend(self) -> list[bytes]:
+        """ROUTE-REFRESH: everything the peer has from us, again."""
+        groups: dict[int, tuple[PathAttributes, list[EvpnRoute]]] = {}
+        for route, attrs in self.sent.values():
+            groups.setdefault(id(attrs), (attrs, []))[1].append(route)
+        messages: list[bytes] = []
+        for attrs, routes in groups.values():
+            messages += pack_announcements(routes, attrs, self.ctx)
+        return messages
+
+    def flush(self) -> list[bytes]:
+        """The UPDATEs that bring the peer up to date; afterwards it has what `sent` says."""
+        if not self._pending:
+            return []
+        groups: dict[int, tuple[PathAttributes, list[EvpnRoute]]] = {}
+        withdrawals: list[EvpnRoute] = []
+        sent = self.sent
+        for key, path in self._pending.items():
+            if path is None:
+                previous = sent.pop(key, None)
+                if previous is not None:
+                    withdrawals.append(previous[0])
+                continue
+            attrs = self.export(path)
+            previous = sent.get(key)
+            if previous is not None and previous[1] is attrs and previous[0] == path.route:
+                continue  # the peer already has exactly this
+            sent[key] = (path.route, attrs)
+            group = groups.get(id(attrs))
+            if group is None:
+                groups[id(attrs)] = (attrs, [path.route])
+            else:
+                group[1].append(path.route)
+        self._pending.clear()
+        messages = pack_withdrawals(withdrawals, self.ctx)
+        for attrs, routes in groups.values():
+            messages += pack_announcements(routes, attrs, self.ctx)
+        return messages

@@ -1,0 +1,83 @@
+"""Best-path selection: RFC 4271 §9.1.2.2 with RFC 4456 and the EVPN rules of RFC 7432 §15."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from evpnd.bgp.attributes import PathAttributes
+from evpnd.evpn.extcommunities import MacMobility
+from evpnd.rib.paths import Path
+
+DEFAULT_LOCAL_PREF = 100
+
+
+def mobility(attrs: PathAttributes) -> tuple[int, int]:
+    """(sticky, sequence): sticky first, since RFC 7432 §15.2 says a static MAC is never moved
+    by a higher sequence number."""
+    for community in attrs.ext_communities:
+        if isinstance(community, MacMobility):
+            return (1 if community.sticky else 0, community.sequence)
+    return (0, 0)
+
+
+def _address_key(name: str) -> tuple[int, int]:
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return (0, 0)  # "local"
+    return (address.version, int(address))
+
+
+def _before_med(path: Path) -> tuple[object, ...]:
+    attrs = path.attributes
+    return (
+        not path.stale,  # RFC 4724: a stale path loses to any fresh one
+        *mobility(attrs),
+        attrs.local_pref if attrs.local_pref is not None else DEFAULT_LOCAL_PREF,
+        path.source.is_local,
+        -(attrs.as_path.length if attrs.as_path is not None else 0),
+        -(attrs.origin if attrs.origin is not None else 2),
+    )
+
+
+def _after_med(path: Path) -> tuple[object, ...]:
+    attrs = path.attributes
+    source = path.source
+    originator = attrs.originator_id
+    # RFC 4456 §9: a reflected route is judged by its ORIGINATOR_ID, then by CLUSTER_LIST length.
+    router_id = int.from_bytes(originator, "big") if originator else source.router_id_int
+    return (
+        not source.ibgp,
+        -router_id,
+        -len(attrs.cluster_list),
+        tuple(-x for x in _address_key(source.name)),
+    )
+
+
+def compare(a: Path, b: Path) -> int:
+    """Positive when `a` is better than `b` (RFC 4271 §9.1.2.2 in order)."""
+    ka, kb = _before_med(a), _before_med(b)
+    if ka != kb:
+        return 1 if ka > kb else -1
+    path_a, path_b = a.attributes.as_path, b.attributes.as_path
+    first_a = path_a.first_as if path_a is not None else None
+    first_b = path_b.first_as if path_b is not None else None
+    if first_a == first_b:
+        # MED only between routes from the same neighbouring AS; lower wins, absent is 0.
+        med_a, med_b = a.attributes.med or 0, b.attributes.med or 0
+        if med_a != med_b:
+            return 1 if med_a < med_b else -1
+    ka, kb = _after_med(a), _after_med(b)
+    if ka != kb:
+        return 1 if ka > kb else -1
+    return 0
+
+
+def best(paths: list[Path]) -> Path | None:
+    if not paths:
+        return None
+    winner = paths[0]
+    for path in paths[1:]:
+        if compare(path, winner) > 0:
+            winner = path
+    return winner

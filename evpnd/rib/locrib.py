@@ -1,0 +1,233 @@
+"""Adj-RIB-In per source and the Loc-RIB, with best-path selection per route key and an index
+of Type 2 routes by (VNI, MAC) for MAC mobility decisions in O(1)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+from evpnd.bgp.attributes import PathAttributes
+from evpnd.evpn.routes import MAC_IP, EvpnRoute, MacIpRoute
+from evpnd.rib.bestpath import best, mobility
+from evpnd.rib.paths import Path, Source
+
+Key = tuple[object, ...]
+
+
+class RouteChange(NamedTuple):
+    """The best path for `key` went from `old` to `new` (either may be None)."""
+
+    key: Key
+    old: Path | None
+    new: Path | None
+
+
+Listener = Callable[[list[RouteChange]], None]
+
+
+class Rib:
+    def __init__(self) -> None:
+        #: source name -> key -> that source's path
+        self.adj_in: dict[str, dict[Key, Path]] = {}
+        #: key -> the best path alone, or every candidate with the best first. One dict, and no
+        #: list for the usual single path: this is most of the memory of a large table.
+        self._loc: dict[Key, Path | list[Path]] = {}
+        #: (VNI, MAC) -> keys of Type 2 routes for that MAC (one per advertising VTEP and IP)
+        self._macs: dict[tuple[int, bytes], Key | list[Key]] = {}
+        self._listeners: list[Listener] = []
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._loc)
+
+    def best(self, key: Key) -> Path | None:
+        entry = self._loc.get(key)
+        if entry is None:
+            return None
+        return entry if isinstance(entry, Path) else entry[0]
+
+    def candidates(self, key: Key) -> list[Path]:
+        entry = self._loc.get(key)
+        if entry is None:
+            return []
+        return [entry] if isinstance(entry, Path) else list(entry)
+
+    def best_paths(self) -> Iterator[Path]:
+        for entry in self._loc.values():
+            yield entry if isinstance(entry, Path) else entry[0]
+
+    def all_paths(self) -> Iterator[Path]:
+        for entry in self._loc.values():
+            if isinstance(entry, Path):
+                yield entry
+            else:
+                yield from entry
+
+    def received_from(self, source: str) -> int:
+        return len(self.adj_in.get(source, ()))
+
+    def mac_paths(self, vni: int, mac: bytes) -> list[Path]:
+        """Best paths of every Type 2 route for this MAC in this VNI, the winner first
+        (RFC 7432 §15: sticky, then the highest sequence number, then the lowest VTEP)."""
+        entry = self._macs.get((vni, mac))
+        if entry is None:
+            return []
+        keys = [entry] if isinstance(entry, tuple) else entry
+        paths = [p for k in keys if (p := self.best(k)) is not None]
+        paths.sort(key=_mobility_order)
+        return paths
+
+    # --- changing ------------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def update(
+        self,
+        source: Source,
+        announced: list[EvpnRoute],
+        attributes: PathAttributes,
+        withdrawn: list[EvpnRoute],
+    ) -> list[RouteChange]:
+        """Apply one UPDATE's worth of routes from `source`; returns (and tells listeners) the
+        best-path changes."""
+        changes: list[RouteChange] = []
+        table = self.adj_in.setdefault(source.name, {})
+        for route in withdrawn:
+            key = route.key
+            old = table.pop(key, None)
+            if old is not None:
+                self._remove(key, old, changes)
+        for route in announced:
+            key = route.key
+            path = Path(route, attributes, source)
+            old = table.get(key)
+            table[key] = path
+            if old is None:
+                self._add(key, path, changes)
+            else:
+                self._replace(key, old, path, changes)
+        self._tell(changes)
+        return changes
+
+    def remove_source(self, source: str) -> list[RouteChange]:
+        """Forget everything a source sent (its session ended without graceful restart)."""
+        changes: list[RouteChange] = []
+        for key, path in self.adj_in.pop(source, {}).items():
+            self._remove(key, path, changes)
+        self._tell(changes)
+        return changes
+
+    def mark_stale(self, source: str) -> int:
+        """RFC 4724: keep the routes of a restarting peer, marked stale."""
+        table = self.adj_in.get(source, {})
+        for path in table.values():
+            path.stale = True
+        # Stale paths lose to fresh ones; re-rank keys that have alternatives.
+        changes: list[RouteChange] = []
+        for key in table:
+            entry = self._loc.get(key)
+            if isinstance(entry, list):
+                self._rank(key, entry, changes)
+        self._tell(changes)
+        return len(table)
+
+    def sweep_stale(self, source: str) -> list[RouteChange]:
+        """End-of-RIB (or the restart time ran out): drop what the peer did not send again."""
+        table = self.adj_in.get(source, {})
+        changes: list[RouteChange] = []
+        for key in [k for k, p in table.items() if p.stale]:
+            self._remove(key, table.pop(key), changes)
+        self._tell(changes)
+        return changes
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _tell(self, changes: list[RouteChange]) -> None:
+        if changes:
+            for listener in self._listeners:
+                listener(changes)
+
+    def _add(self, key: Key, path: Path, changes: list[RouteChange]) -> None:
+        entry = self._loc.get(key)
+        if entry is None:
+            self._loc[key] = path
+            if key[0] == MAC_IP:
+                self._index_mac(key, path.route)
+            changes.append(RouteChange(key, None, path))
+            return
+        before = entry if isinstance(entry, Path) else entry[0]
+        paths = [entry, path] if isinstance(entry, Path) else [*entry, path]
+        self._settle(key, before, paths, changes)
+
+    def _replace(self, key: Key, old: Path, path: Path, changes: list[RouteChange]) -> None:
+        entry = self._loc[key]
+        if isinstance(entry, Path):
+            self._loc[key] = path
+            changes.append(RouteChange(key, old, path))
+            return
+        before = entry[0]
+        self._settle(key, before, [path if p is old else p for p in entry], changes)
+
+    def _remove(self, key: Key, old: Path, changes: list[RouteChange]) -> None:
+        entry = self._loc.get(key)
+        if entry is None:
+            return
+        if isinstance(entry, Path):
+            del self._loc[key]
+            if key[0] == MAC_IP:
+                self._unindex_mac(key, old.route)
+            changes.append(RouteChange(key, old, None))
+            return
+        self._settle(key, entry[0], [p for p in entry if p is not old], changes)
+
+    def _rank(self, key: Key, paths: list[Path], changes: list[RouteChange]) -> None:
+        self._settle(key, paths[0], list(paths), changes)
+
+    def _settle(
+        self, key: Key, before: Path, paths: list[Path], changes: list[RouteChange]
+    ) -> None:
+        """Store `paths` for `key` with the best first; report if the best is another path."""
+        winner = best(paths)
+        assert winner is not None
+        if len(paths) == 1:
+            self._loc[key] = winner
+        else:
+            paths.remove(winner)
+            paths.insert(0, winner)
+            self._loc[key] = paths
+        if winner is not before:
+            changes.append(RouteChange(key, before, winner))
+
+    def _index_mac(self, key: Key, route: EvpnRoute) -> None:
+        assert isinstance(route, MacIpRoute)
+        mac_key = (route.label1, route.mac)
+        entry = self._macs.get(mac_key)
+        if entry is None:
+            self._macs[mac_key] = key
+        elif isinstance(entry, tuple):
+            self._macs[mac_key] = [entry, key]
+        else:
+            entry.append(key)
+
+    def _unindex_mac(self, key: Key, route: EvpnRoute) -> None:
+        assert isinstance(route, MacIpRoute)
+        mac_key = (route.label1, route.mac)
+        entry = self._macs.get(mac_key)
+        if entry is None:
+            return
+        if isinstance(entry, tuple):
+            if entry == key:
+                del self._macs[mac_key]
+            return
+        if key in entry:
+            entry.remove(key)
+        if len(entry) == 1:
+            self._macs[mac_key] = entry[0]
+
+
+def _mobility_order(path: Path) -> tuple[int, int, int]:
+    sticky, sequence = mobility(path.attributes)
+    nexthop = path.attributes.nexthop or b""
+    return (-sticky, -sequence, int.from_bytes(nexthop[:16], "big"))

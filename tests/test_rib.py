@@ -1,0 +1,195 @@
+"""Loc-RIB, best path and Adj-RIB-Out, without sockets."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from evpnd.bgp.attributes import AsPath, PathAttributes
+from evpnd.bgp.context import CodecContext
+from evpnd.bgp.update import Update, decode_update
+from evpnd.evpn.extcommunities import Encapsulation, MacMobility, RouteTarget
+from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher
+from evpnd.evpn.routes import MacIpRoute
+from evpnd.rib.adjout import AdjRibOut, Speaker
+from evpnd.rib.locrib import Rib, RouteChange
+from evpnd.rib.paths import Path, Source
+
+RD1 = RouteDistinguisher.from_text("192.0.2.1:1")
+RD2 = RouteDistinguisher.from_text("192.0.2.2:1")
+MAC = bytes.fromhex("020000000001")
+A = Source("192.0.2.1", "192.0.2.1", 65000, ibgp=True)
+B = Source("192.0.2.2", "192.0.2.2", 65000, ibgp=True)
+E = Source("198.51.100.1", "198.51.100.1", 65001, ibgp=False)
+LOCAL = Source("local", "192.0.2.9", 65000, ibgp=True)
+
+BASE = PathAttributes(
+    origin=0,
+    as_path=AsPath(),
+    ext_communities=(Encapsulation(8), RouteTarget(0, 65000, 100)),
+    nexthop=b"\xc0\x00\x02\x01",
+)
+
+
+def mac_route(rd: RouteDistinguisher = RD1, mac: bytes = MAC, ip: bytes = b"") -> MacIpRoute:
+    return MacIpRoute(rd, 0, mac, ip, ZERO_ESI, 100)
+
+
+def with_(**changes: object) -> PathAttributes:
+    return replace(BASE, **changes)  # type: ignore[arg-type]
+
+
+def test_add_change_withdraw_report_best_path_changes() -> None:
+    rib = Rib()
+    seen: list[list[RouteChange]] = []
+    rib.subscribe(seen.append)
+    route = mac_route()
+    (added,) = rib.update(A, [route], BASE, [])
+    assert added.old is None and added.new is not None and added.new.source is A
+    (changed,) = rib.update(A, [route], with_(med=5), [])
+    assert changed.old is added.new and changed.new is not None
+    assert changed.new.attributes.med == 5
+    (gone,) = rib.update(A, [], BASE, [route._replace(label1=0)])  # labels are not the key
+    assert gone.new is None and len(rib) == 0
+    assert len(seen) == 3
+
+
+def test_mac_only_and_mac_ip_routes_are_two_routes() -> None:
+    rib = Rib()
+    rib.update(A, [mac_route(), mac_route(ip=b"\x0a\x00\x00\x01")], BASE, [])
+    assert len(rib) == 2
+    assert len(rib.mac_paths(100, MAC)) == 2
+
+
+def test_best_path_order() -> None:
+    rib = Rib()
+    route = mac_route()
+    rib.update(A, [route], with_(local_pref=100), [])
+    rib.update(B, [route], with_(local_pref=200), [])
+    assert rib.best(route.key).source is B  # type: ignore[union-attr]
+    rib.update(B, [route], with_(local_pref=100, as_path=AsPath.sequence(1)), [])
+    assert rib.best(route.key).source is A  # type: ignore[union-attr]  # shorter AS_PATH
+    rib.update(B, [route], with_(local_pref=100), [])
+    assert rib.best(route.key).source is A  # type: ignore[union-attr]  # lower router id
+    rib.update(E, [route], with_(local_pref=100), [])
+    assert rib.best(route.key).source is E  # type: ignore[union-attr]  # eBGP over iBGP
+    rib.update(A, [route], with_(ext_communities=(MacMobility(3),)), [])
+    assert rib.best(route.key).source is A  # type: ignore[union-attr]  # higher sequence
+    rib.update(B, [route], with_(ext_communities=(MacMobility(0, sticky=True),)), [])
+    assert rib.best(route.key).source is B  # type: ignore[union-attr]  # sticky wins
+    assert len(rib.candidates(route.key)) == 3
+
+
+def test_med_is_compared_only_within_one_neighbour_as() -> None:
+    rib = Rib()
+    route = mac_route()
+    rib.update(A, [route], with_(as_path=AsPath.sequence(65010), med=50), [])
+    rib.update(B, [route], with_(as_path=AsPath.sequence(65010), med=10), [])
+    assert rib.best(route.key).source is B  # type: ignore[union-attr]
+    rib.update(B, [route], with_(as_path=AsPath.sequence(65020), med=10), [])
+    assert rib.best(route.key).source is A  # type: ignore[union-attr]  # router id decides
+
+
+def test_mac_mobility_across_vteps() -> None:
+    rib = Rib()
+    old_home = mac_route(RD1)
+    new_home = mac_route(RD2)
+    rib.update(A, [old_home], with_(nexthop=b"\xc0\x00\x02\x01"), [])
+    rib.update(
+        B, [new_home], with_(nexthop=b"\xc0\x00\x02\x02", ext_communities=(MacMobility(1),)), []
+    )
+    winner, loser = rib.mac_paths(100, MAC)
+    assert winner.source is B and loser.source is A
+    rib.update(A, [], BASE, [old_home])
+    assert [p.source for p in rib.mac_paths(100, MAC)] == [B]
+
+
+def test_graceful_restart_stale_then_sweep() -> None:
+    rib = Rib()
+    kept, dropped = mac_route(), mac_route(mac=bytes.fromhex("020000000002"))
+    rib.update(A, [kept, dropped], BASE, [])
+    assert rib.mark_stale(A.name) == 2
+    rib.update(A, [kept], BASE, [])  # the peer came back and re-sent one of them
+    changes = rib.sweep_stale(A.name)
+    assert [c.key for c in changes] == [dropped.key]
+    assert rib.best(kept.key) is not None and not rib.best(kept.key).stale  # type: ignore[union-attr]
+
+
+def test_stale_path_loses_to_a_fresh_one() -> None:
+    rib = Rib()
+    route = mac_route()
+    rib.update(A, [route], BASE, [])
+    rib.update(B, [route], BASE, [])
+    assert rib.best(route.key).source is A  # type: ignore[union-attr]
+    rib.mark_stale(A.name)
+    assert rib.best(route.key).source is B  # type: ignore[union-attr]
+
+
+def decode_all(messages: list[bytes], ctx: CodecContext) -> list[Update]:
+    out = []
+    for raw in messages:
+        update = decode_update(raw, ctx)
+        assert isinstance(update, Update), update
+        out.append(update)
+    return out
+
+
+def test_adj_rib_out_coalesces_and_packs() -> None:
+    rib = Rib()
+    ctx = CodecContext()
+    out = AdjRibOut(B, Speaker(65000, "192.0.2.9"), ctx)
+    rib.subscribe(out.enqueue)
+    routes = [mac_route(mac=i.to_bytes(6, "big")) for i in range(1, 301)]
+    rib.update(LOCAL, routes, BASE, [])
+    rib.update(LOCAL, [], BASE, routes[:100])  # withdrawn before ever being sent
+    updates = decode_all(out.flush(), ctx)
+    assert sum(len(u.announced) for u in updates) == 200
+    assert not any(u.withdrawn for u in updates)
+    assert len(updates) <= 3  # 200 routes of 35 bytes in 4096-byte messages
+    assert updates[0].attributes.local_pref == 100  # added for iBGP
+    assert out.flush() == []
+    rib.update(LOCAL, [], BASE, routes[100:110])
+    (withdrawal,) = decode_all(out.flush(), ctx)
+    assert withdrawal.withdrawn == routes[100:110]
+
+
+def test_split_horizon_and_route_reflection() -> None:
+    rib = Rib()
+    speaker = Speaker(65000, "192.0.2.9", route_reflector=True)
+    to_b = AdjRibOut(B, speaker, CodecContext())
+    client = replace(B, name="192.0.2.3", router_id="192.0.2.3", route_reflector_client=True)
+    to_client = AdjRibOut(client, speaker, CodecContext())
+    from_a = mac_route()
+    rib.subscribe(to_b.enqueue)
+    rib.subscribe(to_client.enqueue)
+    rib.update(A, [from_a], BASE, [])  # A is a non-client iBGP peer
+    assert to_b.flush() == []  # non-client to non-client: not reflected
+    (reflected,) = decode_all(to_client.flush(), CodecContext())
+    assert reflected.attributes.originator_id == bytes((192, 0, 2, 1))
+    assert reflected.attributes.cluster_list == (bytes((192, 0, 2, 9)),)
+
+
+def test_ebgp_export_prepends_and_keeps_the_vtep_next_hop() -> None:
+    rib = Rib()
+    out = AdjRibOut(E, Speaker(65000, "192.0.2.9"), CodecContext(external=True))
+    rib.subscribe(out.enqueue)
+    rib.update(A, [mac_route()], with_(local_pref=300, med=7), [])
+    (update,) = decode_all(out.flush(), CodecContext(external=True))
+    attrs = update.attributes
+    assert attrs.as_path == AsPath.sequence(65000)
+    assert attrs.local_pref is None and attrs.med is None
+    assert attrs.nexthop == BASE.nexthop
+    rib.update(E, [mac_route(RD2)], with_(as_path=AsPath.sequence(65001)), [])
+    assert out.flush() == []  # not back to E
+
+
+def test_route_refresh_resends_everything() -> None:
+    rib = Rib()
+    out = AdjRibOut(B, Speaker(65000, "192.0.2.9"), CodecContext())
+    rib.subscribe(out.enqueue)
+    rib.update(LOCAL, [mac_route(mac=i.to_bytes(6, "big")) for i in range(1, 11)], BASE, [])
+    first = out.flush()
+    assert out.resend() == first
+
+
+def test_path_repr() -> None:
+    assert "02:00:00:00:00:01" in repr(Path(mac_route(), BASE, A))
