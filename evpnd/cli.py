@@ -1,11 +1,15 @@
-"""The evpnd command: the daemon, and `evpnd decode` for looking at BGP bytes by hand."""
+"""The evpnd command: the daemon, `--check` for a configuration, and `decode` for BGP bytes."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import sys
+from importlib import resources
 
 from evpnd import __version__
+from evpnd.config import Config, ConfigError, load, parse
 
 
 def _decode(hex_text: str) -> int:
@@ -46,22 +50,74 @@ def _decode(hex_text: str) -> int:
     return status
 
 
+def default_config_text() -> str:
+    return resources.files("evpnd").joinpath("default.yaml").read_text()
+
+
+def _load(path: str | None) -> Config:
+    if path is None:
+        return parse(default_config_text(), "default.yaml")
+    return load(path)
+
+
+async def _run(config: Config) -> None:
+    from evpnd.control.server import ControlServer
+    from evpnd.daemon.daemon import Daemon
+
+    loop = asyncio.get_running_loop()
+    daemon = Daemon(config, loop)
+    await daemon.start()
+    control = ControlServer(daemon, config.control_socket)
+    await control.start()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await daemon.stop()
+    await control.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="evpnd", description="BGP EVPN speaker for Linux VTEPs")
     parser.add_argument("--version", action="version", version=f"evpnd {__version__}")
-    parser.add_argument("--config", help="YAML configuration file")
+    parser.add_argument("--config", help="YAML configuration (default: the embedded one)")
     parser.add_argument("--check", action="store_true", help="validate the configuration, exit")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     sub = parser.add_subparsers(dest="command")
     decode = sub.add_parser("decode", help="decode BGP messages given as hex")
     decode.add_argument("hex", nargs="?", help="hex bytes (default: read standard input)")
+    sub.add_parser("default-config", help="print the embedded default configuration")
     args = parser.parse_args(argv)
     if args.command == "decode":
         return _decode(args.hex if args.hex is not None else sys.stdin.read())
-    print(
-        f"evpnd {__version__}: the BGP wire codec is in place; the speaker (sessions, RIB) "
-        "arrives with issue #3, so there is no daemon to start yet.\n"
-        "Try: evpnd decode ffffffffffffffffffffffffffffffff001304",
-    )
+    if args.command == "default-config":
+        print(default_config_text(), end="")
+        return 0
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.check:
+        print(
+            f"{config.source}: configuration is valid "
+            f"({len(config.neighbors)} neighbors, {len(config.evpn.vnis)} VNIs)"
+        )
+        return 0
+    from evpnd.daemon.logs import configure
+
+    configure(args.log_level)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        asyncio.run(_run(config))
+    except OSError as exc:
+        print(f"evpnd: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -173,6 +173,14 @@ class Peer:
             self._drain(conn_id, conn, now)
             self._note_state()
 
+    def reset(self, now: float, notification: Notification, reason: str) -> None:
+        """End the Established session with `notification`; the peer reconnects later."""
+        for conn_id, conn in list(self._connections.items()):
+            if conn is self.established:
+                conn.close(notification, reason)
+                self._drain(conn_id, conn, now)
+        self._note_state()
+
     def send(self, messages: list[bytes], now: float) -> None:
         conn = self.established
         if conn is None:

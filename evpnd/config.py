@@ -1,0 +1,425 @@
+"""The YAML configuration, typed, with errors that name the file, line and key.
+
+    evpnd.yaml:12: neighbors[1].remote_as: expected an AS number 1-4294967295, got "650o0"
+
+Unknown keys are errors too: a misspelt option silently ignored is a fabric misconfigured.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evpnd.evpn.extcommunities import RouteTarget
+from evpnd.evpn.identifiers import RouteDistinguisher, mac_from_text
+
+
+class ConfigError(ValueError):
+    """One or more problems, each a line `file:line: key: what is wrong`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class NeighborConfig:
+    address: str
+    remote_as: int
+    password: str | None = None
+    port: int = 179
+    passive: bool = False
+    hold_time: int | None = None
+    update_source: str | None = None
+    #: eBGP multihop: the TTL of our packets (None: 1 for eBGP, 255 for iBGP).
+    multihop: int | None = None
+    #: GTSM (RFC 5082): send with TTL 255, accept only TTL >= 255 - hops + 1.
+    ttl_security_hops: int | None = None
+    route_reflector_client: bool = False
+    max_routes: int | None = None
+    connect_retry: float = 30.0
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListenRange:
+    prefix: ipaddress.IPv4Network | ipaddress.IPv6Network
+    remote_as: int | None
+    password: str | None = None
+    route_reflector_client: bool = False
+    max_routes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StaticMac:
+    mac: bytes
+    ip: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class VniConfig:
+    vni: int
+    rd: RouteDistinguisher | None = None  # None: auto (router-id:index)
+    import_rts: tuple[RouteTarget, ...] = ()  # empty: auto (matches *:VNI)
+    export_rts: tuple[RouteTarget, ...] = ()  # empty: auto (AS:VNI)
+    vtep_ip: str | None = None
+    macs: tuple[StaticMac, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EvpnConfig:
+    advertise_all_vni: bool = True
+    vtep_ip: str | None = None
+    vnis: tuple[VniConfig, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    asn: int
+    router_id: str
+    hostname: str = ""
+    listen_address: str = "::"
+    listen_port: int = 179
+    hold_time: int = 90
+    graceful_restart_time: int = 120
+    stale_path_time: float = 360.0
+    neighbors: tuple[NeighborConfig, ...] = ()
+    listen_ranges: tuple[ListenRange, ...] = ()
+    evpn: EvpnConfig = field(default_factory=EvpnConfig)
+    control_socket: str = "/run/evpnd/evpnd.sock"
+    state_dir: str = "/var/lib/evpnd"
+    source: str = "<config>"
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+class _Reader:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.problems: list[str] = []
+
+    def problem(self, node: yaml.Node | None, path: str, message: str) -> None:
+        line = node.start_mark.line + 1 if node is not None else 0
+        self.problems.append(f"{self.name}:{line}: {path}: {message}")
+
+
+def _scalar(node: yaml.Node) -> Any:
+    return yaml.safe_load(yaml.serialize(node)) if node is not None else None
+
+
+_U32 = (1, 0xFFFFFFFF)
+
+
+class _Fields:
+    """A mapping node read key by key, remembering which keys were used."""
+
+    def __init__(self, reader: _Reader, node: yaml.Node, path: str) -> None:
+        self.reader = reader
+        self.node = node
+        self.path = path
+        self.items: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        if not isinstance(node, yaml.MappingNode):
+            reader.problem(node, path or "(top)", "expected a mapping of keys to values")
+            return
+        for key_node, value_node in node.value:
+            self.items[str(key_node.value)] = (key_node, value_node)
+        self.used: set[str] = set()
+
+    def _at(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def get(self, key: str) -> yaml.Node | None:
+        if not hasattr(self, "used"):
+            return None
+        self.used.add(key)
+        entry = self.items.get(key)
+        return entry[1] if entry else None
+
+    def done(self) -> None:
+        if not hasattr(self, "used"):
+            return
+        for key, (key_node, _) in self.items.items():
+            if key not in self.used:
+                self.reader.problem(key_node, self._at(key), "unknown key")
+
+    def number(
+        self, key: str, default: int | None, low: int, high: int, what: str, required: bool = False
+    ) -> int | None:
+        node = self.get(key)
+        if node is None:
+            if required:
+                self.reader.problem(self.node, self._at(key), f"required: {what}")
+            return default
+        value = _scalar(node)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.reader.problem(
+                node, self._at(key), f"expected {what} {low}-{high}, got {_show(node)}"
+            )
+            return default
+        return value
+
+    def decimal(self, key: str, default: float, low: float, what: str) -> float:
+        node = self.get(key)
+        if node is None:
+            return default
+        value = _scalar(node)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < low:
+            self.reader.problem(node, self._at(key), f"expected {what}, got {_show(node)}")
+            return default
+        return float(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        node = self.get(key)
+        if node is None:
+            return default
+        value = _scalar(node)
+        if not isinstance(value, bool):
+            self.reader.problem(node, self._at(key), f"expected true or false, got {_show(node)}")
+            return default
+        return value
+
+    def text(self, key: str, default: str | None) -> str | None:
+        node = self.get(key)
+        if node is None:
+            return default
+        value = _scalar(node)
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            self.reader.problem(node, self._at(key), f"expected text, got {_show(node)}")
+            return default
+        return str(value)
+
+    def address(self, key: str, default: str | None, required: bool = False) -> str | None:
+        node = self.get(key)
+        if node is None:
+            if required:
+                self.reader.problem(self.node, self._at(key), "required: an IP address")
+            return default
+        try:
+            return str(ipaddress.ip_address(str(_scalar(node))))
+        except ValueError:
+            self.reader.problem(node, self._at(key), f"expected an IP address, got {_show(node)}")
+            return default
+
+    def items_of(self, key: str) -> list[tuple[str, yaml.Node]]:
+        node = self.get(key)
+        if node is None:
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            self.reader.problem(node, self._at(key), "expected a list")
+            return []
+        return [(f"{self._at(key)}[{i}]", item) for i, item in enumerate(node.value)]
+
+
+def _show(node: yaml.Node) -> str:
+    if isinstance(node, yaml.ScalarNode):
+        return f'"{node.value}"'
+    return "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+
+
+def _default_router_id() -> str:
+    """The first global IPv4 address of this host, as FRR picks one; 127.0.0.1 otherwise."""
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+    except OSError:
+        infos = []
+    for info in infos:
+        address = ipaddress.IPv4Address(info[4][0])
+        if not address.is_loopback:
+            return str(address)
+    return "127.0.0.1"
+
+
+def load(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    return parse(text, path.name)
+
+
+def parse(text: str, name: str = "<config>") -> Config:
+    reader = _Reader(name)
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        raise ConfigError(
+            [f"{name}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"]
+        ) from None
+    if root is None:
+        raise ConfigError([f"{name}:1: the file is empty; at least asn is needed"])
+    top = _Fields(reader, root, "")
+    asn = top.number("asn", 0, *_U32, "an AS number", required=True) or 0
+    router_id = top.address("router_id", None)
+    if router_id is not None and ipaddress.ip_address(router_id).version != 4:
+        reader.problem(top.get("router_id"), "router_id", "expected an IPv4 address")
+    listen_address, listen_port = "::", 179
+    listen_node = top.get("listen")
+    if listen_node is not None:
+        listen = _Fields(reader, listen_node, "listen")
+        listen_address = listen.address("address", "::") or "::"
+        listen_port = listen.number("port", 179, 0, 65535, "a port") or 0
+        listen.done()
+    gr_time, stale_time = 120, 360.0
+    gr_node = top.get("graceful_restart")
+    if gr_node is not None:
+        gr = _Fields(reader, gr_node, "graceful_restart")
+        gr_time = gr.number("restart_time", 120, 0, 4095, "seconds") or 0
+        stale_time = gr.decimal("stale_path_time", 360.0, 1, "seconds")
+        gr.done()
+    neighbors = [_neighbor(reader, node, where) for where, node in top.items_of("neighbors")]
+    ranges = [_range(reader, node, where) for where, node in top.items_of("listen_ranges")]
+    evpn = EvpnConfig()
+    evpn_node = top.get("evpn")
+    if evpn_node is not None:
+        evpn = _evpn(reader, evpn_node)
+    config = Config(
+        asn=asn,
+        router_id=router_id or _default_router_id(),
+        hostname=top.text("hostname", "") or socket.gethostname(),
+        listen_address=listen_address,
+        listen_port=listen_port,
+        hold_time=top.number("hold_time", 90, 0, 65535, "seconds") or 0,
+        graceful_restart_time=gr_time,
+        stale_path_time=stale_time,
+        neighbors=tuple(n for n in neighbors if n is not None),
+        listen_ranges=tuple(r for r in ranges if r is not None),
+        evpn=evpn,
+        control_socket=top.text("control_socket", "/run/evpnd/evpnd.sock") or "",
+        state_dir=top.text("state_dir", "/var/lib/evpnd") or "",
+        source=name,
+    )
+    top.done()
+    addresses = [n.address for n in config.neighbors]
+    for address in sorted({a for a in addresses if addresses.count(a) > 1}):
+        reader.problems.append(f"{name}: neighbors: {address} is listed twice")
+    if config.hold_time in (1, 2):
+        reader.problems.append(f"{name}: hold_time: must be 0 or at least 3 (RFC 4271)")
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    return config
+
+
+def _neighbor(reader: _Reader, node: yaml.Node, where: str) -> NeighborConfig | None:
+    fields = _Fields(reader, node, where)
+    before = len(reader.problems)
+    address = fields.address("address", None, required=True)
+    remote_as = fields.number("remote_as", None, *_U32, "an AS number", required=True)
+    multihop = fields.number("multihop", None, 1, 255, "a TTL")
+    ttl_security = fields.number("ttl_security_hops", None, 1, 254, "a hop count")
+    if multihop is not None and ttl_security is not None:
+        reader.problem(node, where, "multihop and ttl_security_hops exclude each other")
+    hold = fields.number("hold_time", None, 0, 65535, "seconds")
+    if hold in (1, 2):
+        reader.problem(fields.get("hold_time"), f"{where}.hold_time", "must be 0 or at least 3")
+    neighbor = NeighborConfig(
+        address=address or "",
+        remote_as=remote_as or 0,
+        password=fields.text("password", None),
+        port=fields.number("port", 179, 1, 65535, "a port") or 179,
+        passive=fields.flag("passive", False),
+        hold_time=hold,
+        update_source=fields.address("update_source", None),
+        multihop=multihop,
+        ttl_security_hops=ttl_security,
+        route_reflector_client=fields.flag("route_reflector_client", False),
+        max_routes=fields.number("max_routes", None, 1, 1 << 31, "a route count"),
+        connect_retry=fields.decimal("connect_retry", 30.0, 1, "seconds"),
+        description=fields.text("description", "") or "",
+    )
+    fields.done()
+    return neighbor if len(reader.problems) == before else None
+
+
+def _range(reader: _Reader, node: yaml.Node, where: str) -> ListenRange | None:
+    fields = _Fields(reader, node, where)
+    before = len(reader.problems)
+    prefix_node = fields.get("prefix")
+    prefix = None
+    if prefix_node is None:
+        reader.problem(node, f"{where}.prefix", "required: a prefix like 192.0.2.0/24")
+    else:
+        try:
+            prefix = ipaddress.ip_network(str(_scalar(prefix_node)), strict=False)
+        except ValueError:
+            reader.problem(
+                prefix_node,
+                f"{where}.prefix",
+                f"expected a prefix like 192.0.2.0/24, got {_show(prefix_node)}",
+            )
+    result = ListenRange(
+        prefix=prefix or ipaddress.ip_network("0.0.0.0/32"),
+        remote_as=fields.number("remote_as", None, *_U32, "an AS number"),
+        password=fields.text("password", None),
+        route_reflector_client=fields.flag("route_reflector_client", False),
+        max_routes=fields.number("max_routes", None, 1, 1 << 31, "a route count"),
+    )
+    fields.done()
+    return result if len(reader.problems) == before else None
+
+
+def _rts(reader: _Reader, fields: _Fields, key: str) -> tuple[RouteTarget, ...]:
+    out = []
+    for where, node in fields.items_of(key):
+        try:
+            out.append(RouteTarget.from_text(str(_scalar(node))))
+        except ValueError as exc:
+            reader.problem(node, where, str(exc))
+    return tuple(out)
+
+
+def _evpn(reader: _Reader, node: yaml.Node) -> EvpnConfig:
+    fields = _Fields(reader, node, "evpn")
+    vnis = []
+    seen: set[int] = set()
+    for where, vni_node in fields.items_of("vnis"):
+        vni_fields = _Fields(reader, vni_node, where)
+        vni = vni_fields.number("vni", 0, 1, 0xFFFFFF, "a VNI", required=True) or 0
+        if vni in seen:
+            reader.problem(vni_node, f"{where}.vni", f"VNI {vni} is configured twice")
+        seen.add(vni)
+        rd = None
+        rd_text = vni_fields.text("rd", None)
+        if rd_text is not None and rd_text != "auto":
+            try:
+                rd = RouteDistinguisher.from_text(rd_text)
+            except ValueError as exc:
+                reader.problem(vni_fields.get("rd"), f"{where}.rd", str(exc))
+        macs = []
+        for mac_where, mac_node in vni_fields.items_of("macs"):
+            mac_fields = _Fields(reader, mac_node, mac_where)
+            mac_text = mac_fields.text("mac", None)
+            ip_text = mac_fields.address("ip", None)
+            try:
+                mac = mac_from_text(mac_text or "")
+                ip = ipaddress.ip_address(ip_text).packed if ip_text else b""
+                macs.append(StaticMac(mac, ip))
+            except ValueError as exc:
+                reader.problem(mac_node, f"{mac_where}.mac", str(exc))
+            mac_fields.done()
+        vnis.append(
+            VniConfig(
+                vni=vni,
+                rd=rd,
+                import_rts=_rts(reader, vni_fields, "import_rts"),
+                export_rts=_rts(reader, vni_fields, "export_rts"),
+                vtep_ip=vni_fields.address("vtep_ip", None),
+                macs=tuple(macs),
+            )
+        )
+        vni_fields.done()
+    config = EvpnConfig(
+        advertise_all_vni=fields.flag("advertise_all_vni", True),
+        vtep_ip=fields.address("vtep_ip", None),
+        vnis=tuple(vnis),
+    )
+    fields.done()
+    return config

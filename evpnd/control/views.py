@@ -1,0 +1,113 @@
+"""Peers and routes as JSON-able dicts: what `evpnctl ... --json` prints. Absent fields are
+null, never missing, so scripts can index them."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from evpnd.bgp.attributes import PathAttributes
+from evpnd.evpn.identifiers import ip_to_text, mac_to_text
+from evpnd.evpn.routes import (
+    EthernetAdRoute,
+    EvpnRoute,
+    InclusiveMulticastRoute,
+    IpPrefixRoute,
+    MacIpRoute,
+)
+from evpnd.rib.bestpath import mobility
+from evpnd.rib.paths import Path
+
+if TYPE_CHECKING:
+    from evpnd.daemon.daemon import Daemon
+
+
+def peer_view(daemon: Daemon) -> list[dict[str, Any]]:
+    out = []
+    now = time.time()
+    for address, driver in sorted(daemon.drivers.items()):
+        negotiated = driver.negotiated if driver.adj_out is not None else None
+        out.append(
+            {
+                "address": address,
+                "remote_as": driver.peer.settings.peer_as,
+                "state": driver.state.value,
+                "uptime_s": round(now - driver.up_since_wall, 1) if driver.up_since_wall else None,
+                "routes_received": daemon.rib.received_from(address),
+                "routes_sent": len(driver.adj_out) if driver.adj_out is not None else 0,
+                "router_id": driver.source.router_id if driver.source else None,
+                "hostname": negotiated.peer_hostname if negotiated else None,
+                "hold_time": negotiated.hold_time if negotiated else None,
+                "updates_received": driver.updates_received,
+                "last_error": driver.peer.last_error or None,
+                "dynamic": driver.dynamic,
+                "description": driver.description or None,
+            }
+        )
+    return out
+
+
+def _vni_of(route: EvpnRoute, attrs: PathAttributes) -> int | None:
+    if isinstance(route, MacIpRoute):
+        return route.label1
+    if isinstance(route, IpPrefixRoute | EthernetAdRoute):
+        return route.label
+    if isinstance(route, InclusiveMulticastRoute) and attrs.pmsi_tunnel is not None:
+        return attrs.pmsi_tunnel.label
+    return None
+
+
+def route_view(path: Path, is_best: bool) -> dict[str, Any]:
+    route = path.route
+    attrs = path.attributes
+    sticky, seq = mobility(attrs)
+    has_mobility = attrs.mac_mobility is not None
+    mac = ip = prefix = None
+    if isinstance(route, MacIpRoute):
+        mac = mac_to_text(route.mac)
+        ip = ip_to_text(route.ip) if route.ip else None
+    elif isinstance(route, InclusiveMulticastRoute):
+        ip = ip_to_text(route.originator)
+    elif isinstance(route, IpPrefixRoute):
+        prefix = str(route.network)
+    return {
+        "type": route.route_type,
+        "rd": str(route.rd),
+        "vni": _vni_of(route, attrs),
+        "mac": mac,
+        "ip": ip,
+        "prefix": prefix,
+        "nexthop": attrs.nexthop_text,
+        "rts": [rt.value for rt in attrs.route_targets],
+        "seq": seq if has_mobility else None,
+        "sticky": bool(sticky),
+        "source": path.source.name,
+        "best": is_best,
+        "stale": path.stale,
+        "as_path": attrs.as_path.text if attrs.as_path is not None else None,
+        "local_pref": attrs.local_pref,
+        "router_mac": mac_to_text(attrs.router_mac) if attrs.router_mac else None,
+        "text": route.text,
+    }
+
+
+def routes_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
+    wanted_type = filters.get("type")
+    wanted_vni = filters.get("vni")
+    wanted_mac = (filters.get("mac") or "").lower() or None
+    wanted_rd = filters.get("rd")
+    out = []
+    for path in daemon.rib.all_paths():
+        route = path.route
+        if wanted_type is not None and route.route_type != int(wanted_type):
+            continue
+        if wanted_rd is not None and str(route.rd) != wanted_rd:
+            continue
+        view = route_view(path, daemon.rib.best(route.key) is path)
+        if wanted_vni is not None and view["vni"] != int(wanted_vni):
+            continue
+        if wanted_mac is not None and view["mac"] != wanted_mac:
+            continue
+        out.append(view)
+    out.sort(key=lambda v: (v["rd"], v["type"], v["text"], not v["best"], v["source"]))
+    return out

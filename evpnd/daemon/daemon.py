@@ -1,0 +1,226 @@
+"""The daemon: one RIB, the peers around it, the listener and the control socket."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+import time
+from typing import cast
+
+import structlog
+
+from evpnd import __version__
+from evpnd.bgp.negotiation import LocalSettings
+from evpnd.bgp.peer import PeerSettings
+from evpnd.config import Config, NeighborConfig
+from evpnd.daemon import sockets
+from evpnd.daemon.origination import RdIndexStore, Vni, build_vnis, local_routes
+from evpnd.daemon.peer_driver import BgpProtocol, PeerDriver
+from evpnd.rib.adjout import Speaker
+from evpnd.rib.locrib import Rib, RouteChange
+from evpnd.rib.paths import LOCAL, Source
+
+log = structlog.get_logger("evpnd")
+
+
+class Daemon:
+    def __init__(self, config: Config, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self.loop = loop
+        self.rib = Rib()
+        self.speaker = Speaker(
+            config.asn,
+            config.router_id,
+            route_reflector=any(n.route_reflector_client for n in config.neighbors)
+            or any(r.route_reflector_client for r in config.listen_ranges),
+        )
+        self.local_source = Source(LOCAL, config.router_id, config.asn, ibgp=True)
+        self.drivers: dict[str, PeerDriver] = {}
+        self.vnis: list[Vni] = []
+        self.started_at = time.time()
+        self._server: asyncio.AbstractServer | None = None
+        self._listen_socket: socket.socket | None = None
+        self._flush_scheduled = False
+        self.rib.subscribe(self._on_changes)
+
+    # --- start and stop ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        config = self.config
+        store = RdIndexStore(config.state_dir)
+        self.vnis = build_vnis(config, store)
+        if store.error:
+            log.warning("rd index store", problem=store.error)
+        for vni_config, vni in zip(config.evpn.vnis, self.vnis, strict=True):
+            statics = tuple((m.mac, m.ip) for m in vni_config.macs)
+            for attrs, routes in local_routes(vni, statics):
+                self.rib.update(self.local_source, routes, attrs, [])
+            log.info(
+                "vni",
+                vni=vni.vni,
+                rd=str(vni.rd),
+                vtep=vni.vtep_ip,
+                export=[rt.value for rt in vni.export_rts],
+                imports=[rt.value for rt in vni.import_rts] or "auto (*:VNI)",
+            )
+        for neighbor in config.neighbors:
+            self.drivers[neighbor.address] = self._driver(neighbor)
+        await self._listen()
+        for driver in self.drivers.values():
+            driver.start()
+        log.info(
+            "started",
+            version=__version__,
+            asn=config.asn,
+            router_id=config.router_id,
+            listen=f"[{config.listen_address}]:{config.listen_port}",
+            neighbors=len(config.neighbors),
+        )
+
+    async def stop(self, message: str = "evpnd shutting down") -> None:
+        for driver in list(self.drivers.values()):
+            driver.stop(message)
+        await asyncio.sleep(0.05)  # let the NOTIFICATIONs leave
+        if self._server is not None:
+            self._server.close()
+        log.info("stopped")
+
+    def _local_settings(self, hold_time: int | None) -> LocalSettings:
+        config = self.config
+        return LocalSettings(
+            asn=config.asn,
+            router_id=config.router_id,
+            hold_time=config.hold_time if hold_time is None else hold_time,
+            hostname=config.hostname,
+            graceful_restart_time=config.graceful_restart_time,
+        )
+
+    def _driver(self, neighbor: NeighborConfig) -> PeerDriver:
+        external = neighbor.remote_as != self.config.asn
+        ttl, min_ttl = neighbor.multihop, None
+        if neighbor.ttl_security_hops is not None:
+            ttl, min_ttl = 255, 256 - neighbor.ttl_security_hops
+        elif ttl is None and external:
+            ttl = 1  # eBGP without multihop: directly connected only, as RFC 4271 expects
+        return PeerDriver(
+            self,
+            PeerSettings(
+                neighbor.address,
+                neighbor.remote_as,
+                passive=neighbor.passive,
+                connect_retry=neighbor.connect_retry,
+                stale_path_time=self.config.stale_path_time,
+            ),
+            self._local_settings(neighbor.hold_time),
+            password=neighbor.password,
+            port=neighbor.port,
+            update_source=neighbor.update_source,
+            ttl=ttl,
+            min_ttl=min_ttl,
+            route_reflector_client=neighbor.route_reflector_client,
+            max_routes=neighbor.max_routes,
+            description=neighbor.description,
+        )
+
+    # --- listening -----------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        config = self.config
+        sock = sockets.listening_socket(config.listen_address, config.listen_port)
+        for neighbor in config.neighbors:
+            if neighbor.password:
+                sockets.set_md5(sock, neighbor.address, neighbor.password)
+            if neighbor.ttl_security_hops is not None:
+                log.info("gtsm", peer=neighbor.address, hops=neighbor.ttl_security_hops)
+        self._listen_socket = sock
+        self._server = await self.loop.create_server(self._accept, sock=sock)
+
+    @property
+    def listen_port(self) -> int:
+        assert self._listen_socket is not None
+        return int(self._listen_socket.getsockname()[1])
+
+    def _accept(self) -> asyncio.Protocol:
+        return _Gate(self)
+
+    def driver_for(self, address: str) -> PeerDriver | None:
+        driver = self.drivers.get(address)
+        if driver is not None:
+            return driver
+        ip = ipaddress.ip_address(address)
+        for listen_range in self.config.listen_ranges:
+            if ip.version == listen_range.prefix.version and ip in listen_range.prefix:
+                driver = PeerDriver(
+                    self,
+                    PeerSettings(
+                        address,
+                        listen_range.remote_as,
+                        passive=True,
+                        stale_path_time=self.config.stale_path_time,
+                    ),
+                    self._local_settings(None),
+                    route_reflector_client=listen_range.route_reflector_client,
+                    max_routes=listen_range.max_routes,
+                    dynamic=True,
+                )
+                self.drivers[address] = driver
+                driver.start()
+                log.info("dynamic peer", peer=address, range=str(listen_range.prefix))
+                return driver
+        return None
+
+    def forget_dynamic(self, driver: PeerDriver) -> None:
+        if self.drivers.get(driver.address) is driver:
+            del self.drivers[driver.address]
+            driver.stop()
+
+    # --- route distribution ------------------------------------------------------------------
+
+    def _on_changes(self, changes: list[RouteChange]) -> None:
+        for driver in self.drivers.values():
+            if driver.adj_out is not None:
+                driver.adj_out.enqueue(changes)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        for driver in list(self.drivers.values()):
+            if driver.adj_out is not None and driver.adj_out.pending:
+                driver.peer.send(driver.adj_out.flush(), driver.now())
+                driver.process()
+
+
+class _Gate(BgpProtocol):
+    """An accepted connection, before we know which peer it belongs to."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.conn_id = None
+        self.transport = None
+        self.outbound = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        peer = transport.get_extra_info("peername")
+        address = sockets.normalise(peer[0]) if peer else "?"
+        driver = self.daemon.driver_for(address)
+        if driver is None:
+            log.warning(
+                "connection refused",
+                peer=address,
+                reason="neither a neighbor nor in a listen range",
+            )
+            transport.abort()
+            return
+        self.driver = driver
+        super().connection_made(transport)
+
+
+def ensure_socket_dir(path: str) -> None:
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)

@@ -1,0 +1,132 @@
+"""Routes this speaker originates for its VNIs, with RDs and RTs derived as FRR derives them.
+
+FRR: RD `<router-id>:<n>` with n from a counter shared by VNIs and VRFs in creation order (so
+it can change across restarts); RT `<AS & 0xFFFF>:<VNI>`, type 0. We keep n per VNI in the
+state directory instead, so a restart does not churn every route of the fabric.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from evpnd.bgp.attributes import PMSI_INGRESS_REPLICATION, AsPath, PathAttributes, PmsiTunnel
+from evpnd.config import Config, VniConfig
+from evpnd.evpn.extcommunities import (
+    TUNNEL_VXLAN,
+    Encapsulation,
+    ExtCommunity,
+    MacMobility,
+    RouteTarget,
+)
+from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher
+from evpnd.evpn.routes import EvpnRoute, InclusiveMulticastRoute, MacIpRoute
+
+
+def auto_route_target(asn: int, vni: int) -> RouteTarget:
+    """FRR's auto RT: always the 2-byte-AS form, so a 4-byte AS is cut to its low 16 bits and
+    the VNI keeps all of its 24 bits."""
+    return RouteTarget(0, asn & 0xFFFF, vni)
+
+
+class RdIndexStore:
+    """VNI -> RD index, kept in `state_dir/rd-index.json` across restarts."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.path = Path(state_dir) / "rd-index.json"
+        self.indexes: dict[int, int] = {}
+        self.error: str | None = None
+        try:
+            raw = json.loads(self.path.read_text())
+            self.indexes = {int(k): int(v) for k, v in raw.items()}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            self.error = f"{self.path}: {exc}; RD indexes start afresh"
+
+    def index_for(self, vni: int) -> int:
+        index = self.indexes.get(vni)
+        if index is None:
+            used = set(self.indexes.values())
+            index = next(i for i in range(1, 65536) if i not in used)
+            self.indexes[vni] = index
+            self._save()
+        return index
+
+    def _save(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({str(k): v for k, v in sorted(self.indexes.items())}))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            self.error = f"{self.path}: cannot save RD indexes: {exc.strerror}"
+
+
+@dataclass(frozen=True, slots=True)
+class Vni:
+    """One L2VNI as the routing side sees it."""
+
+    vni: int
+    rd: RouteDistinguisher
+    export_rts: tuple[RouteTarget, ...]
+    import_rts: tuple[RouteTarget, ...]  # empty: auto, matching any *:VNI
+    vtep_ip: str
+
+    def imports(self, route_targets: tuple[RouteTarget, ...]) -> bool:
+        if self.import_rts:
+            return any(rt in self.import_rts for rt in route_targets)
+        # FRR's auto import ignores the AS part, so sites in different ASes import each other.
+        return any(rt.assigned == self.vni for rt in route_targets)
+
+
+def build_vnis(config: Config, store: RdIndexStore) -> list[Vni]:
+    out = []
+    for vni_config in config.evpn.vnis:
+        out.append(_vni(config, vni_config, store))
+    return out
+
+
+def _vni(config: Config, vni_config: VniConfig, store: RdIndexStore) -> Vni:
+    rd = vni_config.rd or RouteDistinguisher.type1(
+        config.router_id, store.index_for(vni_config.vni)
+    )
+    return Vni(
+        vni=vni_config.vni,
+        rd=rd,
+        export_rts=vni_config.export_rts or (auto_route_target(config.asn, vni_config.vni),),
+        import_rts=vni_config.import_rts,
+        vtep_ip=vni_config.vtep_ip or config.evpn.vtep_ip or config.router_id,
+    )
+
+
+def local_routes(
+    vni: Vni, static_macs: tuple[tuple[bytes, bytes], ...] = ()
+) -> list[tuple[PathAttributes, list[EvpnRoute]]]:
+    """The Type 3 route of a VNI and the Type 2 routes of its static (sticky) MACs."""
+    vtep = ipaddress.ip_address(vni.vtep_ip).packed
+    communities: tuple[ExtCommunity, ...] = (Encapsulation(TUNNEL_VXLAN), *vni.export_rts)
+    imet = PathAttributes(
+        origin=0,
+        as_path=AsPath(),
+        ext_communities=communities,
+        pmsi_tunnel=PmsiTunnel(0, PMSI_INGRESS_REPLICATION, vni.vni, vtep),
+        nexthop=vtep,
+    )
+    out: list[tuple[PathAttributes, list[EvpnRoute]]] = [
+        (imet, [InclusiveMulticastRoute(vni.rd, 0, vtep)])
+    ]
+    if static_macs:
+        sticky = PathAttributes(
+            origin=0,
+            as_path=AsPath(),
+            ext_communities=(*communities, MacMobility(0, sticky=True)),
+            nexthop=vtep,
+        )
+        out.append(
+            (sticky, [MacIpRoute(vni.rd, 0, mac, ip, ZERO_ESI, vni.vni) for mac, ip in static_macs])
+        )
+    return out

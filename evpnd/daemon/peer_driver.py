@@ -1,0 +1,345 @@
+"""The asyncio side of one neighbour: its sockets and timers, and what its events do to the RIB."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import TYPE_CHECKING, cast
+
+import structlog
+
+from evpnd.bgp.constants import Afi, CeaseSubcode, ErrorCode, Safi
+from evpnd.bgp.events import (
+    CloseConnection,
+    ConnectRequested,
+    PeerAction,
+    PeerDown,
+    PeerRouteRefresh,
+    PeerUp,
+    PeerUpdate,
+    PeerUpdateErrors,
+    SendData,
+    StaleRoutesExpired,
+    State,
+    StateChanged,
+)
+from evpnd.bgp.messages import (
+    ROUTE_REFRESH_BEGIN,
+    ROUTE_REFRESH_END,
+    Notification,
+    RouteRefresh,
+)
+from evpnd.bgp.negotiation import EVPN_FAMILY, LocalSettings, Negotiated
+from evpnd.bgp.peer import Peer, PeerSettings
+from evpnd.bgp.update import Update, end_of_rib
+from evpnd.daemon import sockets
+from evpnd.rib.adjout import AdjRibOut
+from evpnd.rib.paths import Source
+
+if TYPE_CHECKING:
+    from evpnd.daemon.daemon import Daemon
+
+log = structlog.get_logger("evpnd.peer")
+
+
+class BgpProtocol(asyncio.Protocol):
+    def __init__(self, driver: PeerDriver, outbound: bool) -> None:
+        self.driver = driver
+        self.outbound = outbound
+        self.conn_id: int | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.conn_id = self.driver.attach(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn_id is not None:
+            self.driver.peer.data_received(self.conn_id, data, self.driver.now())
+            self.driver.process()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.conn_id is not None:
+            self.driver.detach(self.conn_id)
+
+
+class PeerDriver:
+    def __init__(
+        self,
+        daemon: Daemon,
+        settings: PeerSettings,
+        local: LocalSettings,
+        *,
+        password: str | None = None,
+        port: int = 179,
+        update_source: str | None = None,
+        ttl: int | None = None,
+        min_ttl: int | None = None,
+        route_reflector_client: bool = False,
+        max_routes: int | None = None,
+        dynamic: bool = False,
+        description: str = "",
+    ) -> None:
+        self.daemon = daemon
+        self.loop = daemon.loop
+        self.peer = Peer(settings, local)
+        self.address = settings.address
+        self.password = password
+        self.port = port
+        self.update_source = update_source
+        self.ttl = ttl
+        self.min_ttl = min_ttl
+        self.route_reflector_client = route_reflector_client
+        self.max_routes = max_routes
+        self.dynamic = dynamic
+        self.description = description
+        self.protocols: dict[int, BgpProtocol] = {}
+        self.adj_out: AdjRibOut | None = None
+        self.source: Source | None = None
+        self.negotiated: Negotiated | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._connect_task: asyncio.Task[None] | None = None
+        self.up_since_wall: float | None = None
+        self.routes_received = 0
+        self.updates_received = 0
+        self.bytes_received = 0
+        self.log = log.bind(peer=self.address)
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.peer.start(self.now())
+        self.process()
+
+    def stop(self, message: str = "", subcode: int = CeaseSubcode.ADMINISTRATIVE_SHUTDOWN) -> None:
+        self.peer.stop(self.now(), message, subcode)
+        self.process()
+        if self._connect_task is not None:
+            self._connect_task.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+
+    @property
+    def state(self) -> State:
+        return self.peer.state
+
+    # --- connections -------------------------------------------------------------------------
+
+    def attach(self, protocol: BgpProtocol) -> int | None:
+        conn_id = self.peer.connection_made(self.now(), protocol.outbound)
+        if conn_id is None:
+            assert protocol.transport is not None
+            protocol.transport.close()
+            return None
+        self.protocols[conn_id] = protocol
+        self.process()
+        return conn_id
+
+    def detach(self, conn_id: int) -> None:
+        if self.protocols.pop(conn_id, None) is not None:
+            self.peer.connection_lost(conn_id, self.now())
+            self.process()
+
+    async def _connect(self) -> None:
+        family = sockets.family_of(self.address)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            if self.password:
+                sockets.set_md5(sock, self.address, self.password)
+            if self.ttl is not None:
+                sockets.set_ttl(sock, self.ttl, self.min_ttl)
+            if self.update_source:
+                sock.bind((self.update_source, 0))
+            await asyncio.wait_for(self.loop.sock_connect(sock, (self.address, self.port)), 10)
+            await self.loop.create_connection(lambda: BgpProtocol(self, True), sock=sock)
+        except asyncio.CancelledError:
+            sock.close()
+            raise
+        except (OSError, TimeoutError) as exc:
+            sock.close()
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.peer.connection_failed(self.now(), reason or "connect timed out")
+            self.process()
+        finally:
+            self._connect_task = None
+
+    # --- the core's actions ------------------------------------------------------------------
+
+    def process(self) -> None:
+        while (action := self.peer.next_action()) is not None:
+            self._perform(action)
+        self._arm_timer()
+
+    def _perform(self, action: PeerAction) -> None:
+        if isinstance(action, SendData):
+            protocol = self.protocols.get(action.connection)
+            if protocol is not None and protocol.transport is not None:
+                protocol.transport.write(action.data)
+        elif isinstance(action, PeerUpdate):
+            self._on_update(action.update, action.size)
+        elif isinstance(action, CloseConnection):
+            protocol = self.protocols.pop(action.connection, None)
+            if protocol is not None and protocol.transport is not None:
+                protocol.conn_id = None
+                protocol.transport.close()
+        elif isinstance(action, ConnectRequested):
+            if self._connect_task is None:
+                self._connect_task = self.loop.create_task(self._connect())
+        elif isinstance(action, StateChanged):
+            self.log.info(
+                "peer state",
+                old=action.old.value,
+                new=action.new.value,
+                reason=self.peer.last_error or None,
+            )
+        elif isinstance(action, PeerUp):
+            self._on_up(action.negotiated)
+        elif isinstance(action, PeerDown):
+            self._on_down(action)
+        elif isinstance(action, PeerRouteRefresh):
+            self._on_route_refresh(action.request)
+        elif isinstance(action, PeerUpdateErrors):
+            for error in action.errors:
+                self.log.warning(
+                    "update error",
+                    action=error.action.name.lower(),
+                    reason=error.reason,
+                    offset=error.offset,
+                    attribute=error.attribute,
+                    withdrawn=[r.text for r in error.withdrawn][:10] or None,
+                )
+        elif isinstance(action, StaleRoutesExpired):
+            removed = self.daemon.rib.sweep_stale(self.address)
+            self.log.info("stale routes removed", count=len(removed))
+
+    def _arm_timer(self) -> None:
+        deadline = self.peer.timer()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.peer.handle_timer(self.now())
+        self.process()
+
+    # --- what events mean for the routes -----------------------------------------------------
+
+    def _on_up(self, negotiated: Negotiated) -> None:
+        self.negotiated = negotiated
+        remote = negotiated.remote
+        self.source = Source(
+            self.address,
+            remote.router_id,
+            remote.asn,
+            ibgp=remote.asn == self.daemon.config.asn,
+            route_reflector_client=self.route_reflector_client,
+        )
+        self.up_since_wall = time.time()
+        self.routes_received = 0
+        self.log.info(
+            "session established",
+            remote_as=remote.asn,
+            router_id=remote.router_id,
+            hostname=negotiated.peer_hostname,
+            hold_time=negotiated.hold_time,
+        )
+        self.adj_out = AdjRibOut(self.source, self.daemon.speaker, negotiated.context)
+        self.adj_out.enqueue_table(self.daemon.rib)
+        self.peer.send([*self.adj_out.flush(), end_of_rib()], self.now())
+
+    def _on_down(self, event: PeerDown) -> None:
+        self.log.info(
+            "session down",
+            reason=event.reason,
+            sent=str(event.sent) if event.sent else None,
+            received=str(event.received) if event.received else None,
+            graceful_restart=event.graceful_restart,
+        )
+        self.adj_out = None
+        self.up_since_wall = None
+        if event.graceful_restart:
+            count = self.daemon.rib.mark_stale(self.address)
+            self.log.info(
+                "keeping routes as stale", count=count, restart_time=event.graceful_restart
+            )
+        else:
+            self.daemon.rib.remove_source(self.address)
+        if self.dynamic and not event.graceful_restart:
+            self.daemon.forget_dynamic(self)
+
+    def _on_update(self, update: Update, size: int) -> None:
+        source = self.source
+        if source is None:
+            return
+        self.updates_received += 1
+        self.bytes_received += size
+        announced = update.announced
+        withdrawn = update.withdrawn
+        if announced and not self._acceptable(update):
+            withdrawn = withdrawn + announced
+            announced = []
+        if announced or withdrawn:
+            self.daemon.rib.update(source, announced, update.attributes, withdrawn)
+            self.routes_received = self.daemon.rib.received_from(self.address)
+        if update.end_of_rib == EVPN_FAMILY:
+            swept = self.daemon.rib.sweep_stale(self.address)
+            self.log.info(
+                "end-of-rib", routes=self.routes_received, stale_removed=len(swept) or None
+            )
+        if self.max_routes is not None and self.routes_received > self.max_routes:
+            self._over_limit()
+
+    def _acceptable(self, update: Update) -> bool:
+        """Loop checks on received paths (RFC 4271 §9.1.2, RFC 4456 §8)."""
+        attrs = update.attributes
+        speaker = self.daemon.speaker
+        if self.source is not None and not self.source.ibgp and attrs.as_path is not None:
+            if speaker.asn in attrs.as_path.asns():
+                return False
+        if attrs.originator_id is not None and attrs.originator_id == speaker.cluster_id:
+            return False
+        return speaker.cluster_id not in attrs.cluster_list
+
+    def _over_limit(self) -> None:
+        assert self.max_routes is not None
+        self.log.warning(
+            "maximum routes exceeded", limit=self.max_routes, received=self.routes_received
+        )
+        # RFC 4486 §4: AFI, SAFI and the limit.
+        data = bytes((0, Afi.L2VPN, Safi.EVPN)) + self.max_routes.to_bytes(4, "big")
+        notification = Notification(ErrorCode.CEASE, CeaseSubcode.MAXIMUM_PREFIXES_REACHED, data)
+        self.peer.reset(self.now(), notification, "maximum routes exceeded")
+        self.process()
+
+    def _on_route_refresh(self, request: RouteRefresh) -> None:
+        if self.adj_out is None or (request.afi, request.safi) != EVPN_FAMILY:
+            return
+        if request.subtype != 0:
+            return  # BoRR/EoRR from the peer only bracket its own re-advertisement
+        messages = self.adj_out.resend()
+        if self.negotiated is not None and self.negotiated.enhanced_route_refresh:
+            # RFC 7313 §4: bracket the full table so the peer can drop what we no longer have.
+            messages = [
+                RouteRefresh(*EVPN_FAMILY, ROUTE_REFRESH_BEGIN).encode(),
+                *messages,
+                RouteRefresh(*EVPN_FAMILY, ROUTE_REFRESH_END).encode(),
+            ]
+        self.peer.send(messages, self.now())
+        self.process()

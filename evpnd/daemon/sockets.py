@@ -1,0 +1,78 @@
+"""TCP sockets for BGP: MD5 signatures (RFC 2385), TTL for eBGP multihop and GTSM (RFC 5082),
+and the local address (update-source)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+
+# From <linux/tcp.h> and <linux/in.h>; Python's socket module does not name them.
+TCP_MD5SIG = 14
+IP_MINTTL = 21
+IPV6_MINHOPCOUNT = 73
+_TCP_MD5SIG_MAXKEYLEN = 80
+
+
+def family_of(address: str) -> int:
+    return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+
+
+def _sockaddr(address: str, sock_family: int) -> bytes:
+    """A struct sockaddr_storage for the kernel's MD5 key table. On an IPv6 socket an IPv4
+    peer arrives as ::ffff:a.b.c.d, and its key must be given in that form."""
+    ip = ipaddress.ip_address(address)
+    if sock_family == socket.AF_INET6:
+        packed = ip.packed if ip.version == 6 else (b"\x00" * 10 + b"\xff\xff" + ip.packed)
+        raw = struct.pack("=HHI16sI", socket.AF_INET6, 0, 0, packed, 0)
+    else:
+        raw = struct.pack("=HH4s", socket.AF_INET, 0, ip.packed)
+    return raw + bytes(128 - len(raw))
+
+
+def set_md5(sock: socket.socket, peer: str, password: str | None) -> None:
+    """Install (or with None, remove) the TCP MD5 key for `peer` on `sock`."""
+    key = (password or "").encode()
+    if len(key) > _TCP_MD5SIG_MAXKEYLEN:
+        raise ValueError("TCP MD5 passwords are at most 80 bytes")
+    value = (
+        _sockaddr(peer, sock.family)
+        + struct.pack("=BBHI", 0, 0, len(key), 0)
+        + key
+        + bytes(_TCP_MD5SIG_MAXKEYLEN - len(key))
+    )
+    sock.setsockopt(socket.IPPROTO_TCP, TCP_MD5SIG, value)
+
+
+def set_ttl(sock: socket.socket, ttl: int, min_ttl: int | None = None) -> None:
+    if sock.family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
+        if min_ttl is not None:
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MINHOPCOUNT, min_ttl)
+    # an IPv6 socket may carry IPv4 (mapped) traffic too
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+        if min_ttl is not None:
+            sock.setsockopt(socket.IPPROTO_IP, IP_MINTTL, min_ttl)
+    except OSError:
+        if sock.family != socket.AF_INET6:
+            raise
+
+
+def normalise(address: str) -> str:
+    """'::ffff:192.0.2.1' -> '192.0.2.1'; strips a scope id."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def listening_socket(address: str, port: int) -> socket.socket:
+    sock = socket.socket(family_of(address), socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if sock.family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind((address, port))
+    sock.listen(64)
+    sock.setblocking(False)
+    return sock

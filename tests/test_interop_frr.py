@@ -1,0 +1,241 @@
+"""evpnd and FRR 8.4 (Debian's frr) in network namespaces: sessions, routes both ways,
+withdrawals, `clear bgp`, a killed evpnd, and eBGP between two sites across a routed underlay."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from tests.netns import Frr, Lab, lab, wait_for
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
+    pytest.mark.skipif(
+        not os.path.exists("/usr/lib/frr/bgpd"),
+        reason="FRR is not installed (scripts/test installs Debian's frr)",
+    ),
+]
+
+FRR_MAC = "02:00:00:00:00:99"
+
+
+def frr_config(
+    router_id: str, asn: int, neighbor: str, remote_as: int, multihop: bool = False
+) -> str:
+    hop = f" neighbor {neighbor} ebgp-multihop 5\n" if multihop else ""
+    return f"""frr defaults traditional
+hostname frr-{router_id}
+!
+router bgp {asn}
+ bgp router-id {router_id}
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ neighbor {neighbor} remote-as {remote_as}
+ neighbor {neighbor} timers connect 1
+{hop} !
+ address-family l2vpn evpn
+  neighbor {neighbor} activate
+  advertise-all-vni
+ exit-address-family
+!
+"""
+
+
+def evpnd_config(router_id: str, asn: int, neighbor: str, remote_as: int, extra: str = "") -> str:
+    return f"""asn: {asn}
+router_id: {router_id}
+hostname: evpnd-{router_id}
+listen: {{address: "{router_id}", port: 179}}
+neighbors:
+  - {{address: {neighbor}, remote_as: {remote_as}, connect_retry: 2{extra}}}
+evpn:
+  vnis:
+    - vni: 100
+      vtep_ip: {router_id}
+      macs:
+        - {{mac: "02:00:00:00:00:01"}}
+        - {{mac: "02:00:00:00:00:01", ip: 10.0.100.11}}
+"""
+
+
+def add_frr_host(the_lab: Lab, ns: str, local: str) -> None:
+    """A VNI at the FRR VTEP with one local MAC and its IP on the SVI."""
+    _, bridge = the_lab.vxlan_bridge(ns, 100, local)
+    # (no dummy module on these kernels: a veth pair whose other end stays unused)
+    the_lab.run(ns, "ip", "link", "add", "host0", "type", "veth", "peer", "name", "host0p")
+    the_lab.run(ns, "ip", "link", "set", "host0", "master", bridge)
+    the_lab.run(ns, "ip", "link", "set", "host0", "up")
+    the_lab.run(ns, "ip", "link", "set", "host0p", "up")
+    the_lab.run(ns, "ip", "addr", "add", "10.0.100.2/24", "dev", bridge)
+    the_lab.run(ns, "bridge", "fdb", "add", FRR_MAC, "dev", "host0", "master", "static")
+    the_lab.run(
+        ns,
+        "ip",
+        "neigh",
+        "replace",
+        "10.0.100.99",
+        "lladdr",
+        FRR_MAC,
+        "dev",
+        bridge,
+        "nud",
+        "reachable",
+    )
+
+
+def frr_has(frr: Frr, rd: str, prefix: str) -> dict[str, object] | None:
+    return frr.evpn_routes().get(f"{rd} {prefix}")
+
+
+@pytest.fixture
+def ibgp() -> Iterator[tuple[Lab, object, Frr]]:
+    with lab() as the_lab:
+        e = the_lab.ns("e")
+        f = the_lab.ns("f")
+        the_lab.link(e, "10.99.0.1/24", f, "10.99.0.2/24")
+        add_frr_host(the_lab, f, "10.99.0.2")
+        frr = the_lab.frr(f, "frr", frr_config("10.99.0.2", 65000, "10.99.0.1", 65000))
+        evpnd = the_lab.evpnd(e, "evpnd", evpnd_config("10.99.0.1", 65000, "10.99.0.2", 65000))
+        yield the_lab, evpnd, frr
+
+
+def test_ibgp_with_frr(ibgp) -> None:
+    the_lab, evpnd, frr = ibgp
+    wait_for("Established", lambda: evpnd.peer_state("10.99.0.2") == "Established", 60)
+    rd = "10.99.0.1:1"
+    expected = [
+        "[2]:[0]:[48]:[02:00:00:00:00:01]",
+        "[2]:[0]:[48]:[02:00:00:00:00:01]:[32]:[10.0.100.11]",
+        "[3]:[0]:[32]:[10.99.0.1]",
+    ]
+    for prefix in expected:
+        info = wait_for(f"FRR to list {prefix}", lambda p=prefix: frr_has(frr, rd, p), 30)
+        path = info["paths"][0]  # type: ignore[index]
+        communities = path["extendedCommunity"]["string"]
+        assert "RT:65000:100" in communities and "ET:8" in communities, communities
+        assert path["nexthops"][0]["ip"] == "10.99.0.1"
+    static = frr_has(frr, rd, expected[0])["paths"][0]  # type: ignore[index]
+    assert "MM:0, sticky MAC" in static["extendedCommunity"]["string"]
+
+    def frr_routes_in_evpnd() -> list[dict[str, object]]:
+        return [r for r in evpnd.routes() if r["source"] == "10.99.0.2"]
+
+    routes = wait_for(
+        "FRR's routes in evpnd",
+        lambda: len(frr_routes_in_evpnd()) >= 3 and frr_routes_in_evpnd(),
+        30,
+    )
+    texts = {r["text"] for r in routes}
+    assert "[3]:[0]:[32]:[10.99.0.2]" in texts
+    assert f"[2]:[0]:[48]:[{FRR_MAC}]" in texts
+    assert f"[2]:[0]:[48]:[{FRR_MAC}]:[32]:[10.0.100.99]" in texts
+    for route in routes:
+        assert route["rts"] == ["65000:100"] and route["vni"] == 100
+        assert route["nexthop"] == "10.99.0.2" and route["rd"].startswith("10.99.0.2:")
+
+    # A withdrawal from FRR reaches evpnd.
+    the_lab.run(frr.ns, "ip", "neigh", "del", "10.0.100.99", "dev", "br100")
+    the_lab.run(frr.ns, "bridge", "fdb", "del", FRR_MAC, "dev", "host0", "master")
+    wait_for(
+        "the withdrawal", lambda: not any(FRR_MAC in r["text"] for r in frr_routes_in_evpnd()), 30
+    )
+
+    # `clear bgp *` on FRR: the session comes back by itself, routes with it.
+    frr.vtysh("clear bgp *")
+    wait_for(
+        "the session to come back",
+        lambda: evpnd.peer_state("10.99.0.2") == "Established" and frr_has(frr, rd, expected[2]),
+        60,
+    )
+
+
+def test_killed_evpnd_comes_back(ibgp) -> None:
+    """kill -9 and start again: the session and the routes come back with no manual step.
+
+    FRR 8.4 does not keep the routes meanwhile: its graceful-restart code covers the unicast
+    and VPN families only (FOREACH_AFI_SAFI_NSF stops before SAFI_EVPN), so it drops EVPN
+    routes when the session goes. Route retention across a restart is tested evpnd to evpnd."""
+    the_lab, evpnd, frr = ibgp
+    rd = "10.99.0.1:1"
+    imet = "[3]:[0]:[32]:[10.99.0.1]"
+    wait_for("FRR to learn evpnd's routes", lambda: frr_has(frr, rd, imet), 60)
+    evpnd.stop(signal.SIGKILL)
+    evpnd.start()
+    wait_for("Established again", lambda: evpnd.peer_state("10.99.0.2") == "Established", 60)
+    wait_for("FRR to have the routes again", lambda: frr_has(frr, rd, imet), 30)
+    wait_for(
+        "evpnd to have FRR's again",
+        lambda: (
+            evpnd.routes(type="3", rd="10.99.0.2:2")
+            or [r for r in evpnd.routes(type="3") if r["source"] == "10.99.0.2"]
+        ),
+        30,
+    )
+    # The RD index survived the restart (kept in state_dir), so the RD did not change.
+    assert frr_has(frr, rd, imet)
+
+
+def test_two_sites_over_ebgp_multihop_with_auto_rts() -> None:
+    """The seed's multi-site design: evpnd in AS 65000, FRR in AS 65001, a router between
+    them, no RT configuration on either side."""
+    with lab() as the_lab:
+        e = the_lab.ns("e")
+        r = the_lab.ns("r")
+        f = the_lab.ns("f")
+        the_lab.link(e, "10.1.0.1/24", r, "10.1.0.254/24")
+        the_lab.link(r, "10.2.0.254/24", f, "10.2.0.2/24")
+        the_lab.run(r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        the_lab.run(e, "ip", "route", "add", "10.2.0.0/24", "via", "10.1.0.254")
+        the_lab.run(f, "ip", "route", "add", "10.1.0.0/24", "via", "10.2.0.254")
+        add_frr_host(the_lab, f, "10.2.0.2")
+        frr = the_lab.frr(f, "frr", frr_config("10.2.0.2", 65001, "10.1.0.1", 65000, multihop=True))
+        evpnd = the_lab.evpnd(
+            e, "evpnd", evpnd_config("10.1.0.1", 65000, "10.2.0.2", 65001, extra=", multihop: 5")
+        )
+        wait_for("eBGP Established", lambda: evpnd.peer_state("10.2.0.2") == "Established", 60)
+        info = wait_for(
+            "FRR to import evpnd's IMET",
+            lambda: frr_has(frr, "10.1.0.1:1", "[3]:[0]:[32]:[10.1.0.1]"),
+            30,
+        )
+        path = info["paths"][0]  # type: ignore[index]
+        assert path["nexthops"][0]["ip"] == "10.1.0.1"  # the VTEP, unchanged over eBGP
+        assert "RT:65000:100" in path["extendedCommunity"]["string"]
+        # FRR imported it into its VNI 100 although the RT's AS is not its own.
+        vni = frr.json("show evpn vni 100")
+        assert "10.1.0.1" in str(vni.get("numRemoteVteps", vni)) or "10.1.0.1" in str(vni)
+        remote = wait_for(
+            "evpnd to have FRR's routes",
+            lambda: [x for x in evpnd.routes() if x["source"] == "10.2.0.2"],
+            30,
+        )
+        imet = [x for x in remote if x["type"] == 3]
+        assert imet and imet[0]["rts"] == ["65001:100"]
+        assert imet[0]["as_path"] == "65001"
+
+
+def test_frr_without_evpn_is_refused_once() -> None:
+    if shutil.which("vtysh") is None:
+        pytest.skip("vtysh missing")
+    with lab() as the_lab:
+        e = the_lab.ns("e")
+        f = the_lab.ns("f")
+        the_lab.link(e, "10.98.0.1/24", f, "10.98.0.2/24")
+        config = frr_config("10.98.0.2", 65000, "10.98.0.1", 65000).replace(
+            "  neighbor 10.98.0.1 activate\n", ""
+        )
+        config = config.replace(" no bgp default ipv4-unicast\n", "")
+        frr = the_lab.frr(f, "frr", config)
+        evpnd = the_lab.evpnd(e, "evpnd", evpnd_config("10.98.0.1", 65000, "10.98.0.2", 65000))
+        wait_for(
+            "the refusal",
+            lambda: (
+                "L2VPN EVPN" in (next(p for p in evpnd.ctl("show", "peers"))["last_error"] or "")
+            ),
+            30,
+        )
+        assert frr is not None
