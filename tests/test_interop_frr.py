@@ -159,7 +159,7 @@ def test_killed_evpnd_comes_back(ibgp) -> None:
     FRR 8.4 does not keep the routes meanwhile: its graceful-restart code covers the unicast
     and VPN families only (FOREACH_AFI_SAFI_NSF stops before SAFI_EVPN), so it drops EVPN
     routes when the session goes. Route retention across a restart is tested evpnd to evpnd."""
-    the_lab, evpnd, frr = ibgp
+    _, evpnd, frr = ibgp
     rd = "10.99.0.1:1"
     imet = "[3]:[0]:[32]:[10.99.0.1]"
     wait_for("FRR to learn evpnd's routes", lambda: frr_has(frr, rd, imet), 60)
