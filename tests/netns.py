@@ -50,6 +50,7 @@ class Lab:
         self.namespaces: list[str] = []
         self.processes: list[subprocess.Popen[bytes]] = []
         self.pidfiles: list[Path] = []
+        self._links = 0
         self.dir = Path(tempfile.mkdtemp(prefix=f"evpnd-lab-{self.tag}-"))
         os.chmod(self.dir, 0o755)
 
@@ -65,7 +66,8 @@ class Lab:
 
     def link(self, a: str, a_addr: str, b: str, b_addr: str) -> tuple[str, str]:
         """A veth pair between namespaces a and b with addresses like '10.0.0.1/24'."""
-        index = len(self.namespaces) * 10 + len(self.processes) + len(self.pidfiles)
+        self._links += 1
+        index = self._links
         left, right = f"v{self.tag}a{index}", f"v{self.tag}b{index}"
         sh("ip", "link", "add", left, "netns", a, "type", "veth", "peer", "name", right, "netns", b)
         for ns, dev, addr in ((a, left, a_addr), (b, right, b_addr)):
