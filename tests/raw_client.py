@@ -60,11 +60,14 @@ def main() -> int:
             report.append(["closed"])
             continue
         answer = receive(1.5)
-        report.append([
-            {"notification": [m.code, m.subcode]} if isinstance(m, Notification) else str(
-                type(m).__name__ if not isinstance(m, str) else m)
-            for m in answer
-        ])
+        report.append(
+            [
+                {"notification": [m.code, m.subcode]}
+                if isinstance(m, Notification)
+                else str(type(m).__name__ if not isinstance(m, str) else m)
+                for m in answer
+            ]
+        )
     print(json.dumps({"report": report}))
     return 0
 

@@ -18,12 +18,16 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces ne
 
 
 def vtep(router_id: str, neighbors: str, extra: str = "", vni: bool = True) -> str:
-    vnis = f"""evpn:
+    vnis = (
+        f"""evpn:
   vnis:
     - vni: 100
       vtep_ip: {router_id}
-      macs: [{{mac: "02:00:00:00:{router_id.split('.')[-1].zfill(2)[-2:]}:01", ip: 10.0.0.{router_id.split('.')[-1]}}}]
-""" if vni else ""
+      macs: [{{mac: "02:00:00:00:{router_id.split(".")[-1].zfill(2)[-2:]}:01", ip: 10.0.0.{router_id.split(".")[-1]}}}]
+"""
+        if vni
+        else ""
+    )
     return f"""asn: 65000
 router_id: {router_id}
 listen: {{address: "{router_id}", port: 179}}
@@ -39,43 +43,73 @@ def test_route_reflector_between_two_vteps() -> None:
         a, b, rr = the_lab.ns("a"), the_lab.ns("b"), the_lab.ns("rr")
         the_lab.link(a, "10.20.1.1/24", rr, "10.20.1.254/24")
         the_lab.link(b, "10.20.2.1/24", rr, "10.20.2.254/24")
-        reflector = the_lab.evpnd(rr, "rr", vtep("10.20.1.254", """
+        reflector = the_lab.evpnd(
+            rr,
+            "rr",
+            vtep(
+                "10.20.1.254",
+                """
   - {address: 10.20.1.1, remote_as: 65000, route_reflector_client: true}
-  - {address: 10.20.2.1, remote_as: 65000, route_reflector_client: true}""", vni=False)
-                                  .replace('address: "10.20.1.254"', 'address: "::"'))
-        one = the_lab.evpnd(a, "a", vtep("10.20.1.1", "  - {address: 10.20.1.254, remote_as: 65000}"))
-        two = the_lab.evpnd(b, "b", vtep("10.20.2.1", "  - {address: 10.20.2.254, remote_as: 65000}"))
+  - {address: 10.20.2.1, remote_as: 65000, route_reflector_client: true}""",
+                vni=False,
+            ).replace('address: "10.20.1.254"', 'address: "::"'),
+        )
+        one = the_lab.evpnd(
+            a, "a", vtep("10.20.1.1", "  - {address: 10.20.1.254, remote_as: 65000}")
+        )
+        two = the_lab.evpnd(
+            b, "b", vtep("10.20.2.1", "  - {address: 10.20.2.254, remote_as: 65000}")
+        )
         for daemon, peer in ((one, "10.20.1.254"), (two, "10.20.2.254")):
             wait_for("Established", lambda d=daemon, p=peer: d.peer_state(p) == "Established", 30)
-        routes = wait_for("b to learn a's routes through the reflector", lambda: [
-            r for r in two.routes() if r["rd"].startswith("10.20.1.1:")], 30)
+        routes = wait_for(
+            "b to learn a's routes through the reflector",
+            lambda: [r for r in two.routes() if r["rd"].startswith("10.20.1.1:")],
+            30,
+        )
         texts = {r["text"] for r in routes}
         assert "[3]:[0]:[32]:[10.20.1.1]" in texts
         assert "[2]:[0]:[48]:[02:00:00:00:01:01]:[32]:[10.0.0.1]" in texts
         for route in routes:
             assert route["source"] == "10.20.2.254" and route["nexthop"] == "10.20.1.1"
         assert {p["address"]: p["routes_received"] for p in reflector.ctl("show", "peers")} == {
-            "10.20.1.1": 2, "10.20.2.1": 2}
+            "10.20.1.1": 2,
+            "10.20.2.1": 2,
+        }
 
 
 def test_graceful_restart_keeps_routes_across_a_restart() -> None:
     with lab() as the_lab:
         a, b = the_lab.ns("a"), the_lab.ns("b")
         the_lab.link(a, "10.21.0.1/24", b, "10.21.0.2/24")
-        one = the_lab.evpnd(a, "a", vtep("10.21.0.1", "  - {address: 10.21.0.2, remote_as: 65000, connect_retry: 2}"))
-        two = the_lab.evpnd(b, "b", vtep("10.21.0.2", "  - {address: 10.21.0.1, remote_as: 65000, connect_retry: 2}"))
+        one = the_lab.evpnd(
+            a,
+            "a",
+            vtep("10.21.0.1", "  - {address: 10.21.0.2, remote_as: 65000, connect_retry: 2}"),
+        )
+        two = the_lab.evpnd(
+            b,
+            "b",
+            vtep("10.21.0.2", "  - {address: 10.21.0.1, remote_as: 65000, connect_retry: 2}"),
+        )
 
         def from_a() -> list[dict[str, object]]:
             return [r for r in two.routes() if r["source"] == "10.21.0.1"]
 
         wait_for("b to learn a's routes", lambda: len(from_a()) == 2, 30)
         one.stop(signal.SIGKILL)
-        stale = wait_for("b to keep them as stale", lambda: (r := from_a()) and all(
-            x["stale"] for x in r) and r, 10)
+        stale = wait_for(
+            "b to keep them as stale",
+            lambda: (r := from_a()) and all(x["stale"] for x in r) and r,
+            10,
+        )
         assert len(stale) == 2  # kept through the outage (restart_time is 30 s)
         one.start()
-        wait_for("fresh routes after the restart", lambda: (r := from_a()) and len(r) == 2
-                 and not any(x["stale"] for x in r), 30)
+        wait_for(
+            "fresh routes after the restart",
+            lambda: (r := from_a()) and len(r) == 2 and not any(x["stale"] for x in r),
+            30,
+        )
 
 
 def test_tcp_md5() -> None:
@@ -83,12 +117,32 @@ def test_tcp_md5() -> None:
         a, b, c = the_lab.ns("a"), the_lab.ns("b"), the_lab.ns("c")
         the_lab.link(a, "10.22.0.1/24", b, "10.22.0.2/24")
         the_lab.link(a, "10.23.0.1/24", c, "10.23.0.3/24")
-        one = the_lab.evpnd(a, "a", vtep("10.22.0.1", """
+        one = the_lab.evpnd(
+            a,
+            "a",
+            vtep(
+                "10.22.0.1",
+                """
   - {address: 10.22.0.2, remote_as: 65000, password: right, connect_retry: 1}
-  - {address: 10.23.0.3, remote_as: 65000, password: right, connect_retry: 1}""").replace(
-            'address: "10.22.0.1"', 'address: "::"'))
-        two = the_lab.evpnd(b, "b", vtep("10.22.0.2", "  - {address: 10.22.0.1, remote_as: 65000, password: right, connect_retry: 1}"))
-        three = the_lab.evpnd(c, "c", vtep("10.23.0.3", "  - {address: 10.23.0.1, remote_as: 65000, password: wrong, connect_retry: 1}"))
+  - {address: 10.23.0.3, remote_as: 65000, password: right, connect_retry: 1}""",
+            ).replace('address: "10.22.0.1"', 'address: "::"'),
+        )
+        two = the_lab.evpnd(
+            b,
+            "b",
+            vtep(
+                "10.22.0.2",
+                "  - {address: 10.22.0.1, remote_as: 65000, password: right, connect_retry: 1}",
+            ),
+        )
+        three = the_lab.evpnd(
+            c,
+            "c",
+            vtep(
+                "10.23.0.3",
+                "  - {address: 10.23.0.1, remote_as: 65000, password: wrong, connect_retry: 1}",
+            ),
+        )
         wait_for("the matching pair", lambda: two.peer_state("10.22.0.1") == "Established", 30)
         time.sleep(5)
         for _ in range(10):
@@ -102,14 +156,31 @@ def test_listen_range_accepts_an_unnamed_peer_and_refuses_strangers() -> None:
         a, b, c = the_lab.ns("a"), the_lab.ns("b"), the_lab.ns("c")
         the_lab.link(a, "10.24.0.1/24", b, "10.24.0.2/24")
         the_lab.link(a, "10.25.0.1/24", c, "10.25.0.3/24")
-        hub = the_lab.evpnd(a, "a", vtep("10.24.0.1", "  []", extra="""listen_ranges:
-  - {prefix: 10.24.0.0/24, remote_as: 65000}""").replace('address: "10.24.0.1"', 'address: "::"'))
-        spoke = the_lab.evpnd(b, "b", vtep("10.24.0.2", "  - {address: 10.24.0.1, remote_as: 65000, connect_retry: 1}"))
-        stranger = the_lab.evpnd(c, "c", vtep("10.25.0.3", "  - {address: 10.25.0.1, remote_as: 65000, connect_retry: 1}"))
+        hub = the_lab.evpnd(
+            a,
+            "a",
+            vtep(
+                "10.24.0.1",
+                "  []",
+                extra="""listen_ranges:
+  - {prefix: 10.24.0.0/24, remote_as: 65000}""",
+            ).replace('address: "10.24.0.1"', 'address: "::"'),
+        )
+        spoke = the_lab.evpnd(
+            b,
+            "b",
+            vtep("10.24.0.2", "  - {address: 10.24.0.1, remote_as: 65000, connect_retry: 1}"),
+        )
+        stranger = the_lab.evpnd(
+            c,
+            "c",
+            vtep("10.25.0.3", "  - {address: 10.25.0.1, remote_as: 65000, connect_retry: 1}"),
+        )
         wait_for("the spoke", lambda: spoke.peer_state("10.24.0.1") == "Established", 30)
         peers = hub.ctl("show", "peers")
         assert [(p["address"], p["dynamic"], p["state"]) for p in peers] == [
-            ("10.24.0.2", True, "Established")]
+            ("10.24.0.2", True, "Established")
+        ]
         time.sleep(2)
         assert stranger.peer_state("10.25.0.1") != "Established"
         assert "connection refused" in (hub.home / "evpnd.log").read_text()
@@ -120,19 +191,37 @@ def test_malformed_updates_on_the_wire_leave_other_sessions_alone() -> None:
         a, b, c = the_lab.ns("a"), the_lab.ns("b"), the_lab.ns("c")
         the_lab.link(a, "10.26.0.1/24", b, "10.26.0.2/24")
         the_lab.link(a, "10.27.0.1/24", c, "10.27.0.3/24")
-        one = the_lab.evpnd(a, "a", vtep("10.26.0.1", "  - {address: 10.26.0.2, remote_as: 65000}",
-                                         extra="""listen_ranges:
-  - {prefix: 10.27.0.0/24, remote_as: 65000}""").replace('address: "10.26.0.1"',
-                                                         'address: "::"'))
+        one = the_lab.evpnd(
+            a,
+            "a",
+            vtep(
+                "10.26.0.1",
+                "  - {address: 10.26.0.2, remote_as: 65000}",
+                extra="""listen_ranges:
+  - {prefix: 10.27.0.0/24, remote_as: 65000}""",
+            ).replace('address: "10.26.0.1"', 'address: "::"'),
+        )
         the_lab.evpnd(b, "b", vtep("10.26.0.2", "  - {address: 10.26.0.1, remote_as: 65000}"))
         wait_for("a-b", lambda: one.peer_state("10.26.0.2") == "Established", 30)
         uptime_before = next(p for p in one.ctl("show", "peers") if p["address"] == "10.26.0.2")[
-            "uptime_s"]
+            "uptime_s"
+        ]
         good = update(GOOD)
         treat_as_withdraw = update(mp_reach(ROUTE) + ORIGIN)  # AS_PATH missing
         reset = update(GOOD + attr(0x40, 99, b"abc"))  # unknown well-known attribute
-        out = the_lab.run(c, sys.executable, "-m", "tests.raw_client", "10.27.0.1", "179",
-                          "65000", "10.27.0.3", good.hex(), treat_as_withdraw.hex(), reset.hex())
+        out = the_lab.run(
+            c,
+            sys.executable,
+            "-m",
+            "tests.raw_client",
+            "10.27.0.1",
+            "179",
+            "65000",
+            "10.27.0.3",
+            good.hex(),
+            treat_as_withdraw.hex(),
+            reset.hex(),
+        )
         report = json.loads(out)["report"]
         assert report[0] == [] and report[1] == []  # no NOTIFICATION: the session survived
         assert {"notification": [3, 2]} in report[2] and "closed" in report[2]
