@@ -18,16 +18,17 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces ne
 
 
 def vtep(router_id: str, neighbors: str, extra: str = "", vni: bool = True) -> str:
-    vnis = (
-        f"""evpn:
+    """A VTEP with VNI 100 and one static MAC/IP derived from the router id's last byte."""
+    last = int(router_id.split(".")[-1])
+    mac = f"02:00:00:00:{last % 100:02d}:01"
+    vnis = ""
+    if vni:
+        vnis = f"""evpn:
   vnis:
     - vni: 100
       vtep_ip: {router_id}
-      macs: [{{mac: "02:00:00:00:{router_id.split(".")[-1].zfill(2)[-2:]}:01", ip: 10.0.0.{router_id.split(".")[-1]}}}]
+      macs: [{{mac: "{mac}", ip: 10.0.0.{last}}}]
 """
-        if vni
-        else ""
-    )
     return f"""asn: 65000
 router_id: {router_id}
 listen: {{address: "{router_id}", port: 179}}
