@@ -187,6 +187,35 @@ def test_listen_range_accepts_an_unnamed_peer_and_refuses_strangers() -> None:
         assert "connection refused" in (hub.home / "evpnd.log").read_text()
 
 
+def test_max_routes_ends_the_session_with_a_cease() -> None:
+    with lab() as the_lab:
+        a, c = the_lab.ns("a"), the_lab.ns("c")
+        the_lab.link(a, "10.28.0.1/24", c, "10.28.0.3/24")
+        the_lab.evpnd(
+            a,
+            "a",
+            vtep(
+                "10.28.0.1",
+                "  []",
+                extra="""listen_ranges:
+  - {prefix: 10.28.0.0/24, remote_as: 65000, max_routes: 1}""",
+            ),
+        )
+        out = the_lab.run(
+            c,
+            sys.executable,
+            "-m",
+            "tests.raw_client",
+            "10.28.0.1",
+            "179",
+            "65000",
+            "10.28.0.3",
+            update(GOOD).hex(),
+        )
+        (answer,) = json.loads(out)["report"]
+        assert {"notification": [6, 1]} in answer  # RFC 4486: maximum number of prefixes
+
+
 def test_malformed_updates_on_the_wire_leave_other_sessions_alone() -> None:
     with lab() as the_lab:
         a, b, c = the_lab.ns("a"), the_lab.ns("b"), the_lab.ns("c")

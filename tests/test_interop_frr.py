@@ -137,6 +137,11 @@ def test_ibgp_with_frr(ibgp) -> None:
         assert route["rts"] == ["65000:100"] and route["vni"] == 100
         assert route["nexthop"] == "10.99.0.2" and route["rd"].startswith("10.99.0.2:")
 
+    # FRR asks for our routes again (ROUTE-REFRESH): it gets them, and keeps them.
+    frr.vtysh("clear bgp l2vpn evpn 10.99.0.1 soft in")
+    wait_for("the refresh", lambda: "route refresh" in evpnd.log.read_text(), 20)
+    assert all(frr_has(frr, rd, prefix) for prefix in expected)
+
     # A withdrawal from FRR reaches evpnd.
     the_lab.run(frr.ns, "ip", "neigh", "del", "10.0.100.99", "dev", "br100")
     the_lab.run(frr.ns, "bridge", "fdb", "del", FRR_MAC, "dev", "host0", "master")

@@ -289,3 +289,15 @@ def test_any_sequence_of_inputs_leaves_a_sane_machine(steps) -> None:
     pair.reachable = True
     pair.advance(120)
     assert pair.established()  # whatever happened, the two find each other again
+
+
+def test_graceful_stop_lets_the_peer_keep_our_routes() -> None:
+    pair = PeerPair()
+    pair.start()
+    pair.a.peer.stop(pair.now, "restarting", graceful=True)
+    pair.pump()
+    sent = notifications(pair.a)[-1]
+    assert (sent.code, sent.subcode) == (ErrorCode.CEASE, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN)
+    assert sent.shutdown_message == "restarting"
+    (down,) = pair.of_type(pair.b, PeerDown)
+    assert isinstance(down, PeerDown) and down.graceful_restart == 120

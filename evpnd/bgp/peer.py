@@ -118,13 +118,26 @@ class Peer:
         self._note_state()
 
     def stop(
-        self, now: float, message: str = "", subcode: int = CeaseSubcode.ADMINISTRATIVE_SHUTDOWN
+        self,
+        now: float,
+        message: str = "",
+        subcode: int = CeaseSubcode.ADMINISTRATIVE_SHUTDOWN,
+        graceful: bool = False,
     ) -> None:
-        """ManualStop: a Cease to every connection (RFC 8203 message), then Idle."""
+        """ManualStop: a Cease to every connection (RFC 8203 message), then Idle.
+
+        `graceful` is for this speaker's own restart: the Cease is sent plainly, so that a peer
+        that negotiated the N bit keeps our routes (RFC 8538). Otherwise, with the N bit, the
+        Cease goes inside a Hard Reset and the peer drops them at once."""
         self.admin_up = False
         self._retry_deadline = None
         for conn_id, conn in list(self._connections.items()):
-            conn.close(self._cease(conn, subcode, message), message or "administrative stop")
+            notification = (
+                Notification.cease(subcode, message)
+                if graceful
+                else self._cease(conn, subcode, message)
+            )
+            conn.close(notification, message or "administrative stop")
             self._drain(conn_id, conn, now)
         self._base = State.IDLE
         self._connecting = False

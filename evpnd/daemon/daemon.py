@@ -7,6 +7,7 @@ import ipaddress
 import os
 import socket
 import time
+from pathlib import Path
 from typing import cast
 
 import structlog
@@ -44,6 +45,8 @@ class Daemon:
         self._listen_socket: socket.socket | None = None
         self._flush_scheduled = False
         self.rib.subscribe(self._on_changes)
+        self._marker = Path(config.state_dir) / "stopped-at"
+        self.restarting = self._restarting()
 
     # --- start and stop ----------------------------------------------------------------------
 
@@ -79,13 +82,29 @@ class Daemon:
             neighbors=len(config.neighbors),
         )
 
-    async def stop(self, message: str = "evpnd shutting down") -> None:
+    async def stop(self, message: str = "evpnd restarting") -> None:
+        """Stop for a restart: peers that can keep our routes do (graceful restart), and the
+        next start sets the R bit if it comes within the restart time."""
         for driver in list(self.drivers.values()):
-            driver.stop(message)
+            driver.stop(message, graceful=True)
+        try:
+            self._marker.write_text(str(time.time()))
+        except OSError as exc:
+            log.warning("cannot note the shutdown time", path=str(self._marker), error=exc.strerror)
         await asyncio.sleep(0.05)  # let the NOTIFICATIONs leave
         if self._server is not None:
             self._server.close()
         log.info("stopped")
+
+    def _restarting(self) -> bool:
+        """RFC 4724 §4.1: the R bit says we are coming back from a restart, so peers keep our
+        routes and wait for our End-of-RIB. True when the last clean stop was recent."""
+        try:
+            stopped_at = float(self._marker.read_text())
+            self._marker.unlink()
+        except (OSError, ValueError):
+            return False
+        return time.time() - stopped_at < self.config.graceful_restart_time
 
     def _local_settings(self, hold_time: int | None) -> LocalSettings:
         config = self.config
@@ -95,6 +114,7 @@ class Daemon:
             hold_time=config.hold_time if hold_time is None else hold_time,
             hostname=config.hostname,
             graceful_restart_time=config.graceful_restart_time,
+            restarting=self.restarting,
         )
 
     def _driver(self, neighbor: NeighborConfig) -> PeerDriver:

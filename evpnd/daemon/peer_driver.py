@@ -120,8 +120,13 @@ class PeerDriver:
         self.peer.start(self.now())
         self.process()
 
-    def stop(self, message: str = "", subcode: int = CeaseSubcode.ADMINISTRATIVE_SHUTDOWN) -> None:
-        self.peer.stop(self.now(), message, subcode)
+    def stop(
+        self,
+        message: str = "",
+        subcode: int = CeaseSubcode.ADMINISTRATIVE_SHUTDOWN,
+        graceful: bool = False,
+    ) -> None:
+        self.peer.stop(self.now(), message, subcode, graceful)
         self.process()
         if self._connect_task is not None:
             self._connect_task.cancel()
@@ -334,6 +339,7 @@ class PeerDriver:
         if request.subtype != 0:
             return  # BoRR/EoRR from the peer only bracket its own re-advertisement
         messages = self.adj_out.resend()
+        self.log.info("route refresh", routes=len(self.adj_out), subtype=request.subtype)
         if self.negotiated is not None and self.negotiated.enhanced_route_refresh:
             # RFC 7313 §4: bracket the full table so the peer can drop what we no longer have.
             messages = [

@@ -1,0 +1,232 @@
+"""Receive benchmark: a test client streams N Type 2 routes to a BGP speaker over loopback.
+
+Prints the seconds from the first UPDATE byte until every route is in the speaker's RIB, and the
+speaker's RSS growth per route held. Runs evpnd, and GoBGP (Debian's gobgpd) where installed,
+on the same stream. Ends with one line of JSON.
+
+    .venv/bin/python benchmarks/receive.py [--routes 100000] [--gobgp-routes 10000]
+
+GoBGP 3.10 handles MAC mobility with a scan per route (osrg/gobgp#2750): it is measured at
+--gobgp-routes (default 10,000), since 100,000 take it over ten minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.codec import ATTRIBUTES, make_routes  # noqa: E402
+from evpnd.bgp.framing import MessageReader  # noqa: E402
+from evpnd.bgp.messages import Keepalive, Open, decode_message  # noqa: E402
+from evpnd.bgp.negotiation import LocalSettings  # noqa: E402
+from evpnd.bgp.update import end_of_rib, pack_announcements  # noqa: E402
+from evpnd.control.cli import request  # noqa: E402
+
+CLIENT = "127.0.0.2"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def stream_for(count: int) -> bytes:
+    return b"".join(pack_announcements(make_routes(count), ATTRIBUTES)) + end_of_rib()
+
+
+class Client:
+    """Connects as AS 65000 / 127.0.0.2, completes the OPEN exchange, then sends bytes."""
+
+    def __init__(self, port: int, extended: bool = False) -> None:
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), source_address=(CLIENT, 0), timeout=30
+        )
+        local = LocalSettings(
+            65000, CLIENT, hold_time=0, graceful_restart_time=0, extended_message=extended
+        )
+        self.sock.sendall(local.open_message().encode() + Keepalive().encode())
+        reader = MessageReader()
+        got_open = False
+        while not got_open:
+            data = self.sock.recv(4096)
+            if not data:
+                raise RuntimeError("the speaker closed the connection during the OPEN exchange")
+            reader.feed(data)
+            for raw in reader.messages():
+                if isinstance(raw, bytes) and isinstance(decode_message(raw), Open):
+                    got_open = True
+        time.sleep(0.3)  # let the speaker reach Established and send its own table
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def wait(probe, count: int, timeout: float) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if probe() >= count:
+            return time.perf_counter()
+        time.sleep(0.005)
+    raise TimeoutError(f"only {probe()} of {count} routes after {timeout} s")
+
+
+def run_evpnd(count: int, stream: bytes) -> dict[str, float]:
+    port = free_port()
+    home = Path(tempfile.mkdtemp(prefix="evpnd-bench-"))
+    config = home / "evpnd.yaml"
+    config.write_text(f"""asn: 65000
+router_id: 127.0.0.1
+listen: {{address: 127.0.0.1, port: {port}}}
+listen_ranges: [{{prefix: 127.0.0.0/8, remote_as: 65000}}]
+control_socket: {home}/sock
+state_dir: {home}
+""")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "evpnd.cli", "--config", str(config), "--log-level", "warning"],
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while not (home / "sock").exists():
+            time.sleep(0.05)
+        client = Client(port, extended=False)
+
+        def received() -> int:
+            peers = request(str(home / "sock"), "show peers")
+            return int(peers[0]["routes_received"]) if peers else 0
+
+        before = rss_kb(process.pid)
+        start = time.perf_counter()
+        client.send(stream)
+        end = wait(received, count, 600)
+        after = rss_kb(process.pid)
+        client.close()
+        return {"converge_s": end - start, "rss_bytes_per_route": (after - before) * 1024 / count}
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def run_gobgp(count: int, stream: bytes) -> dict[str, float] | None:
+    if shutil.which("gobgpd") is None:
+        return None
+    port, api = free_port(), free_port()
+    home = Path(tempfile.mkdtemp(prefix="gobgp-bench-"))
+    (home / "gobgpd.toml").write_text(f"""[global.config]
+  as = 65000
+  router-id = "127.0.0.1"
+  port = {port}
+  local-address-list = ["127.0.0.1"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{CLIENT}"
+    peer-as = 65000
+  [neighbors.transport.config]
+    passive-mode = true
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "l2vpn-evpn"
+""")
+    process = subprocess.Popen(
+        [
+            "gobgpd",
+            "-f",
+            str(home / "gobgpd.toml"),
+            "--pprof-disable",
+            "--api-hosts",
+            f"127.0.0.1:{api}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(1)
+        client = Client(port)
+
+        def received() -> int:
+            out = subprocess.run(
+                ["gobgp", "-p", str(api), "neighbor", CLIENT, "-j"], capture_output=True, text=True
+            ).stdout
+            try:
+                state = json.loads(out)
+                for family in state.get("afi_safis", []):
+                    received = family.get("state", {}).get("received", 0)
+                    if received:
+                        return int(received)
+            except ValueError:
+                pass
+            return 0
+
+        before = rss_kb(process.pid)
+        start = time.perf_counter()
+        client.send(stream)
+        end = wait(received, count, 900)
+        after = rss_kb(process.pid)
+        client.close()
+        return {"converge_s": end - start, "rss_bytes_per_route": (after - before) * 1024 / count}
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--routes", type=int, default=100_000)
+    parser.add_argument("--gobgp-routes", type=int, default=10_000)
+    parser.add_argument("--no-gobgp", action="store_true")
+    args = parser.parse_args()
+    results: dict[str, float | int] = {"routes": args.routes}
+    big = run_evpnd(args.routes, stream_for(args.routes))
+    results["converge_s"] = round(big["converge_s"], 3)
+    results["routes_per_s"] = round(args.routes / big["converge_s"])
+    results["rss_bytes_per_route"] = round(big["rss_bytes_per_route"])
+    print(
+        f"evpnd: {args.routes} routes in {big['converge_s']:.3f} s "
+        f"({results['routes_per_s']:,} routes/s), {big['rss_bytes_per_route']:.0f} bytes RSS "
+        "per route"
+    )
+    small_count = args.gobgp_routes
+    small_stream = stream_for(small_count)
+    small = run_evpnd(small_count, small_stream)
+    results[f"converge_{small_count}_s"] = round(small["converge_s"], 3)
+    print(f"evpnd: {small_count} routes in {small['converge_s']:.3f} s")
+    gobgp = None if args.no_gobgp else run_gobgp(small_count, small_stream)
+    if gobgp is None:
+        print("gobgpd: not measured (not installed, or --no-gobgp)")
+    else:
+        results[f"gobgp_converge_{small_count}_s"] = round(gobgp["converge_s"], 3)
+        results["gobgp_rss_bytes_per_route"] = round(gobgp["rss_bytes_per_route"])
+        results["vs_gobgp_ratio"] = round(gobgp["converge_s"] / small["converge_s"], 1)
+        print(
+            f"gobgpd: {small_count} routes in {gobgp['converge_s']:.3f} s, "
+            f"{gobgp['rss_bytes_per_route']:.0f} bytes RSS per route "
+            f"(evpnd is {results['vs_gobgp_ratio']}x faster)"
+        )
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
