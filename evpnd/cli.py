@@ -61,10 +61,13 @@ def _load(path: str | None) -> Config:
     return load(path)
 
 
-async def _run(config: Config) -> None:
+async def _run(config: Config, path: str | None) -> None:
+    import structlog
+
     from evpnd.control.server import ControlServer
     from evpnd.daemon.daemon import Daemon
 
+    log = structlog.get_logger("evpnd")
     loop = asyncio.get_running_loop()
     daemon = Daemon(config, loop)
     await daemon.start()
@@ -73,6 +76,18 @@ async def _run(config: Config) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+
+    def reload() -> None:
+        if path is None:
+            log.warning("reload: running on the embedded default; nothing to re-read")
+            return
+        try:
+            daemon.reload(load(path))
+        except ConfigError as exc:
+            # The old configuration stays in force: a typo must not take a VTEP down.
+            log.error("reload refused; keeping the running configuration", problems=exc.problems)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     await stop.wait()
     await daemon.stop()
     await control.stop()
@@ -119,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     try:
-        asyncio.run(_run(config))
+        asyncio.run(_run(config, args.config))
     except OSError as exc:
         print(f"evpnd: {exc}", file=sys.stderr)
         return 1

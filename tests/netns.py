@@ -215,6 +215,10 @@ class Evpnd:
         self.process.send_signal(sig)
         self.process.wait(10)
 
+    def reload(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
+
     def ctl(self, *args: str) -> Any:
         out = sh(sys.executable, "-m", "evpnd.control.cli", "-s", self.socket, *args, "--json")
         return json.loads(out)

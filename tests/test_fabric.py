@@ -264,3 +264,30 @@ def test_malformed_updates_on_the_wire_leave_other_sessions_alone() -> None:
         assert peer["state"] == "Established" and peer["uptime_s"] >= uptime_before
         # and nothing of the broken peer is left
         assert not [r for r in one.routes() if r["source"] == "10.27.0.3"]
+
+
+def test_reload_removes_and_adds_peers() -> None:
+    with lab() as the_lab:
+        a, b = the_lab.ns("a"), the_lab.ns("b")
+        the_lab.link(a, "10.29.0.1/24", b, "10.29.0.2/24")
+        neighbor = "  - {address: 10.29.0.2, remote_as: 65000, connect_retry: 1}"
+        one = the_lab.evpnd(a, "a", vtep("10.29.0.1", neighbor))
+        two = the_lab.evpnd(
+            b,
+            "b",
+            vtep("10.29.0.2", "  - {address: 10.29.0.1, remote_as: 65000, connect_retry: 1}"),
+        )
+        wait_for("up", lambda: two.peer_state("10.29.0.1") == "Established", 30)
+        config = one.home / "evpnd.yaml"
+        original = config.read_text()
+        config.write_text(original.replace(neighbor, "  []"))
+        one.reload()
+        wait_for(
+            "b to see the session go", lambda: two.peer_state("10.29.0.1") != "Established", 10
+        )
+        assert one.ctl("show", "peers") == []
+        assert not [r for r in two.routes() if r["source"] == "10.29.0.1"]  # dropped at once
+        assert "hard reset" in two.log.read_text()  # RFC 8538: not a graceful end
+        config.write_text(original)
+        one.reload()
+        wait_for("up again", lambda: two.peer_state("10.29.0.1") == "Established", 30)

@@ -149,6 +149,21 @@ def test_ibgp_with_frr(ibgp) -> None:
         "the withdrawal", lambda: not any(FRR_MAC in r["text"] for r in frr_routes_in_evpnd()), 30
     )
 
+    # A withdrawal from evpnd reaches FRR: drop one static MAC from the configuration, reload.
+    config = evpnd.home / "evpnd.yaml"
+    config.write_text(config.read_text().replace('        - {mac: "02:00:00:00:00:01"}\n', ""))
+    evpnd.reload()
+    wait_for("FRR to drop the MAC-only route", lambda: not frr_has(frr, rd, expected[0]), 30)
+    assert frr_has(frr, rd, expected[1]) and frr_has(frr, rd, expected[2])
+    # A broken configuration is refused and the running one stays.
+    good = config.read_text()
+    config.write_text(good.replace("asn: 65000", "asn: 650o0"))
+    evpnd.reload()
+    wait_for("the refusal", lambda: "reload refused" in evpnd.log.read_text(), 10)
+    assert evpnd.peer_state("10.99.0.2") == "Established"
+    assert frr_has(frr, rd, expected[1])
+    config.write_text(good)
+
     # `clear bgp *` on FRR: the session comes back by itself, routes with it.
     frr.vtysh("clear bgp *")
     wait_for(

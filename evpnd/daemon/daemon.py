@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
 import structlog
 
 from evpnd import __version__
+from evpnd.bgp.attributes import PathAttributes
+from evpnd.bgp.constants import CeaseSubcode
 from evpnd.bgp.negotiation import LocalSettings
 from evpnd.bgp.peer import PeerSettings
+from evpnd.bgp.update import EMPTY_ATTRIBUTES
 from evpnd.config import Config, NeighborConfig
 from evpnd.daemon import sockets
 from evpnd.daemon.origination import RdIndexStore, Vni, build_vnis, local_routes
 from evpnd.daemon.peer_driver import BgpProtocol, PeerDriver
+from evpnd.evpn.routes import EvpnRoute
 from evpnd.rib.adjout import Speaker
-from evpnd.rib.locrib import Rib, RouteChange
+from evpnd.rib.locrib import Key, Rib, RouteChange
 from evpnd.rib.paths import LOCAL, Source
 
 log = structlog.get_logger("evpnd")
@@ -40,6 +46,7 @@ class Daemon:
         self.local_source = Source(LOCAL, config.router_id, config.asn, ibgp=True)
         self.drivers: dict[str, PeerDriver] = {}
         self.vnis: list[Vni] = []
+        self._local: dict[Key, tuple[EvpnRoute, PathAttributes]] = {}
         self.started_at = time.time()
         self._server: asyncio.AbstractServer | None = None
         self._listen_socket: socket.socket | None = None
@@ -52,22 +59,7 @@ class Daemon:
 
     async def start(self) -> None:
         config = self.config
-        store = RdIndexStore(config.state_dir)
-        self.vnis = build_vnis(config, store)
-        if store.error:
-            log.warning("rd index store", problem=store.error)
-        for vni_config, vni in zip(config.evpn.vnis, self.vnis, strict=True):
-            statics = tuple((m.mac, m.ip) for m in vni_config.macs)
-            for attrs, routes in local_routes(vni, statics):
-                self.rib.update(self.local_source, routes, attrs, [])
-            log.info(
-                "vni",
-                vni=vni.vni,
-                rd=str(vni.rd),
-                vtep=vni.vtep_ip,
-                export=[rt.value for rt in vni.export_rts],
-                imports=[rt.value for rt in vni.import_rts] or "auto (*:VNI)",
-            )
+        self._originate(config)
         for neighbor in config.neighbors:
             self.drivers[neighbor.address] = self._driver(neighbor)
         await self._listen()
@@ -81,6 +73,91 @@ class Daemon:
             listen=f"[{config.listen_address}]:{config.listen_port}",
             neighbors=len(config.neighbors),
         )
+
+    def _originate(self, config: Config) -> None:
+        """Bring the locally originated routes to what `config` says: announce the new and the
+        changed, withdraw the gone."""
+        store = RdIndexStore(config.state_dir)
+        vnis = build_vnis(config, store)
+        if store.error:
+            log.warning("rd index store", problem=store.error)
+        wanted: dict[Key, tuple[EvpnRoute, PathAttributes]] = {}
+        for vni_config, vni in zip(config.evpn.vnis, vnis, strict=True):
+            statics = tuple((m.mac, m.ip) for m in vni_config.macs)
+            for attrs, routes in local_routes(vni, statics):
+                for route in routes:
+                    wanted[route.key] = (route, attrs)
+            if vni not in self.vnis:
+                log.info(
+                    "vni",
+                    vni=vni.vni,
+                    rd=str(vni.rd),
+                    vtep=vni.vtep_ip,
+                    export=[rt.value for rt in vni.export_rts],
+                    imports=[rt.value for rt in vni.import_rts] or "auto (*:VNI)",
+                )
+        gone = [route for key, (route, _) in self._local.items() if key not in wanted]
+        if gone:
+            self.rib.update(self.local_source, [], EMPTY_ATTRIBUTES, gone)
+        groups: dict[int, tuple[PathAttributes, list[EvpnRoute]]] = {}
+        for key, (route, attrs) in wanted.items():
+            if self._local.get(key) != (route, attrs):
+                groups.setdefault(id(attrs), (attrs, []))[1].append(route)
+        for attrs, routes in groups.values():
+            self.rib.update(self.local_source, routes, attrs, [])
+        self._local = wanted
+        self.vnis = vnis
+
+    def reload(self, config: Config) -> None:
+        """Apply a new configuration: peers added, removed (Cease / Peer De-configured, as a
+        Hard Reset) or reset where their settings changed; local routes re-originated. What
+        needs a restart (AS, router id, listen address) is reported and left as it is."""
+        old = self.config
+        for key in ("asn", "router_id", "listen_address", "listen_port", "control_socket"):
+            if getattr(old, key) != getattr(config, key):
+                log.warning(
+                    "reload: needs a restart to change",
+                    key=key,
+                    running=getattr(old, key),
+                    configured=getattr(config, key),
+                )
+        config = replace(
+            config,
+            asn=old.asn,
+            router_id=old.router_id,
+            listen_address=old.listen_address,
+            listen_port=old.listen_port,
+            control_socket=old.control_socket,
+        )
+        self.config = config
+        before = {n.address: n for n in old.neighbors}
+        after = {n.address: n for n in config.neighbors}
+        for address, neighbor in before.items():
+            if after.get(address) != neighbor:
+                driver = self.drivers.pop(address, None)
+                if driver is not None:
+                    gone = address not in after
+                    driver.stop(
+                        "peer deconfigured" if gone else "peer settings changed",
+                        CeaseSubcode.PEER_DECONFIGURED
+                        if gone
+                        else CeaseSubcode.OTHER_CONFIGURATION_CHANGE,
+                    )
+                    self.rib.remove_source(address)
+                    if self._listen_socket is not None and neighbor.password:
+                        with contextlib.suppress(OSError):  # the key may be gone already
+                            sockets.set_md5(self._listen_socket, address, None)
+                    log.info("reload: peer removed" if gone else "reload: peer reset", peer=address)
+        for address, neighbor in after.items():
+            if address not in self.drivers:
+                if self._listen_socket is not None and neighbor.password:
+                    sockets.set_md5(self._listen_socket, address, neighbor.password)
+                driver = self._driver(neighbor)
+                self.drivers[address] = driver
+                driver.start()
+                log.info("reload: peer started", peer=address)
+        self._originate(config)
+        log.info("reloaded", neighbors=len(config.neighbors), vnis=len(config.evpn.vnis))
 
     async def stop(self, message: str = "evpnd restarting") -> None:
         """Stop for a restart: peers that can keep our routes do (graceful restart), and the

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from evpnd.cli import default_config_text
+from evpnd.config import ConfigError, parse
+
+GOOD = """asn: 65000
+router_id: 192.0.2.1
+neighbors:
+  - {address: 192.0.2.2, remote_as: 65000, password: x, multihop: 2}
+listen_ranges:
+  - {prefix: 192.0.2.0/24, remote_as: 65000}
+evpn:
+  vnis:
+    - vni: 100
+      rd: 192.0.2.1:7
+      import_rts: ["65000:100"]
+      macs: [{mac: "02:00:00:00:00:01", ip: 10.0.0.1}]
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse(text, "evpnd.yaml")
+    return caught.value.problems
+
+
+def test_a_good_file() -> None:
+    config = parse(GOOD)
+    assert config.asn == 65000 and config.neighbors[0].multihop == 2
+    assert str(config.listen_ranges[0].prefix) == "192.0.2.0/24"
+    vni = config.evpn.vnis[0]
+    assert str(vni.rd) == "192.0.2.1:7" and vni.import_rts[0].value == "65000:100"
+    assert vni.macs[0].ip == bytes((10, 0, 0, 1))
+
+
+def test_the_embedded_default_is_valid() -> None:
+    config = parse(default_config_text())
+    assert config.asn == 65000 and config.neighbors == ()
+
+
+def test_errors_name_file_line_and_key() -> None:
+    assert problems(GOOD.replace("remote_as: 65000, password", "remote_as: 650o0, password")) == [
+        'evpnd.yaml:4: neighbors[0].remote_as: expected an AS number 1-4294967295, got "650o0"'
+    ]
+    assert problems(GOOD + "colour: blue\n") == ["evpnd.yaml:13: colour: unknown key"]
+    assert problems(GOOD.replace("rd: 192.0.2.1:7", "rd: nonsense")) == [
+        "evpnd.yaml:10: evpn.vnis[0].rd: route distinguisher 'nonsense': expected ASN:N or IPv4:N"
+    ]
+    assert problems("neighbors: []\n") == ["evpnd.yaml:1: asn: required: an AS number"]
+    assert problems("asn: [1\n")[0].startswith("evpnd.yaml:2: not valid YAML")
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    found = problems("asn: 0\nhold_time: 2\nneighbors:\n  - {address: nope, remote_as: 1}\n")
+    assert len(found) == 3
+    assert any("hold_time" in p for p in found) and any("address" in p for p in found)
+
+
+def test_check_command(tmp_path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD + "colour: blue\n")
+    ok = subprocess.run(
+        [sys.executable, "-m", "evpnd.cli", "--check", "--config", str(good)],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0 and "valid" in ok.stdout
+    ko = subprocess.run(
+        [sys.executable, "-m", "evpnd.cli", "--check", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert ko.returncode == 1 and "bad.yaml:13: colour: unknown key" in ko.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "evpnd.cli", "--check", "--config", str(tmp_path / "none.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+def test_evpnctl_without_a_daemon_says_so(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "evpnd.control.cli", "-s", str(tmp_path / "sock"), "show", "peers"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 3
+    assert "is evpnd running?" in result.stderr and "Traceback" not in result.stderr
