@@ -291,3 +291,37 @@ def test_reload_removes_and_adds_peers() -> None:
         config.write_text(original)
         one.reload()
         wait_for("up again", lambda: two.peer_state("10.29.0.1") == "Established", 30)
+
+
+def test_gtsm_accepts_one_hop_and_refuses_two() -> None:
+    """RFC 5082: with ttl_security_hops 1 both send TTL 255 and accept only 255, so a peer one
+    router further away (TTL 254 on arrival) never gets a session."""
+    with lab() as the_lab:
+        a, b, r, c = the_lab.ns("a"), the_lab.ns("b"), the_lab.ns("r"), the_lab.ns("c")
+        the_lab.link(a, "10.31.0.1/24", b, "10.31.0.2/24")
+        the_lab.link(a, "10.32.0.1/24", r, "10.32.0.254/24")
+        the_lab.link(r, "10.33.0.254/24", c, "10.33.0.3/24")
+        the_lab.run(r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        the_lab.run(a, "ip", "route", "add", "10.33.0.0/24", "via", "10.32.0.254")
+        the_lab.run(c, "ip", "route", "add", "10.32.0.0/24", "via", "10.33.0.254")
+        gtsm = "ttl_security_hops: 1, connect_retry: 1"
+        one = the_lab.evpnd(
+            a,
+            "a",
+            vtep(
+                "10.31.0.1",
+                f"""
+  - {{address: 10.31.0.2, remote_as: 65000, {gtsm}}}
+  - {{address: 10.33.0.3, remote_as: 65000, {gtsm}}}""",
+            ).replace('address: "10.31.0.1"', 'address: "::"'),
+        )
+        the_lab.evpnd(
+            b, "b", vtep("10.31.0.2", f"  - {{address: 10.31.0.1, remote_as: 65000, {gtsm}}}")
+        )
+        far = the_lab.evpnd(
+            c, "c", vtep("10.33.0.3", f"  - {{address: 10.32.0.1, remote_as: 65000, {gtsm}}}")
+        )
+        wait_for("the direct neighbour", lambda: one.peer_state("10.31.0.2") == "Established", 30)
+        time.sleep(4)
+        assert one.peer_state("10.33.0.3") not in ("OpenSent", "OpenConfirm", "Established")
+        assert far.peer_state("10.32.0.1") not in ("OpenSent", "OpenConfirm", "Established")

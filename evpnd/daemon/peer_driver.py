@@ -56,6 +56,8 @@ class BgpProtocol(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if not self.outbound and self.driver.min_ttl is not None:
+                sockets.set_ttl(sock, 255, self.driver.min_ttl)
         self.conn_id = self.driver.attach(self)
 
     def data_received(self, data: bytes) -> None:

@@ -72,6 +72,9 @@ def listening_socket(address: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if sock.family == socket.AF_INET6:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    # SYN-ACKs leave with the listener's TTL: 255 lets GTSM peers (RFC 5082) accept them, and
+    # costs nothing elsewhere (FRR does the same).
+    set_ttl(sock, 255)
     sock.bind((address, port))
     sock.listen(64)
     sock.setblocking(False)
