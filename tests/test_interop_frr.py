@@ -235,6 +235,7 @@ def test_two_sites_over_ebgp_multihop_with_auto_rts() -> None:
         )
         imet = [x for x in remote if x["type"] == 3]
         assert imet and imet[0]["rts"] == ["65001:100"]
+        assert imet[0]["imported_by"] == [100]  # auto import matches *:100 across the ASes
         assert imet[0]["as_path"] == "65001"
 
 

@@ -57,7 +57,7 @@ def _vni_of(route: EvpnRoute, attrs: PathAttributes) -> int | None:
     return None
 
 
-def route_view(path: Path, is_best: bool) -> dict[str, Any]:
+def route_view(path: Path, is_best: bool, imported_by: list[int] | None = None) -> dict[str, Any]:
     route = path.route
     attrs = path.attributes
     sticky, seq = mobility(attrs)
@@ -87,6 +87,7 @@ def route_view(path: Path, is_best: bool) -> dict[str, Any]:
         "as_path": attrs.as_path.text if attrs.as_path is not None else None,
         "local_pref": attrs.local_pref,
         "router_mac": mac_to_text(attrs.router_mac) if attrs.router_mac else None,
+        "imported_by": imported_by if imported_by is not None else [],
         "text": route.text,
     }
 
@@ -103,7 +104,7 @@ def routes_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]
             continue
         if wanted_rd is not None and str(route.rd) != wanted_rd:
             continue
-        view = route_view(path, daemon.rib.best(route.key) is path)
+        view = route_view(path, daemon.rib.best(route.key) is path, daemon.importing_vnis(path))
         if wanted_vni is not None and view["vni"] != int(wanted_vni):
             continue
         if wanted_mac is not None and view["mac"] != wanted_mac:

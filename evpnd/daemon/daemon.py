@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import ipaddress
 import os
+import pathlib
 import socket
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import cast
 
 import structlog
@@ -27,7 +27,7 @@ from evpnd.daemon.peer_driver import BgpProtocol, PeerDriver
 from evpnd.evpn.routes import EvpnRoute
 from evpnd.rib.adjout import Speaker
 from evpnd.rib.locrib import Key, Rib, RouteChange
-from evpnd.rib.paths import LOCAL, Source
+from evpnd.rib.paths import LOCAL, Path, Source
 
 log = structlog.get_logger("evpnd")
 
@@ -52,7 +52,7 @@ class Daemon:
         self._listen_socket: socket.socket | None = None
         self._flush_scheduled = False
         self.rib.subscribe(self._on_changes)
-        self._marker = Path(config.state_dir) / "stopped-at"
+        self._marker = pathlib.Path(config.state_dir) / "stopped-at"
         self.restarting = self._restarting()
 
     # --- start and stop ----------------------------------------------------------------------
@@ -272,6 +272,13 @@ class Daemon:
         if self.drivers.get(driver.address) is driver:
             del self.drivers[driver.address]
             driver.stop()
+
+    def importing_vnis(self, path: Path) -> list[int]:
+        """The local VNIs whose import RTs match the path's (auto: any *:VNI)."""
+        if path.source.is_local:
+            return []
+        targets = path.attributes.route_targets
+        return [vni.vni for vni in self.vnis if vni.imports(targets)]
 
     # --- route distribution ------------------------------------------------------------------
 
