@@ -91,6 +91,19 @@ def wait(probe, count: int, timeout: float) -> float:  # type: ignore[no-untyped
     raise TimeoutError(f"only {probe()} of {count} routes after {timeout} s")
 
 
+def measure(pid: int, port: int, received, count: int, stream: bytes) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Stream the routes to the speaker `pid` listening on `port`; time until `received()`
+    reaches `count`, and the RSS the routes added."""
+    client = Client(port)
+    before = rss_kb(pid)
+    start = time.perf_counter()
+    client.send(stream)
+    end = wait(received, count, 900)
+    after = rss_kb(pid)
+    client.close()
+    return {"converge_s": end - start, "rss_bytes_per_route": (after - before) * 1024 / count}
+
+
 def run_evpnd(count: int, stream: bytes) -> dict[str, float]:
     port = free_port()
     home = Path(tempfile.mkdtemp(prefix="evpnd-bench-"))
@@ -110,19 +123,12 @@ state_dir: {home}
     try:
         while not (home / "sock").exists():
             time.sleep(0.05)
-        client = Client(port, extended=False)
 
         def received() -> int:
             peers = request(str(home / "sock"), "show peers")
             return int(peers[0]["routes_received"]) if peers else 0
 
-        before = rss_kb(process.pid)
-        start = time.perf_counter()
-        client.send(stream)
-        end = wait(received, count, 600)
-        after = rss_kb(process.pid)
-        client.close()
-        return {"converge_s": end - start, "rss_bytes_per_route": (after - before) * 1024 / count}
+        return measure(process.pid, port, received, count, stream)
     finally:
         process.terminate()
         process.wait(10)
@@ -163,7 +169,6 @@ def run_gobgp(count: int, stream: bytes) -> dict[str, float] | None:
     )
     try:
         time.sleep(1)
-        client = Client(port)
 
         def received() -> int:
             out = subprocess.run(
@@ -179,13 +184,7 @@ def run_gobgp(count: int, stream: bytes) -> dict[str, float] | None:
                 pass
             return 0
 
-        before = rss_kb(process.pid)
-        start = time.perf_counter()
-        client.send(stream)
-        end = wait(received, count, 900)
-        after = rss_kb(process.pid)
-        client.close()
-        return {"converge_s": end - start, "rss_bytes_per_route": (after - before) * 1024 / count}
+        return measure(process.pid, port, received, count, stream)
     finally:
         process.terminate()
         process.wait(10)

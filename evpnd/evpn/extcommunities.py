@@ -11,7 +11,7 @@ import ipaddress
 import struct
 from typing import NamedTuple
 
-from evpnd.evpn.identifiers import mac_to_text
+from evpnd.evpn.identifiers import mac_to_text, parse_admin_assigned
 
 # (type, subtype) pairs, from the IANA "BGP Extended Communities" registry.
 _RT_AS2 = 0x00
@@ -47,28 +47,7 @@ class RouteTarget(NamedTuple):
         body = text.strip()
         if body.upper().startswith("RT:"):
             body = body[3:]
-        admin, sep, number = body.rpartition(":")
-        if not sep or not number.isdigit():
-            raise ValueError(f"route target {text!r}: expected ASN:N or IPv4:N")
-        assigned = int(number)
-        if "." in admin:
-            try:
-                address = int(ipaddress.IPv4Address(admin))
-            except ValueError:
-                raise ValueError(f"route target {text!r}: {admin!r} is no IPv4 address") from None
-            if assigned > 0xFFFF:
-                raise ValueError(f"route target {text!r}: IPv4:N takes N up to 65535")
-            return cls(1, address, assigned)
-        if not admin.isdigit():
-            raise ValueError(f"route target {text!r}: expected ASN:N or IPv4:N")
-        asn = int(admin)
-        if asn <= 0xFFFF:
-            if assigned > 0xFFFFFFFF:
-                raise ValueError(f"route target {text!r}: ASN:N takes N up to 4294967295")
-            return cls(0, asn, assigned)
-        if asn > 0xFFFFFFFF or assigned > 0xFFFF:
-            raise ValueError(f"route target {text!r}: a 4-byte ASN takes N up to 65535")
-        return cls(2, asn, assigned)
+        return cls(*parse_admin_assigned(body, "route target"))
 
     def encode(self) -> bytes:
         if self.kind == 0:

@@ -9,9 +9,50 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 _INTERN_LIMIT = 1 << 16
+_B = TypeVar("_B", bound=bytes)
+
+
+def parse_admin_assigned(text: str, what: str) -> tuple[int, int, int]:
+    """`ASN:N`, `IPv4:N` or `ASN4:N` as (kind, administrator, assigned number), the layout RDs
+    (RFC 4364 §4.2) and route targets (RFC 4360, RFC 5668) share: kind 0 has a 2-byte AS and a
+    4-byte number, kind 1 an IPv4 address and kind 2 a 4-byte AS, both with a 2-byte number.
+    The administrator of kind 1 is the address as an int."""
+    admin, sep, number = text.strip().rpartition(":")
+    if not sep or not number.isdigit():
+        raise ValueError(f"{what} {text!r}: expected ASN:N or IPv4:N")
+    assigned = int(number)
+    if "." in admin:
+        try:
+            address = int(ipaddress.IPv4Address(admin))
+        except ValueError:
+            raise ValueError(f"{what} {text!r}: {admin!r} is no IPv4 address") from None
+        if assigned > 0xFFFF:
+            raise ValueError(f"{what} {text!r}: IPv4:N takes N up to 65535")
+        return 1, address, assigned
+    if not admin.isdigit():
+        raise ValueError(f"{what} {text!r}: expected ASN:N or IPv4:N")
+    asn = int(admin)
+    if asn <= 0xFFFF:
+        if assigned > 0xFFFFFFFF:
+            raise ValueError(f"{what} {text!r}: ASN:N takes N up to 4294967295")
+        return 0, asn, assigned
+    if asn > 0xFFFFFFFF or assigned > 0xFFFF:
+        raise ValueError(f"{what} {text!r}: a 4-byte ASN takes N up to 65535")
+    return 2, asn, assigned
+
+
+def _interned(table: dict[bytes, _B], cls: type[_B], raw: bytes, size: int, what: str) -> _B:
+    item = table.get(raw)
+    if item is None:
+        if len(raw) != size:
+            raise ValueError(f"{what} has {size} bytes, not {len(raw)}")
+        if len(table) >= _INTERN_LIMIT:
+            table.clear()  # bounded against a peer that sends millions of distinct values
+        item = table[raw] = cls(raw)
+    return item
 
 
 class RouteDistinguisher(bytes):
@@ -23,14 +64,7 @@ class RouteDistinguisher(bytes):
 
     @classmethod
     def intern(cls, raw: bytes) -> RouteDistinguisher:
-        rd = cls._interned.get(raw)
-        if rd is None:
-            if len(raw) != 8:
-                raise ValueError(f"a route distinguisher has 8 bytes, not {len(raw)}")
-            if len(cls._interned) >= _INTERN_LIMIT:
-                cls._interned.clear()  # bounded against a peer that sends millions of RDs
-            rd = cls._interned[raw] = cls(raw)
-        return rd
+        return _interned(cls._interned, cls, raw, 8, "a route distinguisher")
 
     @classmethod
     def type0(cls, asn: int, assigned: int) -> RouteDistinguisher:
@@ -47,30 +81,10 @@ class RouteDistinguisher(bytes):
     @classmethod
     def from_text(cls, text: str) -> RouteDistinguisher:
         """Parse `ASN:N`, `IPv4:N` or `ASN4:N`; a 2-byte ASN gives type 0, a larger one type 2."""
-        admin, sep, number = text.strip().rpartition(":")
-        if not sep or not number.isdigit():
-            raise ValueError(f"route distinguisher {text!r}: expected ASN:N or IPv4:N")
-        assigned = int(number)
-        if "." in admin:
-            try:
-                ipaddress.IPv4Address(admin)
-            except ValueError:
-                raise ValueError(
-                    f"route distinguisher {text!r}: {admin!r} is no IPv4 address"
-                ) from None
-            if assigned > 0xFFFF:
-                raise ValueError(f"route distinguisher {text!r}: IPv4:N takes N up to 65535")
-            return cls.type1(admin, assigned)
-        if not admin.isdigit():
-            raise ValueError(f"route distinguisher {text!r}: expected ASN:N or IPv4:N")
-        asn = int(admin)
-        if asn <= 0xFFFF:
-            if assigned > 0xFFFFFFFF:
-                raise ValueError(f"route distinguisher {text!r}: ASN:N takes N up to 4294967295")
-            return cls.type0(asn, assigned)
-        if asn > 0xFFFFFFFF or assigned > 0xFFFF:
-            raise ValueError(f"route distinguisher {text!r}: 4-byte ASN:N takes N up to 65535")
-        return cls.type2(asn, assigned)
+        kind, admin, assigned = parse_admin_assigned(text, "route distinguisher")
+        if kind == 1:
+            return cls.type1(str(ipaddress.IPv4Address(admin)), assigned)
+        return cls.type0(admin, assigned) if kind == 0 else cls.type2(admin, assigned)
 
     @property
     def rd_type(self) -> int:
@@ -100,14 +114,7 @@ class Esi(bytes):
 
     @classmethod
     def intern(cls, raw: bytes) -> Esi:
-        esi = cls._interned.get(raw)
-        if esi is None:
-            if len(raw) != 10:
-                raise ValueError(f"an ESI has 10 bytes, not {len(raw)}")
-            if len(cls._interned) >= _INTERN_LIMIT:
-                cls._interned.clear()
-            esi = cls._interned[raw] = cls(raw)
-        return esi
+        return _interned(cls._interned, cls, raw, 10, "an ESI")
 
     @classmethod
     def from_text(cls, text: str) -> Esi:
