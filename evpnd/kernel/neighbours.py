@@ -1,0 +1,162 @@
+"""RTM_NEWNEIGH / RTM_DELNEIGH messages for FDB, flood and neighbour entries, fast.
+
+pyroute2 builds these at about 240 µs a message (measured: 20,000 in 4.8 s); a fabric pushes
+100,000 at once and the kernel itself takes 9 µs each. So the bulk path packs them with
+`struct` here — fixed layouts (rtnetlink(7), <linux/neighbour.h>), cross-checked byte for byte
+against pyroute2 in tests/test_kernel_messages.py — and pyroute2 keeps everything else (links,
+addresses, events decoding for links).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import NamedTuple
+
+RTM_NEWNEIGH = 28
+RTM_DELNEIGH = 29
+RTM_GETNEIGH = 30
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+
+NLM_F_REQUEST = 0x1
+NLM_F_MULTI = 0x2
+NLM_F_ACK = 0x4
+NLM_F_ROOT = 0x100
+NLM_F_MATCH = 0x200
+NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH
+NLM_F_REPLACE = 0x100
+NLM_F_EXCL = 0x200
+NLM_F_CREATE = 0x400
+NLM_F_APPEND = 0x800
+
+NDA_DST = 1
+NDA_LLADDR = 2
+NDA_MASTER = 9
+NDA_PROTOCOL = 12
+
+NUD_REACHABLE = 0x02
+NUD_STALE = 0x04
+NUD_DELAY = 0x08
+NUD_PROBE = 0x10
+NUD_FAILED = 0x20
+NUD_NOARP = 0x40
+NUD_PERMANENT = 0x80
+
+NTF_USE = 0x01
+NTF_SELF = 0x02
+NTF_MASTER = 0x04
+NTF_PROXY = 0x08
+NTF_EXT_LEARNED = 0x10
+NTF_OFFLOADED = 0x20
+NTF_STICKY = 0x40
+NTF_ROUTER = 0x80
+
+AF_BRIDGE = 7
+ZERO_MAC = bytes(6)
+
+_HEADER = struct.Struct("=IHHII")  # nlmsghdr
+_NDMSG = struct.Struct("=BxxxiHBB")  # family, pad, ifindex, state, flags, type
+_NLA = struct.Struct("=HH")
+
+#: An FDB entry for a remote MAC: one message makes both the bridge entry (master) and the
+#: vxlan entry (self), as FRR does (see shared/reference).
+_FDB = struct.Struct("=IHHII" "BxxxiHBB" "HH6sxx" "HH4s")
+_FDB6 = struct.Struct("=IHHII" "BxxxiHBB" "HH6sxx" "HH16s")
+_NEIGH4 = struct.Struct("=IHHII" "BxxxiHBB" "HH4s" "HH6sxx")
+_NEIGH6 = struct.Struct("=IHHII" "BxxxiHBB" "HH16s" "HH6sxx")
+_NEIGH_KEY4 = struct.Struct("=IHHII" "BxxxiHBB" "HH4s")
+_NEIGH_KEY6 = struct.Struct("=IHHII" "BxxxiHBB" "HH16s")
+
+
+def fdb_message(
+    kind: int, flags: int, seq: int, ifindex: int, mac: bytes, dst: bytes, state: int,
+    ntf: int,
+) -> bytes:
+    """An AF_BRIDGE neighbour message: NDA_LLADDR then NDA_DST (4 or 16 bytes)."""
+    layout = _FDB if len(dst) == 4 else _FDB6
+    return layout.pack(
+        layout.size, kind, flags, seq, 0,
+        AF_BRIDGE, ifindex, state, ntf, 0,
+        10, NDA_LLADDR, mac,
+        4 + len(dst), NDA_DST, dst,
+    )
+
+
+def neigh_message(
+    kind: int, flags: int, seq: int, ifindex: int, ip: bytes, mac: bytes | None, state: int,
+    ntf: int,
+) -> bytes:
+    """An AF_INET/AF_INET6 neighbour: NDA_DST then (for adds) NDA_LLADDR."""
+    family = socket.AF_INET if len(ip) == 4 else socket.AF_INET6
+    if mac is None:
+        layout = _NEIGH_KEY4 if len(ip) == 4 else _NEIGH_KEY6
+        return layout.pack(layout.size, kind, flags, seq, 0, family, ifindex, state, ntf, 0,
+                           4 + len(ip), NDA_DST, ip)
+    layout = _NEIGH4 if len(ip) == 4 else _NEIGH6
+    return layout.pack(layout.size, kind, flags, seq, 0, family, ifindex, state, ntf, 0,
+                       4 + len(ip), NDA_DST, ip, 10, NDA_LLADDR, mac)
+
+
+def dump_request(family: int, seq: int) -> bytes:
+    body = _NDMSG.pack(family, 0, 0, 0, 0)
+    return _HEADER.pack(_HEADER.size + len(body), RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, seq,
+                        0) + body
+
+
+class Neighbour(NamedTuple):
+    """One neighbour message as the kernel reports it (a dump entry or an event)."""
+
+    kind: int  # RTM_NEWNEIGH or RTM_DELNEIGH
+    family: int
+    ifindex: int
+    state: int
+    flags: int
+    mac: bytes | None
+    dst: bytes | None
+    master: int | None
+
+
+class Ack(NamedTuple):
+    seq: int
+    error: int  # 0 for success, else a negative errno
+
+
+def parse(buffer: bytes) -> tuple[list[Neighbour], list[Ack], bool]:
+    """Neighbour messages and acks in a netlink read; the flag says a dump ended (NLMSG_DONE)."""
+    neighbours: list[Neighbour] = []
+    acks: list[Ack] = []
+    done = False
+    pos = 0
+    size = len(buffer)
+    unpack_header = _HEADER.unpack_from
+    while pos + 16 <= size:
+        length, kind, _, seq, _ = unpack_header(buffer, pos)
+        if length < 16 or pos + length > size:
+            break
+        end = pos + length
+        if kind == NLMSG_ERROR:
+            acks.append(Ack(seq, struct.unpack_from("=i", buffer, pos + 16)[0]))
+        elif kind == NLMSG_DONE:
+            done = True
+        elif kind in (RTM_NEWNEIGH, RTM_DELNEIGH) and length >= 28:
+            family, ifindex, state, flags, _ = _NDMSG.unpack_from(buffer, pos + 16)
+            mac = dst = None
+            master = None
+            at = pos + 28
+            while at + 4 <= end:
+                nla_len, nla_type = _NLA.unpack_from(buffer, at)
+                if nla_len < 4:
+                    break
+                value = buffer[at + 4 : at + nla_len]
+                nla_type &= 0x3FFF
+                if nla_type == NDA_LLADDR:
+                    mac = value
+                elif nla_type == NDA_DST:
+                    dst = value
+                elif nla_type == NDA_MASTER and len(value) == 4:
+                    master = struct.unpack("=I", value)[0]
+                at += (nla_len + 3) & ~3
+            neighbours.append(Neighbour(kind, family, ifindex, state, flags, mac, dst, master))
+        pos += (length + 3) & ~3
+    return neighbours, acks, done
