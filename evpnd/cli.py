@@ -127,14 +127,18 @@ def main(argv: list[str] | None = None) -> int:
     # thresholds make the collector rescan them over and over while a table arrives (a third
     # of the time for 1,000,000 routes, measured with benchmarks/receive.py).
     gc.set_threshold(100_000, 50, 100)
+    # uvloop for our loop only: pyroute2 runs asyncio loops of its own in worker threads, and
+    # uvloop cannot open netlink sockets, so it must not become the global policy.
+    loop_factory = None
     try:
         import uvloop
 
-        uvloop.install()
+        loop_factory = uvloop.new_event_loop
     except ImportError:
         pass
     try:
-        asyncio.run(_run(config, args.config))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(_run(config, args.config))
     except OSError as exc:
         print(f"evpnd: {exc}", file=sys.stderr)
         return 1

@@ -76,6 +76,10 @@ class EvpnConfig:
     advertise_all_vni: bool = True
     vtep_ip: str | None = None
     vnis: tuple[VniConfig, ...] = ()
+    #: Program remote routes into the kernel (off for a route reflector that is no VTEP).
+    program_kernel: bool = True
+    #: Remove our kernel entries on exit (default: keep them, so a restart is hitless).
+    flush_on_exit: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,6 +424,8 @@ def _evpn(reader: _Reader, node: yaml.Node) -> EvpnConfig:
         advertise_all_vni=fields.flag("advertise_all_vni", True),
         vtep_ip=fields.address("vtep_ip", None),
         vnis=tuple(vnis),
+        program_kernel=fields.flag("program_kernel", True),
+        flush_on_exit=fields.flag("flush_on_exit", False),
     )
     fields.done()
     return config

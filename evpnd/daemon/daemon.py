@@ -10,7 +10,7 @@ import pathlib
 import socket
 import time
 from dataclasses import replace
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import structlog
 
@@ -20,11 +20,15 @@ from evpnd.bgp.constants import CeaseSubcode
 from evpnd.bgp.negotiation import LocalSettings
 from evpnd.bgp.peer import PeerSettings
 from evpnd.bgp.update import EMPTY_ATTRIBUTES
-from evpnd.config import Config, NeighborConfig
+from evpnd.config import Config, NeighborConfig, VniConfig
 from evpnd.daemon import sockets
 from evpnd.daemon.origination import RdIndexStore, Vni, build_vnis, local_routes
 from evpnd.daemon.peer_driver import BgpProtocol, PeerDriver
 from evpnd.evpn.routes import EvpnRoute
+from evpnd.kernel.links import VxlanPort
+
+if TYPE_CHECKING:
+    from evpnd.kernel.dataplane import DataPlane
 from evpnd.rib.adjout import Speaker
 from evpnd.rib.locrib import Key, Rib, RouteChange
 from evpnd.rib.paths import LOCAL, Path, Source
@@ -47,6 +51,8 @@ class Daemon:
         self.drivers: dict[str, PeerDriver] = {}
         self.vnis: list[Vni] = []
         self._local: dict[Key, tuple[EvpnRoute, PathAttributes]] = {}
+        self.kernel_ports: dict[int, VxlanPort] = {}
+        self.dataplane: DataPlane | None = None
         self.started_at = time.time()
         self._server: asyncio.AbstractServer | None = None
         self._listen_socket: socket.socket | None = None
@@ -60,6 +66,16 @@ class Daemon:
     async def start(self) -> None:
         config = self.config
         self._originate(config)
+        if config.evpn.program_kernel:
+            # Before the sessions: peers then learn our VNIs' routes in the first UPDATEs.
+            from evpnd.kernel.dataplane import DataPlane
+
+            try:
+                dataplane = DataPlane(self)
+                await dataplane.start()
+                self.dataplane = dataplane
+            except OSError as exc:
+                log.error("kernel programming is off: netlink failed", error=str(exc))
         for neighbor in config.neighbors:
             self.drivers[neighbor.address] = self._driver(neighbor)
         await self._listen()
@@ -78,11 +94,12 @@ class Daemon:
         """Bring the locally originated routes to what `config` says: announce the new and the
         changed, withdraw the gone."""
         store = RdIndexStore(config.state_dir)
-        vnis = build_vnis(config, store)
+        vni_configs = self._vni_configs(config)
+        vnis = build_vnis(config, store, vni_configs)
         if store.error:
             log.warning("rd index store", problem=store.error)
         wanted: dict[Key, tuple[EvpnRoute, PathAttributes]] = {}
-        for vni_config, vni in zip(config.evpn.vnis, vnis, strict=True):
+        for vni_config, vni in zip(vni_configs, vnis, strict=True):
             statics = tuple((m.mac, m.ip) for m in vni_config.macs)
             for attrs, routes in local_routes(vni, statics):
                 for route in routes:
@@ -107,6 +124,30 @@ class Daemon:
             self.rib.update(self.local_source, routes, attrs, [])
         self._local = wanted
         self.vnis = vnis
+
+    def _vni_configs(self, config: Config) -> tuple[VniConfig, ...]:
+        """Configured VNIs, plus (with advertise_all_vni) those found in the kernel; the kernel
+        supplies the VTEP address where the configuration does not."""
+        found = self.kernel_ports
+        out = []
+        for vni_config in config.evpn.vnis:
+            port = found.get(vni_config.vni)
+            if vni_config.vtep_ip is None and port is not None and port.local_ip:
+                vni_config = replace(vni_config, vtep_ip=port.local_ip)
+            out.append(vni_config)
+        if config.evpn.advertise_all_vni:
+            configured = {v.vni for v in config.evpn.vnis}
+            out += [
+                VniConfig(vni=p.vni, vtep_ip=p.local_ip)
+                for vni, p in sorted(found.items())
+                if vni not in configured
+            ]
+        return tuple(out)
+
+    def kernel_changed(self, ports: dict[int, VxlanPort]) -> None:
+        """The data plane found VNIs come or go: re-originate (Type 3 per VNI)."""
+        self.kernel_ports = ports
+        self._originate(self.config)
 
     def reload(self, config: Config) -> None:
         """Apply a new configuration: peers added, removed (Cease / Peer De-configured, as a
@@ -164,6 +205,8 @@ class Daemon:
         next start sets the R bit if it comes within the restart time."""
         for driver in list(self.drivers.values()):
             driver.stop(message, graceful=True)
+        if self.dataplane is not None:
+            await self.dataplane.stop(flush=self.config.evpn.flush_on_exit)
         try:
             self._marker.write_text(str(time.time()))
         except OSError as exc:

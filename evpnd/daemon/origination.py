@@ -83,11 +83,11 @@ class Vni:
         return any(rt.assigned == self.vni for rt in route_targets)
 
 
-def build_vnis(config: Config, store: RdIndexStore) -> list[Vni]:
-    out = []
-    for vni_config in config.evpn.vnis:
-        out.append(_vni(config, vni_config, store))
-    return out
+def build_vnis(
+    config: Config, store: RdIndexStore, vni_configs: tuple[VniConfig, ...] | None = None
+) -> list[Vni]:
+    chosen = config.evpn.vnis if vni_configs is None else vni_configs
+    return [_vni(config, vni_config, store) for vni_config in chosen]
 
 
 def _vni(config: Config, vni_config: VniConfig, store: RdIndexStore) -> Vni:

@@ -109,6 +109,7 @@ class PeerDriver:
         self._connect_task: asyncio.Task[None] | None = None
         self.up_since_wall: float | None = None
         self.routes_received = 0
+        self.end_of_rib_received = False
         self.updates_received = 0
         self.bytes_received = 0
         self.log = log.bind(peer=self.address)
@@ -260,6 +261,7 @@ class PeerDriver:
         )
         self.up_since_wall = time.time()
         self.routes_received = 0
+        self.end_of_rib_received = False
         self.log.info(
             "session established",
             remote_as=remote.asn,
@@ -306,6 +308,7 @@ class PeerDriver:
             self.daemon.rib.update(source, announced, update.attributes, withdrawn)
             self.routes_received = self.daemon.rib.received_from(self.address)
         if update.end_of_rib == EVPN_FAMILY:
+            self.end_of_rib_received = True
             swept = self.daemon.rib.sweep_stale(self.address)
             self.log.info(
                 "end-of-rib", routes=self.routes_received, stale_removed=len(swept) or None

@@ -61,47 +61,102 @@ _NLA = struct.Struct("=HH")
 
 #: An FDB entry for a remote MAC: one message makes both the bridge entry (master) and the
 #: vxlan entry (self), as FRR does (see shared/reference).
-_FDB = struct.Struct("=IHHII" "BxxxiHBB" "HH6sxx" "HH4s")
-_FDB6 = struct.Struct("=IHHII" "BxxxiHBB" "HH6sxx" "HH16s")
-_NEIGH4 = struct.Struct("=IHHII" "BxxxiHBB" "HH4s" "HH6sxx")
-_NEIGH6 = struct.Struct("=IHHII" "BxxxiHBB" "HH16s" "HH6sxx")
-_NEIGH_KEY4 = struct.Struct("=IHHII" "BxxxiHBB" "HH4s")
-_NEIGH_KEY6 = struct.Struct("=IHHII" "BxxxiHBB" "HH16s")
+_FDB = struct.Struct("=IHHIIBxxxiHBBHH6sxxHH4s")
+_FDB6 = struct.Struct("=IHHIIBxxxiHBBHH6sxxHH16s")
+_NEIGH4 = struct.Struct("=IHHIIBxxxiHBBHH4sHH6sxx")
+_NEIGH6 = struct.Struct("=IHHIIBxxxiHBBHH16sHH6sxx")
+_NEIGH_KEY4 = struct.Struct("=IHHIIBxxxiHBBHH4s")
+_NEIGH_KEY6 = struct.Struct("=IHHIIBxxxiHBBHH16s")
 
 
 def fdb_message(
-    kind: int, flags: int, seq: int, ifindex: int, mac: bytes, dst: bytes, state: int,
+    kind: int,
+    flags: int,
+    seq: int,
+    ifindex: int,
+    mac: bytes,
+    dst: bytes,
+    state: int,
     ntf: int,
 ) -> bytes:
     """An AF_BRIDGE neighbour message: NDA_LLADDR then NDA_DST (4 or 16 bytes)."""
     layout = _FDB if len(dst) == 4 else _FDB6
     return layout.pack(
-        layout.size, kind, flags, seq, 0,
-        AF_BRIDGE, ifindex, state, ntf, 0,
-        10, NDA_LLADDR, mac,
-        4 + len(dst), NDA_DST, dst,
+        layout.size,
+        kind,
+        flags,
+        seq,
+        0,
+        AF_BRIDGE,
+        ifindex,
+        state,
+        ntf,
+        0,
+        10,
+        NDA_LLADDR,
+        mac,
+        4 + len(dst),
+        NDA_DST,
+        dst,
     )
 
 
 def neigh_message(
-    kind: int, flags: int, seq: int, ifindex: int, ip: bytes, mac: bytes | None, state: int,
+    kind: int,
+    flags: int,
+    seq: int,
+    ifindex: int,
+    ip: bytes,
+    mac: bytes | None,
+    state: int,
     ntf: int,
 ) -> bytes:
     """An AF_INET/AF_INET6 neighbour: NDA_DST then (for adds) NDA_LLADDR."""
     family = socket.AF_INET if len(ip) == 4 else socket.AF_INET6
     if mac is None:
         layout = _NEIGH_KEY4 if len(ip) == 4 else _NEIGH_KEY6
-        return layout.pack(layout.size, kind, flags, seq, 0, family, ifindex, state, ntf, 0,
-                           4 + len(ip), NDA_DST, ip)
+        return layout.pack(
+            layout.size,
+            kind,
+            flags,
+            seq,
+            0,
+            family,
+            ifindex,
+            state,
+            ntf,
+            0,
+            4 + len(ip),
+            NDA_DST,
+            ip,
+        )
     layout = _NEIGH4 if len(ip) == 4 else _NEIGH6
-    return layout.pack(layout.size, kind, flags, seq, 0, family, ifindex, state, ntf, 0,
-                       4 + len(ip), NDA_DST, ip, 10, NDA_LLADDR, mac)
+    return layout.pack(
+        layout.size,
+        kind,
+        flags,
+        seq,
+        0,
+        family,
+        ifindex,
+        state,
+        ntf,
+        0,
+        4 + len(ip),
+        NDA_DST,
+        ip,
+        10,
+        NDA_LLADDR,
+        mac,
+    )
 
 
 def dump_request(family: int, seq: int) -> bytes:
     body = _NDMSG.pack(family, 0, 0, 0, 0)
-    return _HEADER.pack(_HEADER.size + len(body), RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, seq,
-                        0) + body
+    return (
+        _HEADER.pack(_HEADER.size + len(body), RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
+        + body
+    )
 
 
 class Neighbour(NamedTuple):

@@ -1,0 +1,532 @@
+"""The data plane: keeps the kernel's FDB, flood and neighbour entries equal to what the RIB
+says (a reconciler of desired against actual), and turns local MACs and MAC/IP bindings into
+routes. Runs in the daemon's event loop; the netlink work is batched."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+
+from evpnd.bgp.attributes import AsPath, PathAttributes
+from evpnd.evpn.extcommunities import TUNNEL_VXLAN, Encapsulation, ExtCommunity, MacMobility
+from evpnd.evpn.identifiers import ZERO_ESI, ip_to_text, mac_to_text
+from evpnd.evpn.routes import EvpnRoute, MacIpRoute
+from evpnd.kernel import neighbours as nl
+from evpnd.kernel.desired import Changes, Desired, DesiredState, VniPorts, diff
+from evpnd.kernel.links import VxlanPort, discover
+from evpnd.kernel.netlink import Events, Writer, dump
+from evpnd.rib.bestpath import mobility
+from evpnd.rib.locrib import RouteChange
+
+if TYPE_CHECKING:
+    from evpnd.daemon.daemon import Daemon
+
+log = structlog.get_logger("evpnd.kernel")
+
+_SET = nl.NLM_F_REQUEST | nl.NLM_F_ACK | nl.NLM_F_CREATE | nl.NLM_F_REPLACE
+_APPEND = nl.NLM_F_REQUEST | nl.NLM_F_ACK | nl.NLM_F_CREATE | nl.NLM_F_APPEND
+_DEL = nl.NLM_F_REQUEST | nl.NLM_F_ACK
+_REMOTE_FLAGS = nl.NTF_MASTER | nl.NTF_SELF | nl.NTF_EXT_LEARNED
+_LEARNED_STATES = nl.NUD_REACHABLE | nl.NUD_STALE | nl.NUD_DELAY | nl.NUD_PROBE
+
+LocalKey = tuple[int, bytes, bytes]  # (VNI, MAC, IP or b"")
+
+
+@dataclass
+class Counters:
+    netlink_ops: int = 0
+    netlink_errors: int = 0
+    repairs: int = 0
+    local_moves: int = 0
+
+
+class DataPlane:
+    def __init__(self, daemon: Daemon, reconcile_interval: float = 10.0) -> None:
+        self.daemon = daemon
+        self.loop = daemon.loop
+        self.writer = Writer()
+        self.events: Events | None = None
+        self.ports: dict[int, VxlanPort] = {}
+        self.vni_ports: dict[int, VniPorts] = {}
+        self.state = DesiredState(daemon.rib, self.vni_ports, daemon.importing_vnis)
+        self.programmed = Desired()
+        self.local: dict[LocalKey, bool] = {}  # -> sticky
+        self._local_seq: dict[tuple[int, bytes], int] = {}
+        self.counters = Counters()
+        self.reconcile_interval = reconcile_interval
+        self.started = time.monotonic()
+        self.settled = False
+        self._apply_handle: asyncio.Handle | None = None
+        self._rediscover_handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # --- life cycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.events = Events()
+        await self._discover()
+        self.programmed = self._actual()
+        self.daemon.rib.subscribe(self.state.on_changes)
+        self.daemon.rib.subscribe(self._on_rib)
+        self.state.rebuild()
+        self.state.take()
+        self._learn_all()
+        self.loop.add_reader(self.events.fileno(), self._on_events)
+        self._task = self.loop.create_task(self._periodic())
+        self._schedule_apply()
+
+    async def stop(self, flush: bool = False) -> None:
+        """By default the kernel entries stay, so that a restart does not interrupt traffic."""
+        if self._task is not None:
+            self._task.cancel()
+        if self.events is not None:
+            self.loop.remove_reader(self.events.fileno())
+            self.events.close()
+        if flush:
+            self._write(diff(self.programmed, Desired()))
+        self.writer.close()
+
+    # --- discovery ---------------------------------------------------------------------------
+
+    async def _discover(self) -> None:
+        try:
+            ports, notes = await self.loop.run_in_executor(None, discover)
+        except OSError as exc:
+            log.error("cannot read links", error=str(exc))
+            return
+        for note in notes:
+            log.warning("vni", problem=note)
+        if ports == self.ports:
+            return
+        for vni, port in ports.items():
+            if self.ports.get(vni) != port:
+                log.info(
+                    "vni found",
+                    vni=vni,
+                    vxlan=port.name,
+                    bridge=port.bridge_name,
+                    vtep=port.local_ip,
+                    problems=port.problems or None,
+                )
+        for vni, port in self.ports.items():
+            if vni not in ports:
+                log.info("vni gone", vni=vni, vxlan=port.name)
+        self.ports = ports
+        self.vni_ports.clear()
+        for vni, port in ports.items():
+            local = (
+                socket.inet_pton(
+                    socket.AF_INET6 if ":" in (port.local_ip or "") else socket.AF_INET,
+                    port.local_ip,
+                )
+                if port.local_ip
+                else b""
+            )
+            self.vni_ports[vni] = VniPorts(vni, port.ifindex, port.bridge_ifindex, local)
+        self.daemon.kernel_changed(ports)
+        self.state.rebuild()
+        # VNIs that left take their local routes with them
+        gone = [k for k in self.local if k[0] not in ports]
+        if gone:
+            self._withdraw_local(gone)
+
+    # --- kernel state ------------------------------------------------------------------------
+
+    def _actual(self) -> Desired:
+        """The entries the kernel has that are ours: extern_learn FDB and neighbour entries
+        and flood entries on the vxlan ports evpnd manages."""
+        actual = Desired()
+        vxlans = {p.ifindex for p in self.ports.values()}
+        svis = {p.bridge_ifindex for p in self.ports.values()}
+        try:
+            bridge = dump(nl.AF_BRIDGE)
+            inet = dump(socket.AF_INET) + dump(socket.AF_INET6)
+        except OSError as exc:
+            log.error("cannot dump neighbours", error=str(exc))
+            return self.programmed
+        for n in bridge:
+            if n.ifindex not in vxlans or n.mac is None or n.dst is None:
+                continue
+            if n.mac == nl.ZERO_MAC:
+                actual.flood[(n.ifindex, n.dst)] = 1
+            elif n.flags & nl.NTF_EXT_LEARNED:
+                actual.fdb[(n.ifindex, n.mac)] = n.dst
+        for n in inet:
+            if n.ifindex in svis and n.flags & nl.NTF_EXT_LEARNED and n.dst and n.mac:
+                actual.neigh[(n.ifindex, n.dst)] = n.mac
+        return actual
+
+    def reconcile(self) -> int:
+        """Compare the kernel with the RIB and repair the difference. Before the peers have
+        sent End-of-RIB (or the restart time has passed), nothing is removed: routes that
+        still come back must not lose their entries in between."""
+        self.settled = self.settled or self._is_settled()
+        actual = self._actual()
+        changes = diff(actual, self.state.desired)
+        if not self.settled:
+            changes.fdb_del.clear()
+            changes.flood_del.clear()
+            changes.neigh_del.clear()
+        self.programmed = actual
+        if changes:
+            log.info(
+                "reconcile",
+                repairs=len(changes),
+                fdb=len(changes.fdb_set),
+                removed=len(changes.fdb_del) + len(changes.flood_del) + len(changes.neigh_del),
+                flood=len(changes.flood_add),
+                neigh=len(changes.neigh_set),
+            )
+            self.counters.repairs += len(changes)
+            self._write(changes)
+        return len(changes)
+
+    def _is_settled(self) -> bool:
+        if time.monotonic() - self.started > self.daemon.config.graceful_restart_time:
+            return True
+        drivers = list(self.daemon.drivers.values())
+        return all(d.end_of_rib_received for d in drivers if not d.dynamic)
+
+    async def _periodic(self) -> None:
+        while True:
+            await asyncio.sleep(1 if not self.settled else self.reconcile_interval)
+            if not self.settled:
+                if self._is_settled():
+                    self.reconcile()
+                continue
+            self.reconcile()
+
+    # --- programming -------------------------------------------------------------------------
+
+    def _on_rib(self, changes: list[RouteChange]) -> None:
+        self._check_moves(changes)
+        self._schedule_apply()
+
+    def _schedule_apply(self) -> None:
+        if self._apply_handle is None:
+            self._apply_handle = self.loop.call_soon(self._apply)
+
+    def _apply(self) -> None:
+        self._apply_handle = None
+        changes = self.state.take()
+        if changes:
+            self._write(changes)
+
+    def _write(self, changes: Changes) -> None:
+        writer = self.writer
+        batch: list[tuple[bytes, object]] = []
+        for (ifindex, mac), vtep in changes.fdb_set.items():
+            batch.append(
+                (
+                    nl.fdb_message(
+                        nl.RTM_NEWNEIGH,
+                        _SET,
+                        writer.next_seq(),
+                        ifindex,
+                        mac,
+                        vtep,
+                        nl.NUD_REACHABLE,
+                        _REMOTE_FLAGS,
+                    ),
+                    ("fdb", ifindex, mac, vtep),
+                )
+            )
+        for ifindex, mac in changes.fdb_del:
+            vtep = self.programmed.fdb.get((ifindex, mac), bytes(4))
+            batch.append(
+                (
+                    nl.fdb_message(
+                        nl.RTM_DELNEIGH,
+                        _DEL,
+                        writer.next_seq(),
+                        ifindex,
+                        mac,
+                        vtep,
+                        0,
+                        nl.NTF_MASTER | nl.NTF_SELF,
+                    ),
+                    ("fdb-del", ifindex, mac, vtep),
+                )
+            )
+        for ifindex, vtep in changes.flood_add:
+            batch.append(
+                (
+                    nl.fdb_message(
+                        nl.RTM_NEWNEIGH,
+                        _APPEND,
+                        writer.next_seq(),
+                        ifindex,
+                        nl.ZERO_MAC,
+                        vtep,
+                        nl.NUD_PERMANENT,
+                        nl.NTF_SELF,
+                    ),
+                    ("flood", ifindex, vtep),
+                )
+            )
+        for ifindex, vtep in changes.flood_del:
+            batch.append(
+                (
+                    nl.fdb_message(
+                        nl.RTM_DELNEIGH,
+                        _DEL,
+                        writer.next_seq(),
+                        ifindex,
+                        nl.ZERO_MAC,
+                        vtep,
+                        0,
+                        nl.NTF_SELF,
+                    ),
+                    ("flood-del", ifindex, vtep),
+                )
+            )
+        for (ifindex, ip), mac in changes.neigh_set.items():
+            batch.append(
+                (
+                    nl.neigh_message(
+                        nl.RTM_NEWNEIGH,
+                        _SET,
+                        writer.next_seq(),
+                        ifindex,
+                        ip,
+                        mac,
+                        nl.NUD_NOARP,
+                        nl.NTF_EXT_LEARNED,
+                    ),
+                    ("neigh", ifindex, ip, mac),
+                )
+            )
+        for ifindex, ip in changes.neigh_del:
+            batch.append(
+                (
+                    nl.neigh_message(
+                        nl.RTM_DELNEIGH, _DEL, writer.next_seq(), ifindex, ip, None, 0, 0
+                    ),
+                    ("neigh-del", ifindex, ip),
+                )
+            )
+        try:
+            failures = writer.send(batch)
+        except OSError as exc:
+            log.error("netlink write failed", error=str(exc), entries=len(batch))
+            return
+        self.counters.netlink_ops += len(batch)
+        # ENOENT on a removal: already gone, which is what was wanted
+        failed = {
+            tag
+            for tag, err in failures
+            if not (err == 2 and isinstance(tag, tuple) and str(tag[0]).endswith("-del"))
+        }
+        for tag, err in failures:
+            if tag in failed:
+                self.counters.netlink_errors += 1
+                log.warning("netlink refused", entry=_describe(tag), errno=err)
+        self._record(changes, failed)
+
+    def _record(self, changes: Changes, failed: set[object]) -> None:
+        programmed = self.programmed
+        for key, vtep in changes.fdb_set.items():
+            if ("fdb", *key, vtep) not in failed:
+                programmed.fdb[key] = vtep
+        for key in changes.fdb_del:
+            programmed.fdb.pop(key, None)
+        for key in changes.flood_add:
+            if ("flood", *key) not in failed:
+                programmed.flood[key] = 1
+        for key in changes.flood_del:
+            programmed.flood.pop(key, None)
+        for key, mac in changes.neigh_set.items():
+            if ("neigh", *key, mac) not in failed:
+                programmed.neigh[key] = mac
+        for key in changes.neigh_del:
+            programmed.neigh.pop(key, None)
+
+    # --- events ------------------------------------------------------------------------------
+
+    def _on_events(self) -> None:
+        assert self.events is not None
+        try:
+            neighbours, links, lost = self.events.read()
+        except OSError as exc:
+            log.error("netlink events", error=str(exc))
+            return
+        if links:
+            if self._rediscover_handle is None:
+                self._rediscover_handle = self.loop.call_later(0.1, self._rediscover)
+        repair = lost
+        for n in neighbours:
+            repair |= self._on_neighbour(n)
+        if repair:
+            self.loop.call_later(0.05, self.reconcile)
+
+    def _rediscover(self) -> None:
+        self._rediscover_handle = None
+        self.loop.create_task(self._rediscover_now())
+
+    async def _rediscover_now(self) -> None:
+        await self._discover()
+        self._schedule_apply()
+
+    def _on_neighbour(self, n: nl.Neighbour) -> bool:
+        """Handle one event; True when an entry of ours was touched by someone else."""
+        ports_by_vxlan = {p.ifindex: p for p in self.ports.values()}
+        if n.family == nl.AF_BRIDGE:
+            if n.ifindex in ports_by_vxlan:
+                if n.flags & nl.NTF_EXT_LEARNED or n.mac == nl.ZERO_MAC:
+                    fdb_key = (n.ifindex, n.mac or b"")
+                    deleted = n.kind == nl.RTM_DELNEIGH
+                    ours = fdb_key in self.state.desired.fdb or (
+                        n.mac == nl.ZERO_MAC
+                        and (n.ifindex, n.dst or b"") in self.state.desired.flood
+                    )
+                    return deleted and ours
+                return False
+            port = next((p for p in self.ports.values() if p.bridge_ifindex == n.master), None)
+            if port is None or n.mac is None or n.state & nl.NUD_PERMANENT:
+                return False  # the bridge's and its ports' own addresses are never routes
+            if n.flags & nl.NTF_EXT_LEARNED:
+                return False
+            mac_key = (port.vni, n.mac, b"")
+            if n.kind == nl.RTM_DELNEIGH:
+                if mac_key in self.local:
+                    self._withdraw_local([mac_key])
+            else:
+                self._learn([(mac_key, bool(n.state & nl.NUD_NOARP))])
+            return False
+        port = next((p for p in self.ports.values() if p.bridge_ifindex == n.ifindex), None)
+        if port is None or n.dst is None:
+            return False
+        if n.flags & nl.NTF_EXT_LEARNED:
+            return n.kind == nl.RTM_DELNEIGH and (n.ifindex, n.dst) in self.state.desired.neigh
+        key = (port.vni, n.mac or b"", n.dst)
+        alive = (
+            n.kind == nl.RTM_NEWNEIGH
+            and n.mac
+            and n.state & (_LEARNED_STATES | nl.NUD_PERMANENT | nl.NUD_NOARP)
+        )
+        if alive:
+            self._learn([(key, False)])
+        else:
+            gone = [k for k in self.local if k[0] == port.vni and k[2] == n.dst]
+            if gone:
+                self._withdraw_local(gone)
+        return False
+
+    # --- local learning ----------------------------------------------------------------------
+
+    def _learn_all(self) -> None:
+        try:
+            bridge = dump(nl.AF_BRIDGE)
+            inet = dump(socket.AF_INET) + dump(socket.AF_INET6)
+        except OSError as exc:
+            log.error("cannot dump neighbours", error=str(exc))
+            return
+        for n in bridge + inet:
+            self._on_neighbour(n)
+
+    def _learn(self, items: list[tuple[LocalKey, bool]]) -> None:
+        fresh = [(k, sticky) for k, sticky in items if self.local.get(k) != sticky]
+        if not fresh:
+            return
+        for key, sticky in fresh:
+            self.local[key] = sticky
+        self._announce_local([k for k, _ in fresh])
+
+    def _announce_local(self, keys: list[LocalKey]) -> None:
+        groups: dict[PathAttributes, list[EvpnRoute]] = {}
+        for vni_number, mac, ip in keys:
+            vni = next((v for v in self.daemon.vnis if v.vni == vni_number), None)
+            if vni is None:
+                continue
+            sticky = self.local[(vni_number, mac, ip)]
+            sequence = self._sequence(vni_number, mac)
+            communities: tuple[ExtCommunity, ...] = (Encapsulation(TUNNEL_VXLAN), *vni.export_rts)
+            if sequence or sticky:
+                communities += (MacMobility(sequence, sticky),)
+            attrs = PathAttributes(
+                origin=0,
+                as_path=AsPath(),
+                ext_communities=communities,
+                nexthop=socket.inet_pton(
+                    socket.AF_INET6 if ":" in vni.vtep_ip else socket.AF_INET, vni.vtep_ip
+                ),
+            )
+            groups.setdefault(attrs, []).append(
+                MacIpRoute(vni.rd, 0, mac, ip, ZERO_ESI, vni_number)
+            )
+        for attrs, routes in groups.items():
+            self.daemon.rib.update(self.daemon.local_source, routes, attrs, [])
+
+    def _sequence(self, vni: int, mac: bytes) -> int:
+        """RFC 7432 §15: a MAC learned here that another VTEP advertises is announced with a
+        sequence number above theirs."""
+        remote = [
+            mobility(p.attributes)[1]
+            for p in self.daemon.rib.mac_paths(vni, mac)
+            if not p.source.is_local
+        ]
+        current = self._local_seq.get((vni, mac))
+        if remote:
+            wanted = max(remote) + 1
+            if current is None or current < wanted:
+                if current is not None or max(remote) >= 0:
+                    self.counters.local_moves += 1
+                    log.info("mac moved here", vni=vni, mac=mac_to_text(mac), sequence=wanted)
+                self._local_seq[(vni, mac)] = wanted
+                return wanted
+        return current or 0
+
+    def _withdraw_local(self, keys: list[LocalKey]) -> None:
+        routes: list[EvpnRoute] = []
+        for vni_number, mac, ip in keys:
+            self.local.pop((vni_number, mac, ip), None)
+            vni = next((v for v in self.daemon.vnis if v.vni == vni_number), None)
+            if vni is not None:
+                routes.append(MacIpRoute(vni.rd, 0, mac, ip, ZERO_ESI, vni_number))
+        if routes:
+            self.daemon.rib.update(self.daemon.local_source, [], PathAttributes(), routes)
+
+    def _check_moves(self, changes: list[RouteChange]) -> None:
+        """A remote route with a higher sequence for a MAC learned here: it moved away, so the
+        local route goes (the remote entry replaces the kernel's local one)."""
+        for _, _, new in changes:
+            if new is None or new.source.is_local or not isinstance(new.route, MacIpRoute):
+                continue
+            route = new.route
+            vni, mac = route.label1, route.mac
+            if (vni, mac) not in self._local_seq and not any(
+                k[0] == vni and k[1] == mac for k in self.local
+            ):
+                continue
+            sticky, sequence = mobility(new.attributes)
+            ours = self._local_seq.get((vni, mac), 0)
+            mine = [k for k in self.local if k[0] == vni and k[1] == mac]
+            if mine and (sequence > ours or sticky) and not any(self.local[k] for k in mine):
+                self.counters.local_moves += 1
+                log.info(
+                    "mac moved away",
+                    vni=vni,
+                    mac=mac_to_text(mac),
+                    to=new.source.name,
+                    sequence=sequence,
+                )
+                self._local_seq[(vni, mac)] = sequence
+                self._withdraw_local(mine)
+
+
+def _describe(tag: object) -> str:
+    if not isinstance(tag, tuple):
+        return str(tag)
+    kind, *rest = tag
+    parts = [str(kind)]
+    for item in rest:
+        if isinstance(item, bytes):
+            parts.append(mac_to_text(item) if len(item) == 6 else ip_to_text(item))
+        else:
+            parts.append(str(item))
+    return " ".join(parts)

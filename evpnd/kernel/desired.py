@@ -1,0 +1,240 @@
+"""What the kernel should hold for the remote routes, kept up to date route change by route
+change, and the difference to what it holds. No I/O here.
+
+- Type 2 (best path, imported, and the mobility winner for its MAC): `MAC dst VTEP` on the vxlan
+  port, as one master+self+extern_learn entry.
+- Type 2 with an IP: `IP lladdr MAC extern_learn NOARP` on the VNI's SVI (the bridge).
+- Type 3: `00:00:00:00:00:00 dst VTEP self permanent` on the vxlan port, one per remote VTEP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from evpnd.evpn.routes import InclusiveMulticastRoute, MacIpRoute
+from evpnd.rib.locrib import Rib, RouteChange
+from evpnd.rib.paths import Path
+
+
+@dataclass(frozen=True, slots=True)
+class VniPorts:
+    """Where a VNI lives in the kernel."""
+
+    vni: int
+    vxlan_ifindex: int
+    bridge_ifindex: int
+    local_ip: bytes
+
+
+FdbKey = tuple[int, bytes]  # (vxlan ifindex, MAC) -> VTEP
+FloodKey = tuple[int, bytes]  # (vxlan ifindex, VTEP)
+NeighKey = tuple[int, bytes]  # (SVI ifindex, IP) -> MAC
+
+
+@dataclass
+class Desired:
+    fdb: dict[FdbKey, bytes] = field(default_factory=dict)
+    flood: dict[FloodKey, int] = field(default_factory=dict)  # -> how many routes want it
+    neigh: dict[NeighKey, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class Changes:
+    """Entries to (re)write and to remove, as the result of some route changes."""
+
+    fdb_set: dict[FdbKey, bytes] = field(default_factory=dict)
+    fdb_del: set[FdbKey] = field(default_factory=set)
+    flood_add: set[FloodKey] = field(default_factory=set)
+    flood_del: set[FloodKey] = field(default_factory=set)
+    neigh_set: dict[NeighKey, bytes] = field(default_factory=dict)
+    neigh_del: set[NeighKey] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return any(
+            (
+                self.fdb_set,
+                self.fdb_del,
+                self.flood_add,
+                self.flood_del,
+                self.neigh_set,
+                self.neigh_del,
+            )
+        )
+
+    def __len__(self) -> int:
+        return (
+            len(self.fdb_set)
+            + len(self.fdb_del)
+            + len(self.flood_add)
+            + len(self.flood_del)
+            + len(self.neigh_set)
+            + len(self.neigh_del)
+        )
+
+
+class DesiredState:
+    """Follows the RIB and keeps `desired` current; `take()` hands out what changed since."""
+
+    def __init__(
+        self,
+        rib: Rib,
+        ports: dict[int, VniPorts],
+        importing: Callable[[Path], list[int]],
+    ) -> None:
+        self.rib = rib
+        self.ports = ports
+        self.importing = importing
+        self.desired = Desired()
+        self._pending = Changes()
+        #: flood entries each Type 3 key contributes, so a withdrawal releases them
+        self._flood_of: dict[object, list[FloodKey]] = {}
+        #: neighbour entries each Type 2 key contributes
+        self._neigh_of: dict[object, list[NeighKey]] = {}
+
+    # --- following the RIB ---------------------------------------------------------------
+
+    def on_changes(self, changes: list[RouteChange]) -> None:
+        for key, old, new in changes:
+            path = new if new is not None else old
+            if path is None:
+                continue
+            route = path.route
+            if isinstance(route, MacIpRoute):
+                self._mac(route.label1, route.mac)
+                self._neighbours(key, new)
+            elif isinstance(route, InclusiveMulticastRoute):
+                self._flood(key, new)
+
+    def rebuild(self) -> None:
+        """Recompute everything (VNIs came or went): the difference is queued as usual."""
+        wanted = Desired()
+        saved = self.desired
+        self.desired = wanted
+        self._flood_of.clear()
+        self._neigh_of.clear()
+        self._pending = Changes()
+        for path in self.rib.best_paths():
+            route = path.route
+            if isinstance(route, MacIpRoute):
+                self._mac(route.label1, route.mac, quiet=True)
+                self._neighbours(route.key, path, quiet=True)
+            elif isinstance(route, InclusiveMulticastRoute):
+                self._flood(route.key, path, quiet=True)
+        self._pending = diff(saved, wanted)
+
+    def take(self) -> Changes:
+        pending = self._pending
+        self._pending = Changes()
+        return pending
+
+    # --- per entry -----------------------------------------------------------------------------
+
+    def _ports_for(self, path: Path) -> list[VniPorts]:
+        if path.source.is_local:
+            return []
+        return [p for vni in self.importing(path) if (p := self.ports.get(vni)) is not None]
+
+    def _mac(self, label: int, mac: bytes, quiet: bool = False) -> None:
+        """Set the FDB entries for one MAC from the mobility winner among its routes."""
+        winner = None
+        for path in self.rib.mac_paths(label, mac):
+            winner = path
+            break
+        targets: dict[FdbKey, bytes] = {}
+        if winner is not None and winner.attributes.nexthop is not None:
+            vtep = (
+                winner.attributes.nexthop[:16]
+                if len(winner.attributes.nexthop) == 32
+                else (winner.attributes.nexthop)
+            )
+            for ports in self._ports_for(winner):
+                targets[(ports.vxlan_ifindex, mac)] = vtep
+        fdb = self.desired.fdb
+        for ports in self.ports.values():
+            key = (ports.vxlan_ifindex, mac)
+            want = targets.get(key)
+            have = fdb.get(key)
+            if want == have:
+                continue
+            if want is None:
+                del fdb[key]
+                if not quiet:
+                    self._pending.fdb_set.pop(key, None)
+                    self._pending.fdb_del.add(key)
+            else:
+                fdb[key] = want
+                if not quiet:
+                    self._pending.fdb_del.discard(key)
+                    self._pending.fdb_set[key] = want
+
+    def _neighbours(self, key: object, path: Path | None, quiet: bool = False) -> None:
+        wanted: list[NeighKey] = []
+        if path is not None:
+            route = path.route
+            assert isinstance(route, MacIpRoute)
+            if route.ip:
+                for ports in self._ports_for(path):
+                    nkey = (ports.bridge_ifindex, route.ip)
+                    wanted.append(nkey)
+                    if self.desired.neigh.get(nkey) != route.mac:
+                        self.desired.neigh[nkey] = route.mac
+                        if not quiet:
+                            self._pending.neigh_del.discard(nkey)
+                            self._pending.neigh_set[nkey] = route.mac
+        for nkey in self._neigh_of.pop(key, []):
+            if nkey not in wanted and nkey in self.desired.neigh:
+                del self.desired.neigh[nkey]
+                if not quiet:
+                    self._pending.neigh_set.pop(nkey, None)
+                    self._pending.neigh_del.add(nkey)
+        if wanted:
+            self._neigh_of[key] = wanted
+
+    def _flood(self, key: object, path: Path | None, quiet: bool = False) -> None:
+        wanted: list[FloodKey] = []
+        if path is not None:
+            route = path.route
+            assert isinstance(route, InclusiveMulticastRoute)
+            pmsi = path.attributes.pmsi_tunnel
+            vtep = (
+                pmsi.tunnel_id
+                if pmsi is not None and len(pmsi.tunnel_id) in (4, 16)
+                else (route.originator)
+            )
+            wanted = [(p.vxlan_ifindex, vtep) for p in self._ports_for(path)]
+        before = self._flood_of.pop(key, [])
+        flood = self.desired.flood
+        for fkey in wanted:
+            if fkey in before:
+                before.remove(fkey)
+                continue
+            flood[fkey] = flood.get(fkey, 0) + 1
+            if flood[fkey] == 1 and not quiet:
+                self._pending.flood_del.discard(fkey)
+                self._pending.flood_add.add(fkey)
+        for fkey in before:
+            flood[fkey] -= 1
+            if flood[fkey] == 0:
+                del flood[fkey]
+                if not quiet:
+                    self._pending.flood_add.discard(fkey)
+                    self._pending.flood_del.add(fkey)
+        if wanted:
+            self._flood_of[key] = wanted
+
+
+def diff(actual: Desired, wanted: Desired) -> Changes:
+    """What turns `actual` into `wanted`."""
+    changes = Changes()
+    for key, vtep in wanted.fdb.items():
+        if actual.fdb.get(key) != vtep:
+            changes.fdb_set[key] = vtep
+    changes.fdb_del = {k for k in actual.fdb if k not in wanted.fdb}
+    changes.flood_add = {k for k in wanted.flood if k not in actual.flood}
+    changes.flood_del = {k for k in actual.flood if k not in wanted.flood}
+    for key, mac in wanted.neigh.items():
+        if actual.neigh.get(key) != mac:
+            changes.neigh_set[key] = mac
+    changes.neigh_del = {k for k in actual.neigh if k not in wanted.neigh}
+    return changes

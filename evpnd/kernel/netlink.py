@@ -1,0 +1,134 @@
+"""Raw rtnetlink sockets for the bulk of the work: batched neighbour writes whose
+acknowledgements are matched back to the entry that caused them, dumps, and the event feed."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+from collections.abc import Iterable
+
+from evpnd.kernel import neighbours as nl
+
+NETLINK_ROUTE = 0
+SOL_NETLINK = 270
+NETLINK_ADD_MEMBERSHIP = 1
+SO_RCVBUFFORCE = 33
+RTNLGRP_LINK = 1
+RTNLGRP_NEIGH = 3
+RTNLGRP_IPV4_IFADDR = 5
+RTNLGRP_IPV6_IFADDR = 9
+
+#: Messages per sendmsg: the kernel handles a whole batch inside one system call, and their
+#: acknowledgements (36 bytes each) must fit the receive buffer before we read them.
+BATCH = 1000
+
+
+def _socket(groups: Iterable[int] = ()) -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+    sock.bind((0, 0))
+    for group in groups:
+        sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group)
+    return sock
+
+
+class Writer:
+    """Sends prepared messages in batches; returns the ones the kernel refused."""
+
+    def __init__(self) -> None:
+        self.sock = _socket()
+        self._seq = 1
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0x7FFFFFFF or 1
+        return self._seq
+
+    def send(self, batch: list[tuple[bytes, object]]) -> list[tuple[object, int]]:
+        """`batch`: (message with its sequence number, what it was for). Each message asks for
+        an ack; returns (what, errno) for each refusal."""
+        failures: list[tuple[object, int]] = []
+        for start in range(0, len(batch), BATCH):
+            chunk = batch[start : start + BATCH]
+            waiting = {int.from_bytes(m[8:12], "little"): tag for m, tag in chunk}
+            self.sock.sendall(b"".join(m for m, _ in chunk))
+            while waiting:
+                data = self.sock.recv(1 << 20)
+                _, acks, _ = nl.parse(data)
+                for ack in acks:
+                    tag = waiting.pop(ack.seq, None)
+                    if ack.error and tag is not None:
+                        failures.append((tag, -ack.error))
+        return failures
+
+
+def dump(family: int) -> list[nl.Neighbour]:
+    """Every neighbour (family AF_BRIDGE: every FDB entry) the kernel has."""
+    with contextlib.closing(_socket()) as sock:
+        sock.sendall(nl.dump_request(family, 1))
+        out: list[nl.Neighbour] = []
+        while True:
+            data = sock.recv(1 << 20)
+            neighbours, acks, done = nl.parse(data)
+            out.extend(neighbours)
+            for ack in acks:
+                if ack.error:
+                    raise OSError(-ack.error, os.strerror(-ack.error))
+            if done:
+                return out
+
+
+class Events:
+    """Link, address and neighbour notifications, readable without blocking."""
+
+    def __init__(self) -> None:
+        self.sock = _socket((RTNLGRP_LINK, RTNLGRP_NEIGH, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR))
+        self.sock.setblocking(False)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def read(self) -> tuple[list[nl.Neighbour], bool, bool]:
+        """Neighbour events, whether any link/address event came, whether events were lost
+        (the buffer overran: a full resync is due)."""
+        neighbours: list[nl.Neighbour] = []
+        links = False
+        lost = False
+        while True:
+            try:
+                data = self.sock.recv(1 << 20)
+            except BlockingIOError:
+                return neighbours, links, lost
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    lost = True
+                    continue
+                raise
+            found, _, _ = nl.parse(data)
+            neighbours.extend(found)
+            # anything that is not a neighbour message is a link or address change
+            if len(found) == 0 or _has_other(data):
+                links = True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _has_other(data: bytes) -> bool:
+    pos = 0
+    while pos + 16 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "little")
+        kind = int.from_bytes(data[pos + 4 : pos + 6], "little")
+        if kind not in (nl.RTM_NEWNEIGH, nl.RTM_DELNEIGH):
+            return True
+        if length < 16:
+            return False
+        pos += (length + 3) & ~3
+    return False

@@ -1,0 +1,98 @@
+"""The kernel's desired state follows the RIB, change by change."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from evpnd.bgp.attributes import AsPath, PathAttributes, PmsiTunnel
+from evpnd.evpn.extcommunities import Encapsulation, MacMobility, RouteTarget
+from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher
+from evpnd.evpn.routes import InclusiveMulticastRoute, MacIpRoute
+from evpnd.kernel.desired import DesiredState, VniPorts
+from evpnd.rib.locrib import Rib
+from evpnd.rib.paths import Path, Source
+
+V1, V2 = bytes((192, 0, 2, 1)), bytes((192, 0, 2, 2))
+A = Source("192.0.2.1", "192.0.2.1", 65000, ibgp=True)
+B = Source("192.0.2.2", "192.0.2.2", 65000, ibgp=True)
+LOCAL = Source("local", "192.0.2.9", 65000, ibgp=True)
+MAC = bytes.fromhex("020000000001")
+PORTS = {100: VniPorts(100, vxlan_ifindex=10, bridge_ifindex=11, local_ip=bytes(4))}
+
+
+def attrs(vtep: bytes, *extra: object) -> PathAttributes:
+    return PathAttributes(origin=0, as_path=AsPath(), nexthop=vtep, ext_communities=(
+        Encapsulation(8), RouteTarget(0, 65000, 100), *extra))  # type: ignore[arg-type]
+
+
+def state() -> tuple[Rib, DesiredState]:
+    rib = Rib()
+
+    def importing(path: Path) -> list[int]:
+        return [] if path.source.is_local else [
+            rt.assigned for rt in path.attributes.route_targets if rt.assigned in PORTS]
+
+    desired = DesiredState(rib, dict(PORTS), importing)
+    rib.subscribe(desired.on_changes)
+    return rib, desired
+
+
+def test_remote_mac_ip_and_vtep() -> None:
+    rib, desired = state()
+    rd = RouteDistinguisher.from_text("192.0.2.1:1")
+    mac_only = MacIpRoute(rd, 0, MAC, b"", ZERO_ESI, 100)
+    with_ip = MacIpRoute(rd, 0, MAC, bytes((10, 0, 0, 1)), ZERO_ESI, 100)
+    imet = InclusiveMulticastRoute(rd, 0, V1)
+    rib.update(A, [mac_only, with_ip], attrs(V1), [])
+    rib.update(A, [imet], replace(attrs(V1), pmsi_tunnel=PmsiTunnel(0, 6, 100, V1)), [])
+    changes = desired.take()
+    assert changes.fdb_set == {(10, MAC): V1}
+    assert changes.neigh_set == {(11, bytes((10, 0, 0, 1))): MAC}
+    assert changes.flood_add == {(10, V1)}
+    rib.update(A, [], attrs(V1), [with_ip, imet])
+    changes = desired.take()
+    assert changes.neigh_del == {(11, bytes((10, 0, 0, 1)))}
+    assert changes.flood_del == {(10, V1)}
+    assert not changes.fdb_del  # the MAC-only route still wants the FDB entry
+
+
+def test_mac_moves_to_the_higher_sequence() -> None:
+    rib, desired = state()
+    old = MacIpRoute(RouteDistinguisher.from_text("192.0.2.1:1"), 0, MAC, b"", ZERO_ESI, 100)
+    new = MacIpRoute(RouteDistinguisher.from_text("192.0.2.2:1"), 0, MAC, b"", ZERO_ESI, 100)
+    rib.update(A, [old], attrs(V1), [])
+    desired.take()
+    rib.update(B, [new], attrs(V2, MacMobility(1)), [])
+    assert desired.take().fdb_set == {(10, MAC): V2}  # replaced in place
+    rib.update(B, [], attrs(V2), [new])
+    assert desired.take().fdb_set == {(10, MAC): V1}
+
+
+def test_a_local_mac_wins_and_keeps_the_kernel_entry_alone() -> None:
+    rib, desired = state()
+    remote = MacIpRoute(RouteDistinguisher.from_text("192.0.2.1:1"), 0, MAC, b"", ZERO_ESI, 100)
+    local = MacIpRoute(RouteDistinguisher.from_text("192.0.2.9:1"), 0, MAC, b"", ZERO_ESI, 100)
+    rib.update(A, [remote], attrs(V1), [])
+    desired.take()
+    rib.update(LOCAL, [local], attrs(bytes(4), MacMobility(1)), [])
+    assert desired.take().fdb_del == {(10, MAC)}
+
+
+def test_routes_of_vnis_not_imported_are_not_programmed() -> None:
+    rib, desired = state()
+    other = PathAttributes(origin=0, as_path=AsPath(), nexthop=V1,
+                           ext_communities=(RouteTarget(0, 65000, 999),))
+    rib.update(A, [MacIpRoute(RouteDistinguisher.from_text("192.0.2.1:9"), 0, MAC, b"",
+                              ZERO_ESI, 999)], other, [])
+    assert not desired.take()
+    assert len(rib) == 1  # kept in the RIB all the same
+
+
+def test_rebuild_queues_the_difference() -> None:
+    rib, desired = state()
+    rib.update(A, [InclusiveMulticastRoute(RouteDistinguisher.from_text("192.0.2.1:1"), 0, V1)],
+               attrs(V1), [])
+    desired.take()
+    desired.ports.clear()
+    desired.rebuild()
+    assert desired.take().flood_del == {(10, V1)}
