@@ -21,16 +21,23 @@ PORTS = {100: VniPorts(100, vxlan_ifindex=10, bridge_ifindex=11, local_ip=bytes(
 
 
 def attrs(vtep: bytes, *extra: object) -> PathAttributes:
-    return PathAttributes(origin=0, as_path=AsPath(), nexthop=vtep, ext_communities=(
-        Encapsulation(8), RouteTarget(0, 65000, 100), *extra))  # type: ignore[arg-type]
+    return PathAttributes(
+        origin=0,
+        as_path=AsPath(),
+        nexthop=vtep,
+        ext_communities=(Encapsulation(8), RouteTarget(0, 65000, 100), *extra),
+    )  # type: ignore[arg-type]
 
 
 def state() -> tuple[Rib, DesiredState]:
     rib = Rib()
 
     def importing(path: Path) -> list[int]:
-        return [] if path.source.is_local else [
-            rt.assigned for rt in path.attributes.route_targets if rt.assigned in PORTS]
+        return (
+            []
+            if path.source.is_local
+            else [rt.assigned for rt in path.attributes.route_targets if rt.assigned in PORTS]
+        )
 
     desired = DesiredState(rib, dict(PORTS), importing)
     rib.subscribe(desired.on_changes)
@@ -80,18 +87,27 @@ def test_a_local_mac_wins_and_keeps_the_kernel_entry_alone() -> None:
 
 def test_routes_of_vnis_not_imported_are_not_programmed() -> None:
     rib, desired = state()
-    other = PathAttributes(origin=0, as_path=AsPath(), nexthop=V1,
-                           ext_communities=(RouteTarget(0, 65000, 999),))
-    rib.update(A, [MacIpRoute(RouteDistinguisher.from_text("192.0.2.1:9"), 0, MAC, b"",
-                              ZERO_ESI, 999)], other, [])
+    other = PathAttributes(
+        origin=0, as_path=AsPath(), nexthop=V1, ext_communities=(RouteTarget(0, 65000, 999),)
+    )
+    rib.update(
+        A,
+        [MacIpRoute(RouteDistinguisher.from_text("192.0.2.1:9"), 0, MAC, b"", ZERO_ESI, 999)],
+        other,
+        [],
+    )
     assert not desired.take()
     assert len(rib) == 1  # kept in the RIB all the same
 
 
 def test_rebuild_queues_the_difference() -> None:
     rib, desired = state()
-    rib.update(A, [InclusiveMulticastRoute(RouteDistinguisher.from_text("192.0.2.1:1"), 0, V1)],
-               attrs(V1), [])
+    rib.update(
+        A,
+        [InclusiveMulticastRoute(RouteDistinguisher.from_text("192.0.2.1:1"), 0, V1)],
+        attrs(V1),
+        [],
+    )
     desired.take()
     desired.ports.clear()
     desired.rebuild()

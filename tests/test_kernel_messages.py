@@ -28,29 +28,73 @@ def same_body(ours: bytes, theirs: bytes) -> None:
 def test_fdb_entry_matches_pyroute2(dst: str) -> None:
     packed = socket.inet_pton(socket.AF_INET if "." in dst else socket.AF_INET6, dst)
     flags = nl.NTF_MASTER | nl.NTF_SELF | nl.NTF_EXT_LEARNED
-    ours = nl.fdb_message(nl.RTM_NEWNEIGH, 0, 1, 7, bytes.fromhex("020000000001"), packed,
-                          nl.NUD_REACHABLE, flags)
-    theirs = pyroute2_bytes("replace", "fdb", ifindex=7, lladdr="02:00:00:00:00:01", dst=dst,
-                            flags=flags, state=nl.NUD_REACHABLE)
+    ours = nl.fdb_message(
+        nl.RTM_NEWNEIGH, 0, 1, 7, bytes.fromhex("020000000001"), packed, nl.NUD_REACHABLE, flags
+    )
+    theirs = pyroute2_bytes(
+        "replace",
+        "fdb",
+        ifindex=7,
+        lladdr="02:00:00:00:00:01",
+        dst=dst,
+        flags=flags,
+        state=nl.NUD_REACHABLE,
+    )
     same_body(ours, theirs)
 
 
 @pytest.mark.parametrize("ip", ["10.0.100.12", "2001:db8:100::12"])
 def test_neighbour_matches_pyroute2(ip: str) -> None:
     packed = socket.inet_pton(socket.AF_INET if "." in ip else socket.AF_INET6, ip)
-    ours = nl.neigh_message(nl.RTM_NEWNEIGH, 0, 1, 9, packed, bytes.fromhex("020000000002"),
-                            nl.NUD_NOARP, nl.NTF_EXT_LEARNED)
-    theirs = pyroute2_bytes("replace", "neigh", ifindex=9, dst=ip, lladdr="02:00:00:00:00:02",
-                            state=nl.NUD_NOARP, flags=nl.NTF_EXT_LEARNED)
+    ours = nl.neigh_message(
+        nl.RTM_NEWNEIGH,
+        0,
+        1,
+        9,
+        packed,
+        bytes.fromhex("020000000002"),
+        nl.NUD_NOARP,
+        nl.NTF_EXT_LEARNED,
+    )
+    theirs = pyroute2_bytes(
+        "replace",
+        "neigh",
+        ifindex=9,
+        dst=ip,
+        lladdr="02:00:00:00:00:02",
+        state=nl.NUD_NOARP,
+        flags=nl.NTF_EXT_LEARNED,
+    )
     same_body(ours, theirs)
 
 
 def test_parse_reads_what_we_build_and_acks() -> None:
-    message = nl.fdb_message(nl.RTM_NEWNEIGH, 0, 5, 3, bytes(range(6)), bytes((10, 0, 0, 9)),
-                             nl.NUD_PERMANENT, nl.NTF_SELF)
-    ack = bytes.fromhex("24000000" "0200" "0000" "05000000" "00000000") + (-17).to_bytes(
-        4, "little", signed=True) + message[:16]
+    message = nl.fdb_message(
+        nl.RTM_NEWNEIGH,
+        0,
+        5,
+        3,
+        bytes(range(6)),
+        bytes((10, 0, 0, 9)),
+        nl.NUD_PERMANENT,
+        nl.NTF_SELF,
+    )
+    ack = (
+        bytes.fromhex("24000000020000000500000000000000")
+        + (-17).to_bytes(4, "little", signed=True)
+        + message[:16]
+    )
     neighbours, acks, done = nl.parse(message + ack)
-    assert neighbours == [nl.Neighbour(nl.RTM_NEWNEIGH, nl.AF_BRIDGE, 3, nl.NUD_PERMANENT,
-                                       nl.NTF_SELF, bytes(range(6)), bytes((10, 0, 0, 9)), None)]
+    assert neighbours == [
+        nl.Neighbour(
+            nl.RTM_NEWNEIGH,
+            nl.AF_BRIDGE,
+            3,
+            nl.NUD_PERMANENT,
+            nl.NTF_SELF,
+            bytes(range(6)),
+            bytes((10, 0, 0, 9)),
+            None,
+        )
+    ]
     assert acks == [nl.Ack(5, -17)] and not done

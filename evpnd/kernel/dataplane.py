@@ -389,6 +389,8 @@ class DataPlane:
             port = next((p for p in self.ports.values() if p.bridge_ifindex == n.master), None)
             if port is None or n.mac is None or n.state & nl.NUD_PERMANENT:
                 return False  # the bridge's and its ports' own addresses are never routes
+            if n.mac[0] & 1:
+                return False  # multicast (IPv6 ND's 33:33:…): the bridge's business, not BGP's
             if n.flags & nl.NTF_EXT_LEARNED:
                 return False
             mac_key = (port.vni, n.mac, b"")
@@ -403,11 +405,12 @@ class DataPlane:
             return False
         if n.flags & nl.NTF_EXT_LEARNED:
             return n.kind == nl.RTM_DELNEIGH and (n.ifindex, n.dst) in self.state.desired.neigh
+        if n.mac is not None and n.mac[0] & 1:
+            return False  # multicast groups' NOARP entries (224.0.0.22 and the like)
         key = (port.vni, n.mac or b"", n.dst)
+        # reachable, stale, delay, probe: learned; permanent: added by the operator
         alive = (
-            n.kind == nl.RTM_NEWNEIGH
-            and n.mac
-            and n.state & (_LEARNED_STATES | nl.NUD_PERMANENT | nl.NUD_NOARP)
+            n.kind == nl.RTM_NEWNEIGH and n.mac and n.state & (_LEARNED_STATES | nl.NUD_PERMANENT)
         )
         if alive:
             self._learn([(key, False)])

@@ -1,0 +1,148 @@
+"""The data plane against the real kernel: two evpnd VTEPs, a host behind each, in network
+namespaces. Hosts reach each other over VXLAN, the entries are FRR's, and the kernel comes back
+to what BGP says after someone deletes an entry or evpnd restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.netns import Evpnd, Lab, lab, wait_for
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+
+H1_MAC, H2_MAC = "02:00:00:00:01:11", "02:00:00:00:01:12"
+
+
+@dataclass
+class Fabric:
+    lab: Lab
+    v1: str
+    v2: str
+    h1: str
+    h2: str
+    e1: Evpnd
+    e2: Evpnd
+
+
+def vtep_config(me: str, other: str) -> str:
+    return f"""asn: 65000
+router_id: {me}
+listen: {{address: "{me}", port: 179}}
+graceful_restart: {{restart_time: 30}}
+neighbors:
+  - {{address: {other}, remote_as: 65000, connect_retry: 1}}
+"""
+
+
+def add_host(the_lab: Lab, vtep: str, host: str, bridge: str, ip: str, mac: str) -> None:
+    port = f"p{the_lab.tag}{host[-2:]}"
+    the_lab.run(
+        vtep, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", host
+    )
+    the_lab.run(vtep, "ip", "link", "set", port, "master", bridge)
+    the_lab.run(vtep, "ip", "link", "set", port, "up")
+    the_lab.run(host, "ip", "link", "set", "eth0", "address", mac)
+    the_lab.run(host, "ip", "addr", "add", ip, "dev", "eth0")
+    the_lab.run(host, "ip", "link", "set", "eth0", "up")
+
+
+@pytest.fixture
+def fabric() -> Iterator[Fabric]:
+    with lab() as the_lab:
+        v1, v2, h1, h2 = (the_lab.ns(n) for n in ("v1", "v2", "h1", "h2"))
+        the_lab.link(v1, "192.168.50.1/24", v2, "192.168.50.2/24")
+        for vtep, local, svi in (
+            (v1, "192.168.50.1", "10.0.100.1/24"),
+            (v2, "192.168.50.2", "10.0.100.2/24"),
+        ):
+            _, bridge = the_lab.vxlan_bridge(vtep, 100, local)
+            the_lab.run(vtep, "ip", "addr", "add", svi, "dev", bridge)
+        add_host(the_lab, v1, h1, "br100", "10.0.100.11/24", H1_MAC)
+        add_host(the_lab, v2, h2, "br100", "10.0.100.12/24", H2_MAC)
+        e1 = the_lab.evpnd(v1, "e1", vtep_config("192.168.50.1", "192.168.50.2"))
+        e2 = the_lab.evpnd(v2, "e2", vtep_config("192.168.50.2", "192.168.50.1"))
+        wait_for("Established", lambda: e1.peer_state("192.168.50.2") == "Established", 30)
+        # Each host talks to its VTEP's SVI once, so the VTEP learns its MAC/IP binding.
+        the_lab.run(h1, "ping", "-c1", "-W1", "10.0.100.1")
+        the_lab.run(h2, "ping", "-c1", "-W1", "10.0.100.2")
+        yield Fabric(the_lab, v1, v2, h1, h2, e1, e2)
+
+
+def fdb(fab: Fabric, ns: str) -> str:
+    return fab.lab.run(ns, "bridge", "fdb", "show", "dev", "vxlan100")
+
+
+def neigh(fab: Fabric, ns: str) -> str:
+    return fab.lab.run(ns, "ip", "neigh", "show", "dev", "br100")
+
+
+def converged(fab: Fabric) -> bool:
+    table = fdb(fab, fab.v1)
+    return (
+        f"{H2_MAC} dst 192.168.50.2 self extern_learn" in table
+        and "10.0.100.12 lladdr " + H2_MAC in neigh(fab, fab.v1)
+    )
+
+
+def test_hosts_reach_each_other_with_frr_shaped_entries(fabric: Fabric) -> None:
+    wait_for("the remote host's entries", lambda: converged(fabric), 30)
+    table = fdb(fabric, fabric.v1)
+    # exactly the reference's entries (shared/reference/FRR_REFERENCE.md)
+    # (iproute2 prints the flags in another order than the reference: both are the same entry)
+    assert f"{H2_MAC} extern_learn master br100" in table
+    assert f"{H2_MAC} dst 192.168.50.2 self extern_learn" in table
+    assert "00:00:00:00:00:00 dst 192.168.50.2 self permanent" in table
+    neighbours = neigh(fabric, fabric.v1)
+    assert f"10.0.100.12 lladdr {H2_MAC} extern_learn NOARP" in neighbours
+    # the VTEP's own MACs, the host's local entry and multicast MACs are not remote entries
+    assert f"{H1_MAC} dst" not in table
+    assert "33:33:" not in table
+    fabric.lab.run(fabric.h1, "ping", "-c2", "-W2", "10.0.100.12")
+    routes = fabric.e2.routes(type="2")
+    local = [r for r in routes if r["source"] == "local"]
+    assert {r["mac"] for r in local} == {H2_MAC}
+    assert {r["ip"] for r in local} == {None, "10.0.100.12"}
+
+
+def test_an_entry_deleted_by_hand_comes_back(fabric: Fabric) -> None:
+    wait_for("the remote host's entries", lambda: converged(fabric), 30)
+    fabric.lab.run(fabric.v1, "bridge", "fdb", "del", H2_MAC, "dev", "vxlan100", "master", "self")
+    fabric.lab.run(fabric.v1, "ip", "neigh", "del", "10.0.100.12", "dev", "br100")
+    wait_for("the repair", lambda: converged(fabric), 15)
+    assert "reconcile" in fabric.e1.log.read_text()
+
+
+def test_restarting_evpnd_does_not_interrupt_traffic(fabric: Fabric) -> None:
+    wait_for("the remote host's entries", lambda: converged(fabric), 30)
+    ping = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            fabric.h1,
+            "ping",
+            "-i",
+            "0.05",
+            "-c",
+            "100",
+            "-W",
+            "1",
+            "10.0.100.12",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    fabric.lab.processes.append(ping)  # type: ignore[arg-type]
+    time.sleep(1)
+    fabric.e1.stop(signal.SIGTERM)
+    fabric.e1.start()
+    out, _ = ping.communicate(timeout=60)
+    assert " 0% packet loss" in out, out
+    assert converged(fabric)
