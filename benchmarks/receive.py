@@ -55,12 +55,12 @@ def stream_for(count: int) -> bytes:
 class Client:
     """Connects as AS 65000 / 127.0.0.2, completes the OPEN exchange, then sends bytes."""
 
-    def __init__(self, port: int, extended: bool = False) -> None:
-        self.sock = socket.create_connection(
-            ("127.0.0.1", port), source_address=(CLIENT, 0), timeout=30
-        )
+    def __init__(
+        self, port: int, extended: bool = False, host: str = "127.0.0.1", source: str = CLIENT
+    ) -> None:
+        self.sock = socket.create_connection((host, port), source_address=(source, 0), timeout=30)
         local = LocalSettings(
-            65000, CLIENT, hold_time=0, graceful_restart_time=0, extended_message=extended
+            65000, source, hold_time=0, graceful_restart_time=0, extended_message=extended
         )
         self.sock.sendall(local.open_message().encode() + Keepalive().encode())
         reader = MessageReader()

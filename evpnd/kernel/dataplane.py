@@ -56,6 +56,7 @@ class DataPlane:
         self.state = DesiredState(daemon.rib, self.vni_ports, daemon.importing_vnis)
         self.programmed = Desired()
         self.local: dict[LocalKey, bool] = {}  # -> sticky
+        self._local_macs: dict[tuple[int, bytes], int] = {}  # (VNI, MAC) -> local routes
         self._local_seq: dict[tuple[int, bytes], int] = {}
         self.counters = Counters()
         self.reconcile_interval = reconcile_interval
@@ -437,6 +438,8 @@ class DataPlane:
         if not fresh:
             return
         for key, sticky in fresh:
+            if key not in self.local:
+                self._local_macs[key[:2]] = self._local_macs.get(key[:2], 0) + 1
             self.local[key] = sticky
         self._announce_local([k for k, _ in fresh])
 
@@ -487,7 +490,10 @@ class DataPlane:
     def _withdraw_local(self, keys: list[LocalKey]) -> None:
         routes: list[EvpnRoute] = []
         for vni_number, mac, ip in keys:
-            self.local.pop((vni_number, mac, ip), None)
+            if self.local.pop((vni_number, mac, ip), None) is not None:
+                left = self._local_macs.pop((vni_number, mac), 1) - 1
+                if left:
+                    self._local_macs[(vni_number, mac)] = left
             vni = next((v for v in self.daemon.vnis if v.vni == vni_number), None)
             if vni is not None:
                 routes.append(MacIpRoute(vni.rd, 0, mac, ip, ZERO_ESI, vni_number))
@@ -502,9 +508,7 @@ class DataPlane:
                 continue
             route = new.route
             vni, mac = route.label1, route.mac
-            if (vni, mac) not in self._local_seq and not any(
-                k[0] == vni and k[1] == mac for k in self.local
-            ):
+            if (vni, mac) not in self._local_macs:
                 continue
             sticky, sequence = mobility(new.attributes)
             ours = self._local_seq.get((vni, mac), 0)

@@ -91,6 +91,9 @@ class DesiredState:
         self._flood_of: dict[object, list[FloodKey]] = {}
         #: neighbour entries each Type 2 key contributes
         self._neigh_of: dict[object, list[NeighKey]] = {}
+        #: FDB entries each (VNI label, MAC) has
+        self._fdb_of: dict[tuple[int, bytes], list[FdbKey]] = {}
+        self._imports: dict[int, tuple[object, list[VniPorts]]] = {}
 
     # --- following the RIB ---------------------------------------------------------------
 
@@ -113,6 +116,8 @@ class DesiredState:
         self.desired = wanted
         self._flood_of.clear()
         self._neigh_of.clear()
+        self._fdb_of.clear()
+        self._imports.clear()
         self._pending = Changes()
         for path in self.rib.best_paths():
             route = path.route
@@ -133,40 +138,41 @@ class DesiredState:
     def _ports_for(self, path: Path) -> list[VniPorts]:
         if path.source.is_local:
             return []
-        return [p for vni in self.importing(path) if (p := self.ports.get(vni)) is not None]
+        # Import depends on the attributes only, and those are shared by many routes.
+        attrs = path.attributes
+        cached = self._imports.get(id(attrs))
+        if cached is not None and cached[0] is attrs:
+            return cached[1]
+        ports = [p for vni in self.importing(path) if (p := self.ports.get(vni)) is not None]
+        if len(self._imports) > 4096:
+            self._imports.clear()
+        self._imports[id(attrs)] = (attrs, ports)
+        return ports
 
     def _mac(self, label: int, mac: bytes, quiet: bool = False) -> None:
         """Set the FDB entries for one MAC from the mobility winner among its routes."""
-        winner = None
-        for path in self.rib.mac_paths(label, mac):
-            winner = path
-            break
         targets: dict[FdbKey, bytes] = {}
-        if winner is not None and winner.attributes.nexthop is not None:
-            vtep = (
-                winner.attributes.nexthop[:16]
-                if len(winner.attributes.nexthop) == 32
-                else (winner.attributes.nexthop)
-            )
-            for ports in self._ports_for(winner):
-                targets[(ports.vxlan_ifindex, mac)] = vtep
+        paths = self.rib.mac_paths(label, mac)
+        if paths:
+            nexthop = paths[0].attributes.nexthop
+            if nexthop is not None:
+                vtep = nexthop[:16] if len(nexthop) == 32 else nexthop
+                for ports in self._ports_for(paths[0]):
+                    targets[(ports.vxlan_ifindex, mac)] = vtep
         fdb = self.desired.fdb
-        for ports in self.ports.values():
-            key = (ports.vxlan_ifindex, mac)
-            want = targets.get(key)
-            have = fdb.get(key)
-            if want == have:
-                continue
-            if want is None:
-                del fdb[key]
+        pending = self._pending
+        for key in self._fdb_of.pop((label, mac), ()):
+            if key not in targets and fdb.pop(key, None) is not None and not quiet:
+                pending.fdb_set.pop(key, None)
+                pending.fdb_del.add(key)
+        for key, vtep in targets.items():
+            if fdb.get(key) != vtep:
+                fdb[key] = vtep
                 if not quiet:
-                    self._pending.fdb_set.pop(key, None)
-                    self._pending.fdb_del.add(key)
-            else:
-                fdb[key] = want
-                if not quiet:
-                    self._pending.fdb_del.discard(key)
-                    self._pending.fdb_set[key] = want
+                    pending.fdb_del.discard(key)
+                    pending.fdb_set[key] = vtep
+        if targets:
+            self._fdb_of[(label, mac)] = list(targets)
 
     def _neighbours(self, key: object, path: Path | None, quiet: bool = False) -> None:
         wanted: list[NeighKey] = []

@@ -73,7 +73,10 @@ class Rib:
         entry = self._macs.get((vni, mac))
         if entry is None:
             return []
-        keys = [entry] if isinstance(entry, tuple) else entry
+        if isinstance(entry, tuple):  # one route for this MAC: nothing to rank
+            path = self.best(entry)
+            return [path] if path is not None else []
+        keys = entry
         paths = [p for k in keys if (p := self.best(k)) is not None]
         paths.sort(key=_mobility_order)
         return paths
