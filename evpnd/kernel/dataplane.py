@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("evpnd.kernel")
 
-_SET = nl.NLM_F_REQUEST | nl.NLM_F_ACK | nl.NLM_F_CREATE | nl.NLM_F_REPLACE
-_APPEND = nl.NLM_F_REQUEST | nl.NLM_F_ACK | nl.NLM_F_CREATE | nl.NLM_F_APPEND
-_DEL = nl.NLM_F_REQUEST | nl.NLM_F_ACK
+# No NLM_F_ACK: the writer hears only of refusals (see netlink.Writer.send).
+_SET = nl.NLM_F_REQUEST | nl.NLM_F_CREATE | nl.NLM_F_REPLACE
+_APPEND = nl.NLM_F_REQUEST | nl.NLM_F_CREATE | nl.NLM_F_APPEND
+_DEL = nl.NLM_F_REQUEST
 _REMOTE_FLAGS = nl.NTF_MASTER | nl.NTF_SELF | nl.NTF_EXT_LEARNED
 _LEARNED_STATES = nl.NUD_REACHABLE | nl.NUD_STALE | nl.NUD_DELAY | nl.NUD_PROBE
 
@@ -352,7 +353,7 @@ class DataPlane:
     def _on_events(self) -> None:
         assert self.events is not None
         try:
-            neighbours, links, lost = self.events.read()
+            neighbours, links, lost = self.events.read(self.writer.port_id)
         except OSError as exc:
             log.error("netlink events", error=str(exc))
             return
@@ -360,8 +361,9 @@ class DataPlane:
             if self._rediscover_handle is None:
                 self._rediscover_handle = self.loop.call_later(0.1, self._rediscover)
         repair = lost
+        by_vxlan = {p.ifindex: p for p in self.ports.values()}
         for n in neighbours:
-            repair |= self._on_neighbour(n)
+            repair |= self._on_neighbour(n, by_vxlan)
         if repair:
             self.loop.call_later(0.05, self.reconcile)
 
@@ -373,9 +375,8 @@ class DataPlane:
         await self._discover()
         self._schedule_apply()
 
-    def _on_neighbour(self, n: nl.Neighbour) -> bool:
+    def _on_neighbour(self, n: nl.Neighbour, ports_by_vxlan: dict[int, VxlanPort]) -> bool:
         """Handle one event; True when an entry of ours was touched by someone else."""
-        ports_by_vxlan = {p.ifindex: p for p in self.ports.values()}
         if n.family == nl.AF_BRIDGE:
             if n.ifindex in ports_by_vxlan:
                 if n.flags & nl.NTF_EXT_LEARNED or n.mac == nl.ZERO_MAC:
@@ -430,8 +431,9 @@ class DataPlane:
         except OSError as exc:
             log.error("cannot dump neighbours", error=str(exc))
             return
+        by_vxlan = {p.ifindex: p for p in self.ports.values()}
         for n in bridge + inet:
-            self._on_neighbour(n)
+            self._on_neighbour(n, by_vxlan)
 
     def _learn(self, items: list[tuple[LocalKey, bool]]) -> None:
         fresh = [(k, sticky) for k, sticky in items if self.local.get(k) != sticky]

@@ -177,20 +177,31 @@ class Ack(NamedTuple):
     error: int  # 0 for success, else a negative errno
 
 
-def parse(buffer: bytes) -> tuple[list[Neighbour], list[Ack], bool]:
-    """Neighbour messages and acks in a netlink read; the flag says a dump ended (NLMSG_DONE)."""
+def parse(buffer: bytes, skip_pid: int = -1) -> tuple[list[Neighbour], list[Ack], bool]:
+    neighbours, acks, done, _ = walk(buffer, skip_pid)
+    return neighbours, acks, done
+
+
+def walk(buffer: bytes, skip_pid: int = -1) -> tuple[list[Neighbour], list[Ack], bool, bool]:
+    """Neighbour messages and acks in a netlink read; the flag says a dump ended (NLMSG_DONE).
+
+    Notifications carry the port id of the socket whose request caused them: `skip_pid` drops
+    those of our own writes unread (100,000 entries make 200,000 of them)."""
     neighbours: list[Neighbour] = []
     acks: list[Ack] = []
     done = False
+    other = False  # a message of another kind (links, addresses) was seen
     pos = 0
     size = len(buffer)
     unpack_header = _HEADER.unpack_from
     while pos + 16 <= size:
-        length, kind, _, seq, _ = unpack_header(buffer, pos)
+        length, kind, _, seq, pid = unpack_header(buffer, pos)
         if length < 16 or pos + length > size:
             break
         end = pos + length
-        if kind == NLMSG_ERROR:
+        if pid == skip_pid:
+            pass
+        elif kind == NLMSG_ERROR:
             acks.append(Ack(seq, struct.unpack_from("=i", buffer, pos + 16)[0]))
         elif kind == NLMSG_DONE:
             done = True
@@ -213,5 +224,7 @@ def parse(buffer: bytes) -> tuple[list[Neighbour], list[Ack], bool]:
                     master = struct.unpack("=I", value)[0]
                 at += (nla_len + 3) & ~3
             neighbours.append(Neighbour(kind, family, ifindex, state, flags, mac, dst, master))
+        elif kind not in (RTM_NEWNEIGH, RTM_DELNEIGH):
+            other = True
         pos += (length + 3) & ~3
-    return neighbours, acks, done
+    return neighbours, acks, done, other

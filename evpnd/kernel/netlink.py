@@ -43,30 +43,47 @@ class Writer:
     def __init__(self) -> None:
         self.sock = _socket()
         self._seq = 1
+        self._buffer = bytearray(1 << 16)
 
     def close(self) -> None:
         self.sock.close()
+
+    @property
+    def port_id(self) -> int:
+        return int(self.sock.getsockname()[0])
 
     def next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0x7FFFFFFF or 1
         return self._seq
 
     def send(self, batch: list[tuple[bytes, object]]) -> list[tuple[object, int]]:
-        """`batch`: (message with its sequence number, what it was for). Each message asks for
-        an ack; returns (what, errno) for each refusal."""
+        """`batch`: (message with its sequence number, what it was for). Returns (what, errno)
+        for each message the kernel refused.
+
+        Messages go without NLM_F_ACK: the kernel then answers only refusals, and since
+        rtnetlink handles a sendmsg's messages before the call returns, every refusal is
+        queued by then. (With an ack per message, reading 100,000 acks cost more than the
+        kernel's own work.)"""
         failures: list[tuple[object, int]] = []
         for start in range(0, len(batch), BATCH):
             chunk = batch[start : start + BATCH]
-            waiting = {int.from_bytes(m[8:12], "little"): tag for m, tag in chunk}
             self.sock.sendall(b"".join(m for m, _ in chunk))
-            while waiting:
-                data = self.sock.recv(1 << 20)
-                _, acks, _ = nl.parse(data)
-                for ack in acks:
-                    tag = waiting.pop(ack.seq, None)
-                    if ack.error and tag is not None:
-                        failures.append((tag, -ack.error))
+            refused = self._drain()
+            if refused:
+                tags = {int.from_bytes(m[8:12], "little"): tag for m, tag in chunk}
+                failures += [(tags[seq], err) for seq, err in refused if seq in tags]
         return failures
+
+    def _drain(self) -> list[tuple[int, int]]:
+        refused: list[tuple[int, int]] = []
+        buffer = self._buffer
+        while True:
+            try:
+                size = self.sock.recv_into(buffer, len(buffer), socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return refused
+            _, acks, _ = nl.parse(bytes(buffer[:size]))
+            refused += [(ack.seq, -ack.error) for ack in acks if ack.error]
 
 
 def dump(family: int) -> list[nl.Neighbour]:
@@ -95,7 +112,7 @@ class Events:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def read(self) -> tuple[list[nl.Neighbour], bool, bool]:
+    def read(self, skip_pid: int = -1) -> tuple[list[nl.Neighbour], bool, bool]:
         """Neighbour events, whether any link/address event came, whether events were lost
         (the buffer overran: a full resync is due)."""
         neighbours: list[nl.Neighbour] = []
@@ -111,24 +128,9 @@ class Events:
                     lost = True
                     continue
                 raise
-            found, _, _ = nl.parse(data)
+            found, _, _, other = nl.walk(data, skip_pid)
             neighbours.extend(found)
-            # anything that is not a neighbour message is a link or address change
-            if len(found) == 0 or _has_other(data):
-                links = True
+            links |= other  # anything but a neighbour message is a link or address change
 
     def close(self) -> None:
         self.sock.close()
-
-
-def _has_other(data: bytes) -> bool:
-    pos = 0
-    while pos + 16 <= len(data):
-        length = int.from_bytes(data[pos : pos + 4], "little")
-        kind = int.from_bytes(data[pos + 4 : pos + 6], "little")
-        if kind not in (nl.RTM_NEWNEIGH, nl.RTM_DELNEIGH):
-            return True
-        if length < 16:
-            return False
-        pos += (length + 3) & ~3
-    return False
