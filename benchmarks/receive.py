@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -191,11 +192,76 @@ def run_gobgp(count: int, stream: bytes) -> dict[str, float] | None:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def run_exabgp(count: int, stream: bytes) -> dict[str, float] | None:
+    exabgp = shutil.which("exabgp") or str(Path(sys.executable).parent / "exabgp")
+    if not os.path.exists(exabgp):
+        return None
+    port = free_port()
+    home = Path(tempfile.mkdtemp(prefix="exabgp-bench-"))
+    done = home / "done"
+    (home / "exabgp.conf").write_text(f"""process counter {{
+    run {sys.executable} {ROOT / "benchmarks" / "exabgp_counter.py"} {count} {done};
+    encoder json;
+}}
+neighbor {CLIENT} {{
+    router-id 127.0.0.1;
+    local-address 127.0.0.1;
+    local-as 65000;
+    peer-as 65000;
+    passive true;
+    family {{ l2vpn evpn; }}
+    api {{ processes [ counter ]; receive {{ parsed; update; }} }}
+}}
+""")
+    env = dict(
+        os.environ,
+        exabgp_tcp_bind="127.0.0.1",
+        exabgp_tcp_port=str(port),
+        exabgp_log_enable="false",
+        exabgp_daemon_daemonize="false",
+        exabgp_daemon_user="root",  # or its API process, run as nobody, cannot be started here
+    )
+    process = subprocess.Popen(
+        [exabgp, str(home / "exabgp.conf")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # wait for the listener without connecting: ExaBGP takes any connection as a session
+        hex_port = f":{port:04X} "
+        for _ in range(100):
+            if any(
+                hex_port in line and line.split()[3] == "0A"
+                for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+            ):
+                break
+            time.sleep(0.1)
+        client = Client(port)
+        before = rss_kb(process.pid)
+        start = time.monotonic()
+        client.send(stream)
+        deadline = start + 900
+        while not done.exists() or not done.read_text():
+            if time.monotonic() > deadline:
+                raise TimeoutError("ExaBGP did not report all routes")
+            time.sleep(0.01)
+        end = float(done.read_text())
+        after = rss_kb(process.pid)
+        client.close()
+        return {"converge_s": end - start, "rss_bytes_per_route": (after - before) * 1024 / count}
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--routes", type=int, default=100_000)
     parser.add_argument("--gobgp-routes", type=int, default=10_000)
     parser.add_argument("--no-gobgp", action="store_true")
+    parser.add_argument("--no-exabgp", action="store_true")
     args = parser.parse_args()
     results: dict[str, float | int] = {"routes": args.routes}
     big = run_evpnd(args.routes, stream_for(args.routes))
@@ -223,6 +289,18 @@ def main() -> None:
             f"gobgpd: {small_count} routes in {gobgp['converge_s']:.3f} s, "
             f"{gobgp['rss_bytes_per_route']:.0f} bytes RSS per route "
             f"(evpnd is {results['vs_gobgp_ratio']}x faster)"
+        )
+    exa = None if args.no_exabgp else run_exabgp(args.routes, stream_for(args.routes))
+    if exa is None:
+        print("exabgp: not measured (pip install exabgp into this environment, or --no-exabgp)")
+    else:
+        results["exabgp_converge_s"] = round(exa["converge_s"], 3)
+        results["exabgp_rss_bytes_per_route"] = round(exa["rss_bytes_per_route"])
+        results["vs_exabgp_ratio"] = round(exa["converge_s"] / big["converge_s"], 1)
+        print(
+            f"exabgp: {args.routes} routes in {exa['converge_s']:.3f} s, "
+            f"{exa['rss_bytes_per_route']:.0f} bytes RSS per route "
+            f"(evpnd is {results['vs_exabgp_ratio']}x faster)"
         )
     print(json.dumps(results))
 
