@@ -146,3 +146,24 @@ def test_restarting_evpnd_does_not_interrupt_traffic(fabric: Fabric) -> None:
     out, _ = ping.communicate(timeout=60)
     assert " 0% packet loss" in out, out
     assert converged(fabric)
+
+
+def test_vnis_come_and_go_at_run_time(fabric: Fabric) -> None:
+    wait_for("the remote host's entries", lambda: converged(fabric), 30)
+    for ns, local in ((fabric.v1, "192.168.50.1"), (fabric.v2, "192.168.50.2")):
+        fabric.lab.vxlan_bridge(ns, 200, local)
+
+    def flood(ns: str) -> str:
+        return fabric.lab.run(ns, "bridge", "fdb", "show", "dev", "vxlan200")
+
+    wait_for(
+        "VNI 200's flood entry",
+        lambda: "00:00:00:00:00:00 dst 192.168.50.1 self permanent" in flood(fabric.v2),
+        15,
+    )
+    assert [r["vni"] for r in fabric.e2.routes(type="3") if r["source"] == "local"] == [100, 200]
+    fabric.lab.run(fabric.v1, "ip", "link", "del", "vxlan200")
+    wait_for("the flood entry to go", lambda: "dst 192.168.50.1" not in flood(fabric.v2), 15)
+    assert "vni gone" in fabric.e1.log.read_text()
+    assert converged(fabric)  # VNI 100 untouched
+    fabric.lab.run(fabric.h1, "ping", "-c1", "-W2", "10.0.100.12")

@@ -75,8 +75,6 @@ class DataPlane:
         self.programmed = self._actual()
         self.daemon.rib.subscribe(self.state.on_changes)
         self.daemon.rib.subscribe(self._on_rib)
-        self.state.rebuild()
-        self.state.take()
         self._learn_all()
         self.loop.add_reader(self.events.fileno(), self._on_events)
         self._task = self.loop.create_task(self._periodic())
@@ -132,6 +130,10 @@ class DataPlane:
             self.vni_ports[vni] = VniPorts(vni, port.ifindex, port.bridge_ifindex, local)
         self.daemon.kernel_changed(ports)
         self.state.rebuild()
+        # Compare with what the kernel has, not with the old wish: changes queued before the
+        # rebuild and not yet written must not be lost.
+        self.state.take()
+        self.loop.call_soon(self.reconcile)
         # VNIs that left take their local routes with them
         gone = [k for k in self.local if k[0] not in ports]
         if gone:

@@ -98,6 +98,8 @@ class DesiredState:
     # --- following the RIB ---------------------------------------------------------------
 
     def on_changes(self, changes: list[RouteChange]) -> None:
+        if not self.ports:
+            return  # nothing to program; rebuild() catches up when VNIs appear
         for key, old, new in changes:
             path = new if new is not None else old
             if path is None:
