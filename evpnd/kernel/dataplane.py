@@ -224,96 +224,92 @@ class DataPlane:
     def _write(self, changes: Changes) -> None:
         writer = self.writer
         batch: list[tuple[bytes, object]] = []
+
+        def fdb(
+            kind: int,
+            flags: int,
+            ifindex: int,
+            mac: bytes,
+            vtep: bytes,
+            state: int,
+            ntf: int,
+            tag: tuple[object, ...],
+        ) -> None:
+            message = nl.fdb_message(kind, flags, writer.next_seq(), ifindex, mac, vtep, state, ntf)
+            batch.append((message, tag))
+
+        def neigh(
+            kind: int,
+            flags: int,
+            ifindex: int,
+            ip: bytes,
+            mac: bytes | None,
+            state: int,
+            ntf: int,
+            tag: tuple[object, ...],
+        ) -> None:
+            message = nl.neigh_message(kind, flags, writer.next_seq(), ifindex, ip, mac, state, ntf)
+            batch.append((message, tag))
+
+        new, remove = nl.RTM_NEWNEIGH, nl.RTM_DELNEIGH
         for (ifindex, mac), vtep in changes.fdb_set.items():
-            batch.append(
-                (
-                    nl.fdb_message(
-                        nl.RTM_NEWNEIGH,
-                        _SET,
-                        writer.next_seq(),
-                        ifindex,
-                        mac,
-                        vtep,
-                        nl.NUD_REACHABLE,
-                        _REMOTE_FLAGS,
-                    ),
-                    ("fdb", ifindex, mac, vtep),
-                )
+            fdb(
+                new,
+                _SET,
+                ifindex,
+                mac,
+                vtep,
+                nl.NUD_REACHABLE,
+                _REMOTE_FLAGS,
+                ("fdb", ifindex, mac, vtep),
             )
         for ifindex, mac in changes.fdb_del:
             vtep = self.programmed.fdb.get((ifindex, mac), bytes(4))
-            batch.append(
-                (
-                    nl.fdb_message(
-                        nl.RTM_DELNEIGH,
-                        _DEL,
-                        writer.next_seq(),
-                        ifindex,
-                        mac,
-                        vtep,
-                        0,
-                        nl.NTF_MASTER | nl.NTF_SELF,
-                    ),
-                    ("fdb-del", ifindex, mac, vtep),
-                )
+            fdb(
+                remove,
+                _DEL,
+                ifindex,
+                mac,
+                vtep,
+                0,
+                nl.NTF_MASTER | nl.NTF_SELF,
+                ("fdb-del", ifindex, mac, vtep),
             )
         for ifindex, vtep in changes.flood_add:
-            batch.append(
-                (
-                    nl.fdb_message(
-                        nl.RTM_NEWNEIGH,
-                        _APPEND,
-                        writer.next_seq(),
-                        ifindex,
-                        nl.ZERO_MAC,
-                        vtep,
-                        nl.NUD_PERMANENT,
-                        nl.NTF_SELF,
-                    ),
-                    ("flood", ifindex, vtep),
-                )
+            fdb(
+                new,
+                _APPEND,
+                ifindex,
+                nl.ZERO_MAC,
+                vtep,
+                nl.NUD_PERMANENT,
+                nl.NTF_SELF,
+                ("flood", ifindex, vtep),
             )
         for ifindex, vtep in changes.flood_del:
-            batch.append(
-                (
-                    nl.fdb_message(
-                        nl.RTM_DELNEIGH,
-                        _DEL,
-                        writer.next_seq(),
-                        ifindex,
-                        nl.ZERO_MAC,
-                        vtep,
-                        0,
-                        nl.NTF_SELF,
-                    ),
-                    ("flood-del", ifindex, vtep),
-                )
+            fdb(
+                remove,
+                _DEL,
+                ifindex,
+                nl.ZERO_MAC,
+                vtep,
+                0,
+                nl.NTF_SELF,
+                ("flood-del", ifindex, vtep),
             )
         for (ifindex, ip), mac in changes.neigh_set.items():
-            batch.append(
-                (
-                    nl.neigh_message(
-                        nl.RTM_NEWNEIGH,
-                        _SET,
-                        writer.next_seq(),
-                        ifindex,
-                        ip,
-                        mac,
-                        nl.NUD_NOARP,
-                        nl.NTF_EXT_LEARNED,
-                    ),
-                    ("neigh", ifindex, ip, mac),
-                )
+            neigh(
+                new,
+                _SET,
+                ifindex,
+                ip,
+                mac,
+                nl.NUD_NOARP,
+                nl.NTF_EXT_LEARNED,
+                ("neigh", ifindex, ip, mac),
             )
         for ifindex, ip in changes.neigh_del:
-            batch.append(
-                (
-                    nl.neigh_message(
-                        nl.RTM_DELNEIGH, _DEL, writer.next_seq(), ifindex, ip, None, 0, 0
-                    ),
-                    ("neigh-del", ifindex, ip),
-                )
-            )
+            neigh(remove, _DEL, ifindex, ip, None, 0, 0, ("neigh-del", ifindex, ip))
         try:
             failures = writer.send(batch)
         except OSError as exc:

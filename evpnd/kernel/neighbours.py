@@ -113,42 +113,12 @@ def neigh_message(
 ) -> bytes:
     """An AF_INET/AF_INET6 neighbour: NDA_DST then (for adds) NDA_LLADDR."""
     family = socket.AF_INET if len(ip) == 4 else socket.AF_INET6
+    head = (kind, flags, seq, 0, family, ifindex, state, ntf, 0, 4 + len(ip), NDA_DST, ip)
     if mac is None:
         layout = _NEIGH_KEY4 if len(ip) == 4 else _NEIGH_KEY6
-        return layout.pack(
-            layout.size,
-            kind,
-            flags,
-            seq,
-            0,
-            family,
-            ifindex,
-            state,
-            ntf,
-            0,
-            4 + len(ip),
-            NDA_DST,
-            ip,
-        )
+        return layout.pack(layout.size, *head)
     layout = _NEIGH4 if len(ip) == 4 else _NEIGH6
-    return layout.pack(
-        layout.size,
-        kind,
-        flags,
-        seq,
-        0,
-        family,
-        ifindex,
-        state,
-        ntf,
-        0,
-        4 + len(ip),
-        NDA_DST,
-        ip,
-        10,
-        NDA_LLADDR,
-        mac,
-    )
+    return layout.pack(layout.size, *head, 10, NDA_LLADDR, mac)
 
 
 def dump_request(family: int, seq: int) -> bytes:
