@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import os
 import pathlib
 import socket
 import time
@@ -365,9 +364,3 @@ class _Gate(BgpProtocol):
             return
         self.driver = driver
         super().connection_made(transport)
-
-
-def ensure_socket_dir(path: str) -> None:
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)

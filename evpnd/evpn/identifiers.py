@@ -156,7 +156,3 @@ def mac_from_text(text: str) -> bytes:
 
 def ip_to_text(raw: bytes) -> str:
     return str(ipaddress.ip_address(raw))
-
-
-def ip_from_text(text: str) -> bytes:
-    return ipaddress.ip_address(text.strip()).packed

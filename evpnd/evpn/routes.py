@@ -403,10 +403,6 @@ def decode_evpn_nlri(
     return routes, path_ids, errors
 
 
-def encode_evpn_nlri(routes: list[EvpnRoute] | tuple[EvpnRoute, ...]) -> bytes:
-    return b"".join([r.encode() for r in routes])
-
-
 # --- text forms -----------------------------------------------------------------------------
 
 _TEXT = re.compile(r"\[([^\]]*)\]")
