@@ -167,3 +167,50 @@ def test_vnis_come_and_go_at_run_time(fabric: Fabric) -> None:
     assert "vni gone" in fabric.e1.log.read_text()
     assert converged(fabric)  # VNI 100 untouched
     fabric.lab.run(fabric.h1, "ping", "-c1", "-W2", "10.0.100.12")
+
+
+def test_arp_for_a_remote_host_never_crosses_the_tunnel(fabric: Fabric) -> None:
+    """neigh_suppress answers ARP from the neighbour entry evpnd installed: with a capture on
+    the underlay, a host's ARP for the remote host's IP is not seen there, and ping works."""
+    wait_for("the remote host's entries", lambda: converged(fabric), 30)
+    dev = fabric.lab.run(fabric.v1, "ip", "-o", "addr", "show", "to", "192.168.50.1").split()[1]
+    pcap = fabric.lab.dir / "underlay.pcap"
+    capture = subprocess.Popen(
+        ["ip", "netns", "exec", fabric.v1, "tshark", "-q", "-i", dev, "-w", str(pcap),
+         "-f", "udp port 4789"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    fabric.lab.processes.append(capture)  # type: ignore[arg-type]
+    time.sleep(2)
+    fabric.lab.run(fabric.h1, "ip", "neigh", "flush", "all")
+    fabric.lab.run(fabric.h1, "ping", "-c2", "-W2", "10.0.100.12")
+    time.sleep(1)
+    capture.terminate()
+    capture.wait(10)
+    arp = subprocess.run(["tshark", "-r", str(pcap), "-Y", "arp"], capture_output=True,
+                         text=True).stdout
+    icmp = subprocess.run(["tshark", "-r", str(pcap), "-Y", "icmp"], capture_output=True,
+                          text=True).stdout
+    assert icmp.strip(), "the pings should cross the tunnel"
+    assert "10.0.100.12" not in arp, arp  # answered locally, never sent over VXLAN
+
+
+def test_a_host_that_moves_is_followed(fabric: Fabric) -> None:
+    """RFC 7432 §15: h1 moves from VTEP 1 to VTEP 2 (its cable re-attached); VTEP 2 announces
+    its MAC with sequence 1, VTEP 1 withdraws its own and points its FDB at VTEP 2."""
+    wait_for("the remote host's entries", lambda: converged(fabric), 30)
+    port = f"p{fabric.lab.tag}h1"
+    fabric.lab.run(fabric.v1, "ip", "link", "set", port, "netns", fabric.v2)
+    fabric.lab.run(fabric.v2, "ip", "link", "set", port, "master", "br100")
+    fabric.lab.run(fabric.v2, "ip", "link", "set", port, "up")
+    fabric.lab.run(fabric.h1, "ping", "-c1", "-W2", "10.0.100.2")  # h1 talks at its new home
+
+    def moved() -> bool:
+        routes = fabric.e2.routes(type="2")
+        local = [r for r in routes if r["source"] == "local" and r["mac"] == H1_MAC]
+        return bool(local) and all(r["seq"] == 1 for r in local)
+
+    wait_for("VTEP 2 to announce h1 with sequence 1", moved, 15)
+    wait_for("VTEP 1 to point at VTEP 2", lambda: f"{H1_MAC} dst 192.168.50.2 self extern_learn"
+             in fdb(fabric, fabric.v1), 15)
+    assert not [r for r in fabric.e1.routes(type="2") if r["source"] == "local"
+                and r["mac"] == H1_MAC]
+    fabric.lab.run(fabric.h2, "ping", "-c2", "-W2", "10.0.100.11")
