@@ -176,8 +176,23 @@ def test_arp_for_a_remote_host_never_crosses_the_tunnel(fabric: Fabric) -> None:
     dev = fabric.lab.run(fabric.v1, "ip", "-o", "addr", "show", "to", "192.168.50.1").split()[1]
     pcap = fabric.lab.dir / "underlay.pcap"
     capture = subprocess.Popen(
-        ["ip", "netns", "exec", fabric.v1, "tshark", "-q", "-i", dev, "-w", str(pcap),
-         "-f", "udp port 4789"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "ip",
+            "netns",
+            "exec",
+            fabric.v1,
+            "tshark",
+            "-q",
+            "-i",
+            dev,
+            "-w",
+            str(pcap),
+            "-f",
+            "udp port 4789",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     fabric.lab.processes.append(capture)  # type: ignore[arg-type]
     time.sleep(2)
     fabric.lab.run(fabric.h1, "ip", "neigh", "flush", "all")
@@ -185,23 +200,25 @@ def test_arp_for_a_remote_host_never_crosses_the_tunnel(fabric: Fabric) -> None:
     time.sleep(1)
     capture.terminate()
     capture.wait(10)
-    arp = subprocess.run(["tshark", "-r", str(pcap), "-Y", "arp"], capture_output=True,
-                         text=True).stdout
-    icmp = subprocess.run(["tshark", "-r", str(pcap), "-Y", "icmp"], capture_output=True,
-                          text=True).stdout
+    arp = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", "arp"], capture_output=True, text=True
+    ).stdout
+    icmp = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", "icmp"], capture_output=True, text=True
+    ).stdout
     assert icmp.strip(), "the pings should cross the tunnel"
     assert "10.0.100.12" not in arp, arp  # answered locally, never sent over VXLAN
 
 
 def test_a_host_that_moves_is_followed(fabric: Fabric) -> None:
-    """RFC 7432 §15: h1 moves from VTEP 1 to VTEP 2 (its cable re-attached); VTEP 2 announces
-    its MAC with sequence 1, VTEP 1 withdraws its own and points its FDB at VTEP 2."""
+    """RFC 7432 §15: h1 moves from VTEP 1 to VTEP 2 (a live migration: it stops at the old
+    home, whose bridge still has its entry, and speaks at the new one); VTEP 2 announces its
+    MAC with sequence 1, VTEP 1 withdraws its own and points its FDB at VTEP 2."""
     wait_for("the remote host's entries", lambda: converged(fabric), 30)
-    port = f"p{fabric.lab.tag}h1"
-    fabric.lab.run(fabric.v1, "ip", "link", "set", port, "netns", fabric.v2)
-    fabric.lab.run(fabric.v2, "ip", "link", "set", port, "master", "br100")
-    fabric.lab.run(fabric.v2, "ip", "link", "set", port, "up")
-    fabric.lab.run(fabric.h1, "ping", "-c1", "-W2", "10.0.100.2")  # h1 talks at its new home
+    fabric.lab.run(fabric.h1, "ip", "link", "set", "eth0", "down")
+    moved_host = fabric.lab.ns("h1b")
+    add_host(fabric.lab, fabric.v2, moved_host, "br100", "10.0.100.11/24", H1_MAC)
+    fabric.lab.run(moved_host, "ping", "-c1", "-W2", "10.0.100.2")  # speaks at its new home
 
     def moved() -> bool:
         routes = fabric.e2.routes(type="2")
@@ -209,8 +226,13 @@ def test_a_host_that_moves_is_followed(fabric: Fabric) -> None:
         return bool(local) and all(r["seq"] == 1 for r in local)
 
     wait_for("VTEP 2 to announce h1 with sequence 1", moved, 15)
-    wait_for("VTEP 1 to point at VTEP 2", lambda: f"{H1_MAC} dst 192.168.50.2 self extern_learn"
-             in fdb(fabric, fabric.v1), 15)
-    assert not [r for r in fabric.e1.routes(type="2") if r["source"] == "local"
-                and r["mac"] == H1_MAC]
+    wait_for(
+        "VTEP 1 to point at VTEP 2",
+        lambda: f"{H1_MAC} dst 192.168.50.2 self extern_learn" in fdb(fabric, fabric.v1),
+        15,
+    )
+    assert not [
+        r for r in fabric.e1.routes(type="2") if r["source"] == "local" and r["mac"] == H1_MAC
+    ]
     fabric.lab.run(fabric.h2, "ping", "-c2", "-W2", "10.0.100.11")
+    fabric.lab.run(moved_host, "ping", "-c2", "-W2", "10.0.100.12")

@@ -12,8 +12,10 @@ from tests.test_interop_frr import frr_config
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
-    pytest.mark.skipif(not os.path.exists("/usr/lib/frr/bgpd"),
-                       reason="FRR is not installed (scripts/test installs Debian's frr)"),
+    pytest.mark.skipif(
+        not os.path.exists("/usr/lib/frr/bgpd"),
+        reason="FRR is not installed (scripts/test installs Debian's frr)",
+    ),
 ]
 
 
@@ -21,8 +23,10 @@ def test_evpnd_and_frr_vteps_carry_traffic_between_their_hosts() -> None:
     with lab() as the_lab:
         v1, v2, h1, h2 = (the_lab.ns(n) for n in ("v1", "v2", "h1", "h2"))
         the_lab.link(v1, "192.168.51.1/24", v2, "192.168.51.2/24")
-        for vtep, local, svi in ((v1, "192.168.51.1", "10.0.100.1/24"),
-                                 (v2, "192.168.51.2", "10.0.100.2/24")):
+        for vtep, local, svi in (
+            (v1, "192.168.51.1", "10.0.100.1/24"),
+            (v2, "192.168.51.2", "10.0.100.2/24"),
+        ):
             _, bridge = the_lab.vxlan_bridge(vtep, 100, local)
             the_lab.run(vtep, "ip", "addr", "add", svi, "dev", bridge)
         add_host(the_lab, v1, h1, "br100", "10.0.100.11/24", H1_MAC)
@@ -37,14 +41,27 @@ def test_evpnd_and_frr_vteps_carry_traffic_between_their_hosts() -> None:
             data = frr.json("show evpn mac vni 100")
             return {m: v for m, v in data.get("macs", {}).items()}
 
-        remote = wait_for("FRR to list evpnd's host as remote",
-                          lambda: (m := frr_macs().get(H1_MAC)) and m.get("type") == "remote"
-                          and m, 30)
+        remote = wait_for(
+            "FRR to list evpnd's host as remote",
+            lambda: (m := frr_macs().get(H1_MAC)) and m.get("type") == "remote" and m,
+            30,
+        )
         assert remote["remoteVtep"] == "192.168.51.1"
-        wait_for("evpnd to program FRR's host", lambda: f"{H2_MAC} dst 192.168.51.2 self "
-                 "extern_learn" in the_lab.run(v1, "bridge", "fdb", "show", "dev", "vxlan100"),
-                 30)
-        wait_for("FRR to program evpnd's host", lambda: f"{H1_MAC} dst 192.168.51.1" in
-                 the_lab.run(v2, "bridge", "fdb", "show", "dev", "vxlan100"), 30)
+        wait_for(
+            "evpnd to program FRR's host",
+            lambda: (
+                f"{H2_MAC} dst 192.168.51.2 self "
+                "extern_learn" in the_lab.run(v1, "bridge", "fdb", "show", "dev", "vxlan100")
+            ),
+            30,
+        )
+        wait_for(
+            "FRR to program evpnd's host",
+            lambda: (
+                f"{H1_MAC} dst 192.168.51.1"
+                in the_lab.run(v2, "bridge", "fdb", "show", "dev", "vxlan100")
+            ),
+            30,
+        )
         the_lab.run(h1, "ping", "-c3", "-W2", "10.0.100.12")
         the_lab.run(h2, "ping", "-c3", "-W2", "10.0.100.11")

@@ -265,6 +265,9 @@ class DataPlane:
             )
         for ifindex, mac in changes.fdb_del:
             vtep = self.programmed.fdb.get((ifindex, mac), bytes(4))
+            # Two messages: with both flags the kernel gives up at the bridge's ENOENT (the
+            # MAC now lives on a local port, say a VM's new home) and leaves the vxlan entry.
+            fdb(remove, _DEL, ifindex, mac, vtep, 0, nl.NTF_SELF, ("fdb-del", ifindex, mac, vtep))
             fdb(
                 remove,
                 _DEL,
@@ -272,8 +275,8 @@ class DataPlane:
                 mac,
                 vtep,
                 0,
-                nl.NTF_MASTER | nl.NTF_SELF,
-                ("fdb-del", ifindex, mac, vtep),
+                nl.NTF_MASTER,
+                ("fdb-master-del", ifindex, mac, vtep),
             )
         for ifindex, vtep in changes.flood_add:
             fdb(
@@ -308,6 +311,9 @@ class DataPlane:
                 nl.NTF_EXT_LEARNED,
                 ("neigh", ifindex, ip, mac),
             )
+        # Only entries that are ours: one an operator or orchestrator replaced is theirs now
+        # (FRR deletes those, FRRouting/frr#21472).
+        changes.neigh_del &= set(self.programmed.neigh)
         for ifindex, ip in changes.neigh_del:
             neigh(remove, _DEL, ifindex, ip, None, 0, 0, ("neigh-del", ifindex, ip))
         try:
@@ -405,6 +411,8 @@ class DataPlane:
             return False
         if n.flags & nl.NTF_EXT_LEARNED:
             return n.kind == nl.RTM_DELNEIGH and (n.ifindex, n.dst) in self.state.desired.neigh
+        # someone else's entry where ours was: it is theirs now, never to be removed by us
+        self.programmed.neigh.pop((n.ifindex, n.dst), None)
         if n.mac is not None and n.mac[0] & 1:
             return False  # multicast groups' NOARP entries (224.0.0.22 and the like)
         key = (port.vni, n.mac or b"", n.dst)
@@ -413,6 +421,13 @@ class DataPlane:
             n.kind == nl.RTM_NEWNEIGH and n.mac and n.state & (_LEARNED_STATES | nl.NUD_PERMANENT)
         )
         if alive:
+            assert n.mac is not None
+            if (port.vni, n.mac, b"") not in self.local and any(
+                not p.source.is_local for p in self.daemon.rib.mac_paths(port.vni, n.mac)
+            ):
+                # An ARP entry for a host that lives behind another VTEP (it moved away, or
+                # never was here): announcing it would start a sequence-number war.
+                return False
             self._learn([(key, False)])
         else:
             gone = [k for k in self.local if k[0] == port.vni and k[2] == n.dst]

@@ -108,6 +108,11 @@ class DesiredState:
             if isinstance(route, MacIpRoute):
                 self._mac(route.label1, route.mac)
                 self._neighbours(key, new)
+                # a local route for this MAC appearing or going changes what its remote
+                # routes' neighbours should be
+                for path in self.rib.mac_paths(route.label1, route.mac):
+                    if path.route.key != key:
+                        self._neighbours(path.route.key, path)
             elif isinstance(route, InclusiveMulticastRoute):
                 self._flood(key, new)
 
@@ -181,7 +186,10 @@ class DesiredState:
         if path is not None:
             route = path.route
             assert isinstance(route, MacIpRoute)
-            if route.ip:
+            winners = self.rib.mac_paths(route.label1, route.mac)
+            if winners and winners[0].source.is_local:
+                pass  # the host is here (e.g. a migrated VM's static entries): hands off
+            elif route.ip:
                 for ports in self._ports_for(path):
                     nkey = (ports.bridge_ifindex, route.ip)
                     wanted.append(nkey)
