@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from tests.netns import Evpnd, Lab, lab, wait_for
+from tests.netns import Evpnd, Lab, lab, sh, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -109,6 +110,19 @@ def test_hosts_reach_each_other_with_frr_shaped_entries(fabric: Fabric) -> None:
     local = [r for r in routes if r["source"] == "local"]
     assert {r["mac"] for r in local} == {H2_MAC}
     assert {r["ip"] for r in local} == {None, "10.0.100.12"}
+    (vni,) = fabric.e1.ctl("show", "vni")
+    assert (vni["vni"], vni["vxlan"], vni["bridge"], vni["vtep"]) == (
+        100,
+        "vxlan100",
+        "br100",
+        "192.168.50.1",
+    )
+    assert vni["remote_vteps"] == ["192.168.50.2"] and vni["problems"] == []
+    assert vni["svi_addresses"] == ["10.0.100.1/24"] and vni["local_macs"] == 1
+    macs = {(m["mac"], m["type"], m["vtep"]) for m in fabric.e1.ctl("show", "mac")}
+    assert macs == {(H1_MAC, "local", "192.168.50.1"), (H2_MAC, "remote", "192.168.50.2")}
+    table = sh(sys.executable, "-m", "evpnd.control.cli", "-s", fabric.e1.socket, "show", "mac")
+    assert H2_MAC in table and "remote" in table
 
 
 def test_an_entry_deleted_by_hand_comes_back(fabric: Fabric) -> None:

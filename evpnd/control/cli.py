@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-s", "--socket", default=DEFAULT_SOCKET, help="control socket path")
     sub = parser.add_subparsers(dest="command")
     show = sub.add_parser("show", help="show peers, routes or summary")
-    show.add_argument("what", choices=["peers", "routes", "summary"])
+    show.add_argument("what", choices=["peers", "routes", "vni", "mac", "summary"])
     show.add_argument("--json", action="store_true", help="JSON for scripts")
     show.add_argument("--type", type=int, choices=[1, 2, 3, 4, 5])
     show.add_argument("--vni", type=int)
@@ -135,6 +135,53 @@ def main(argv: list[str] | None = None) -> int:
         print(show_peers(result))
     elif args.what == "routes":
         print(show_routes(result))
+    elif args.what == "vni":
+        print(
+            table(
+                [
+                    [
+                        str(v["vni"]),
+                        v["vxlan"] or "",
+                        v["bridge"] or "",
+                        v["vtep"],
+                        v["rd"],
+                        " ".join(v["export_rts"]),
+                        str(len(v["remote_vteps"])),
+                        str(v["local_macs"]),
+                        "; ".join(v["problems"]),
+                    ]
+                    for v in result
+                ],
+                [
+                    "VNI",
+                    "VxLAN",
+                    "Bridge",
+                    "VTEP",
+                    "RD",
+                    "Export RTs",
+                    "Remote VTEPs",
+                    "Local MACs",
+                    "Problems",
+                ],
+            )
+        )
+    elif args.what == "mac":
+        print(
+            table(
+                [
+                    [
+                        str(m["vni"]),
+                        m["mac"],
+                        m["type"],
+                        m["vtep"] or "",
+                        str(m["seq"]),
+                        ",".join(f for f in ("sticky", "frozen") if m[f]),
+                    ]
+                    for m in result
+                ],
+                ["VNI", "MAC", "Type", "VTEP", "Seq", "Flags"],
+            )
+        )
     else:
         print(json.dumps(result, indent=2))
     return 0

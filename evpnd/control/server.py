@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from evpnd.control.views import peer_view, routes_view
+from evpnd.control.views import mac_view, peer_view, routes_view, vni_view
 
 if TYPE_CHECKING:
     from evpnd.daemon.daemon import Daemon
@@ -61,6 +61,10 @@ class ControlServer:
             return peer_view(self.daemon)
         if command == "show routes":
             return routes_view(self.daemon, request.get("filters") or {})
+        if command == "show vni":
+            return vni_view(self.daemon)
+        if command == "show mac":
+            return mac_view(self.daemon, request.get("filters") or {})
         if command == "show summary":
             return {
                 "asn": self.daemon.config.asn,

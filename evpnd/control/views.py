@@ -112,3 +112,67 @@ def routes_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]
         out.append(view)
     out.sort(key=lambda v: (v["rd"], v["type"], v["text"], not v["best"], v["source"]))
     return out
+
+
+def vni_view(daemon: Daemon) -> list[dict[str, Any]]:
+    ports = daemon.kernel_ports
+    dataplane = daemon.dataplane
+    out = []
+    for vni in daemon.vnis:
+        port = ports.get(vni.vni)
+        remote_vteps = sorted(
+            {
+                ip_to_text(vtep)
+                for (ifindex, vtep) in (dataplane.state.desired.flood if dataplane else {})
+                if port is not None and ifindex == port.ifindex
+            }
+        )
+        out.append(
+            {
+                "vni": vni.vni,
+                "rd": str(vni.rd),
+                "export_rts": [rt.value for rt in vni.export_rts],
+                "import_rts": [rt.value for rt in vni.import_rts] or ["auto"],
+                "vtep": vni.vtep_ip,
+                "vxlan": port.name if port else None,
+                "bridge": port.bridge_name if port else None,
+                "svi_addresses": list(port.svi_addresses) if port else [],
+                "remote_vteps": remote_vteps,
+                "local_macs": sum(
+                    1
+                    for k in (dataplane.local if dataplane else {})
+                    if k[0] == vni.vni and not k[2]
+                ),
+                "problems": port.problems if port else ["not in the kernel"],
+            }
+        )
+    return out
+
+
+def mac_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
+    wanted_vni = filters.get("vni")
+    dataplane = daemon.dataplane
+    out = []
+    for path in daemon.rib.best_paths():
+        route = path.route
+        if not isinstance(route, MacIpRoute) or route.ip:
+            continue
+        if wanted_vni is not None and route.label1 != int(wanted_vni):
+            continue
+        sticky, seq = mobility(path.attributes)
+        out.append(
+            {
+                "vni": route.label1,
+                "mac": mac_to_text(route.mac),
+                "type": "local" if path.source.is_local else "remote",
+                "vtep": path.attributes.nexthop_text,
+                "seq": seq,
+                "sticky": bool(sticky),
+                "frozen": bool(
+                    dataplane and dataplane.duplicates.is_frozen(route.label1, route.mac)
+                ),
+                "source": path.source.name,
+            }
+        )
+    out.sort(key=lambda m: (m["vni"], m["mac"], m["type"]))
+    return out

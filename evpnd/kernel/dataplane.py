@@ -18,6 +18,7 @@ from evpnd.evpn.identifiers import ZERO_ESI, ip_to_text, mac_to_text
 from evpnd.evpn.routes import EvpnRoute, MacIpRoute
 from evpnd.kernel import neighbours as nl
 from evpnd.kernel.desired import Changes, Desired, DesiredState, VniPorts, diff
+from evpnd.kernel.duplicates import DuplicateDetector
 from evpnd.kernel.links import VxlanPort, discover
 from evpnd.kernel.netlink import Events, Writer, dump
 from evpnd.rib.bestpath import mobility
@@ -60,6 +61,7 @@ class DataPlane:
         self._local_macs: dict[tuple[int, bytes], int] = {}  # (VNI, MAC) -> local routes
         self._local_seq: dict[tuple[int, bytes], int] = {}
         self.counters = Counters()
+        self.duplicates = DuplicateDetector()
         self.reconcile_interval = reconcile_interval
         self.started = time.monotonic()
         self.settled = False
@@ -449,7 +451,11 @@ class DataPlane:
             self._on_neighbour(n, by_vxlan)
 
     def _learn(self, items: list[tuple[LocalKey, bool]]) -> None:
-        fresh = [(k, sticky) for k, sticky in items if self.local.get(k) != sticky]
+        fresh = [
+            (k, sticky)
+            for k, sticky in items
+            if self.local.get(k) != sticky and not self.duplicates.is_frozen(k[0], k[1])
+        ]
         if not fresh:
             return
         for key, sticky in fresh:
@@ -495,12 +501,23 @@ class DataPlane:
         if remote:
             wanted = max(remote) + 1
             if current is None or current < wanted:
-                if current is not None or max(remote) >= 0:
-                    self.counters.local_moves += 1
-                    log.info("mac moved here", vni=vni, mac=mac_to_text(mac), sequence=wanted)
+                self.counters.local_moves += 1
+                log.info("mac moved here", vni=vni, mac=mac_to_text(mac), sequence=wanted)
+                self._note_move(vni, mac)
                 self._local_seq[(vni, mac)] = wanted
                 return wanted
         return current or 0
+
+    def _note_move(self, vni: int, mac: bytes) -> None:
+        if self.duplicates.moved(vni, mac, time.monotonic()):
+            log.warning(
+                "duplicate address: mac frozen",
+                vni=vni,
+                mac=mac_to_text(mac),
+                moves=self.duplicates.moves,
+                window_s=self.duplicates.window,
+                hint="this VTEP stops announcing it; find the duplicate host",
+            )
 
     def _withdraw_local(self, keys: list[LocalKey]) -> None:
         routes: list[EvpnRoute] = []
@@ -530,6 +547,7 @@ class DataPlane:
             mine = [k for k in self.local if k[0] == vni and k[1] == mac]
             if mine and (sequence > ours or sticky) and not any(self.local[k] for k in mine):
                 self.counters.local_moves += 1
+                self._note_move(vni, mac)
                 log.info(
                     "mac moved away",
                     vni=vni,
