@@ -207,6 +207,7 @@ class Daemon:
         if self.dataplane is not None:
             await self.dataplane.stop(flush=self.config.evpn.flush_on_exit)
         try:
+            self._marker.parent.mkdir(parents=True, exist_ok=True)
             self._marker.write_text(str(time.time()))
         except OSError as exc:
             log.warning("cannot note the shutdown time", path=str(self._marker), error=exc.strerror)
