@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import signal
 import sys
 from importlib import resources
 
 from evpnd import __version__
 from evpnd.config import Config, ConfigError, load, parse
+from evpnd.daemon.sdnotify import notify
 
 
 def _decode(hex_text: str) -> int:
@@ -61,6 +63,12 @@ def _load(path: str | None) -> Config:
     return load(path)
 
 
+async def _watchdog(every: float) -> None:
+    while True:  # only a live event loop gets here: that is what the watchdog checks
+        notify("WATCHDOG=1")
+        await asyncio.sleep(every)
+
+
 async def _run(config: Config, path: str | None) -> None:
     import structlog
 
@@ -73,6 +81,9 @@ async def _run(config: Config, path: str | None) -> None:
     await daemon.start()
     control = ControlServer(daemon, config.control_socket)
     await control.start()
+    notify("READY=1")
+    watchdog = int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6
+    pinger = loop.create_task(_watchdog(watchdog / 2)) if watchdog else None
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -89,6 +100,9 @@ async def _run(config: Config, path: str | None) -> None:
 
     loop.add_signal_handler(signal.SIGHUP, reload)
     await stop.wait()
+    notify("STOPPING=1")
+    if pinger is not None:
+        pinger.cancel()
     await daemon.stop()
     await control.stop()
 

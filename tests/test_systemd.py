@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from evpnd.daemon.sdnotify import notify
+
+UNIT = Path(__file__).resolve().parents[1] / "systemd" / "evpnd.service"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
+def test_unit_verifies(tmp_path) -> None:
+    # verify resolves ExecStart: point it at a path that exists on any machine
+    unit = tmp_path / "evpnd.service"
+    unit.write_text(UNIT.read_text().replace("/usr/local/bin/evpnd", "/bin/true"))
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True
+    )
+    problems = [
+        line
+        for line in result.stderr.splitlines()
+        if "evpnd.service" in line and "Documentation" not in line
+    ]
+    assert result.returncode == 0 and not problems, result.stderr
+
+
+def test_notify_sends_one_datagram(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(path))
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        assert notify("READY=1")
+        assert server.recv(64) == b"READY=1"
+    monkeypatch.delenv("NOTIFY_SOCKET")
+    assert notify("READY=1") is False
