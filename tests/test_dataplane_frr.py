@@ -65,3 +65,24 @@ def test_evpnd_and_frr_vteps_carry_traffic_between_their_hosts() -> None:
         )
         the_lab.run(h1, "ping", "-c3", "-W2", "10.0.100.12")
         the_lab.run(h2, "ping", "-c3", "-W2", "10.0.100.11")
+
+        # h2 moves from the FRR VTEP to the evpnd one: evpnd announces it with the next
+        # sequence number and FRR agrees on the new location.
+        the_lab.run(h2, "ip", "link", "set", "eth0", "down")
+        moved = the_lab.ns("h2b")
+        add_host(the_lab, v1, moved, "br100", "10.0.100.12/24", H2_MAC)
+        the_lab.run(moved, "ping", "-c1", "-W2", "10.0.100.1")
+        info = wait_for(
+            "FRR to see h2 behind evpnd",
+            lambda: (
+                (m := frr_macs().get(H2_MAC))
+                and m.get("type") == "remote"
+                and m.get("remoteVtep") == "192.168.51.1"
+                and m
+            ),
+            30,
+        )
+        assert info
+        local = [r for r in evpnd.routes(type="2") if r["source"] == "local" and r["mac"] == H2_MAC]
+        assert local and all(r["seq"] == 1 for r in local)
+        the_lab.run(moved, "ping", "-c2", "-W2", "10.0.100.11")
