@@ -250,3 +250,73 @@ def test_a_host_that_moves_is_followed(fabric: Fabric) -> None:
     ]
     fabric.lab.run(fabric.h2, "ping", "-c2", "-W2", "10.0.100.11")
     fabric.lab.run(moved_host, "ping", "-c2", "-W2", "10.0.100.12")
+
+
+def test_a_late_withdrawal_leaves_a_migrated_vms_static_entries_alone(fabric: Fabric) -> None:
+    """VM live migration: the VM stops at VTEP 1, the orchestrator adds static FDB and
+    neighbour entries for it at VTEP 2, and only then does VTEP 1's withdrawal arrive (its
+    evpnd is held with SIGSTOP meanwhile). The static entries stay and VTEP 2 keeps advertising
+    the VM (FRR deletes them: FRRouting/frr#21472)."""
+    wait_for("the remote host's entries", lambda: converged(fabric), 30)
+    lab_ = fabric.lab
+    assert fabric.e1.process is not None
+    fabric.e1.process.send_signal(signal.SIGSTOP)
+    try:
+        lab_.run(fabric.h1, "ip", "link", "set", "eth0", "down")
+        lab_.run(fabric.v2, "ip", "link", "add", "vm0", "type", "veth", "peer", "name", "vm0p")
+        lab_.run(fabric.v2, "ip", "link", "set", "vm0", "master", "br100")
+        lab_.run(fabric.v2, "ip", "link", "set", "vm0", "up")
+        lab_.run(fabric.v2, "ip", "link", "set", "vm0p", "up")
+        lab_.run(fabric.v2, "bridge", "fdb", "replace", H1_MAC, "dev", "vm0", "master", "static")
+        lab_.run(
+            fabric.v2,
+            "ip",
+            "neigh",
+            "replace",
+            "10.0.100.11",
+            "lladdr",
+            H1_MAC,
+            "dev",
+            "br100",
+            "nud",
+            "permanent",
+        )
+        wait_for(
+            "VTEP 2 to announce the VM as static",
+            lambda: any(
+                r["source"] == "local" and r["mac"] == H1_MAC and r["sticky"]
+                for r in fabric.e2.routes(type="2")
+            ),
+            10,
+        )
+    finally:
+        fabric.e1.process.send_signal(signal.SIGCONT)
+
+    def v2_entries() -> tuple[bool, bool]:
+        table = lab_.run(fabric.v2, "bridge", "fdb", "show", "dev", "vm0")
+        neighbours = lab_.run(fabric.v2, "ip", "neigh", "show", "dev", "br100")
+        return (
+            f"{H1_MAC} " in table and "static" in table,
+            f"10.0.100.11 lladdr {H1_MAC} PERMANENT" in neighbours,
+        )
+
+    wait_for(
+        "VTEP 1's late withdrawal",
+        lambda: (
+            not any(
+                r["source"] == "local" and r["mac"] == H1_MAC for r in fabric.e1.routes(type="2")
+            )
+        ),
+        15,
+    )
+    time.sleep(2)  # time for anything wrong to happen
+    assert v2_entries() == (True, True)
+    assert any(
+        r["source"] == "local" and r["mac"] == H1_MAC and r["sticky"]
+        for r in fabric.e2.routes(type="2")
+    )
+    wait_for(
+        "VTEP 1 to point at the new home",
+        lambda: f"{H1_MAC} dst 192.168.50.2 self extern_learn" in fdb(fabric, fabric.v1),
+        15,
+    )

@@ -399,8 +399,9 @@ class DataPlane:
                 return False  # the bridge's and its ports' own addresses are never routes
             if n.mac[0] & 1:
                 return False  # multicast (IPv6 ND's 33:33:…): the bridge's business, not BGP's
-            if n.flags & nl.NTF_EXT_LEARNED:
-                return False
+            # No extern_learn test here: we never program local ports, and an orchestrator's
+            # `bridge fdb replace … master static` over one of our entries moves it to the
+            # port keeping the flag — that entry is local (a VM's new home) all the same.
             mac_key = (port.vni, n.mac, b"")
             if n.kind == nl.RTM_DELNEIGH:
                 if mac_key in self.local:
