@@ -359,7 +359,10 @@ class DataPlane:
     def _on_events(self) -> None:
         assert self.events is not None
         try:
-            neighbours, links, lost = self.events.read(self.writer.port_id)
+            # New entries on vxlan ports are ours (the kernel does not learn there with
+            # learning off); only their removal by someone else matters.
+            vxlans = frozenset(p.ifindex for p in self.ports.values())
+            neighbours, links, lost = self.events.read(self.writer.port_id, vxlans)
         except OSError as exc:
             log.error("netlink events", error=str(exc))
             return

@@ -58,6 +58,7 @@ ZERO_MAC = bytes(6)
 _HEADER = struct.Struct("=IHHII")  # nlmsghdr
 _NDMSG = struct.Struct("=BxxxiHBB")  # family, pad, ifindex, state, flags, type
 _NLA = struct.Struct("=HH")
+_IFINDEX = struct.Struct("=i")
 
 #: An FDB entry for a remote MAC: one message makes both the bridge entry (master) and the
 #: vxlan entry (self), as FRR does (see shared/reference).
@@ -152,11 +153,14 @@ def parse(buffer: bytes, skip_pid: int = -1) -> tuple[list[Neighbour], list[Ack]
     return neighbours, acks, done
 
 
-def walk(buffer: bytes, skip_pid: int = -1) -> tuple[list[Neighbour], list[Ack], bool, bool]:
+def walk(
+    buffer: bytes, skip_pid: int = -1, skip_new_on: frozenset[int] = frozenset()
+) -> tuple[list[Neighbour], list[Ack], bool, bool]:
     """Neighbour messages and acks in a netlink read; the flag says a dump ended (NLMSG_DONE).
 
-    Notifications carry the port id of the socket whose request caused them: `skip_pid` drops
-    those of our own writes unread (100,000 entries make 200,000 of them)."""
+    Notifications of neighbours carry the port id of the requester: `skip_pid` drops those of
+    our own writes unread. The bridge's and vxlan's FDB notifications carry 0 instead, so
+    `skip_new_on` drops new entries on the given (vxlan) ports the same way."""
     neighbours: list[Neighbour] = []
     acks: list[Ack] = []
     done = False
@@ -171,6 +175,13 @@ def walk(buffer: bytes, skip_pid: int = -1) -> tuple[list[Neighbour], list[Ack],
         end = pos + length
         if pid == skip_pid:
             pass
+        elif (
+            kind == RTM_NEWNEIGH
+            and skip_new_on
+            and length >= 28
+            and _IFINDEX.unpack_from(buffer, pos + 20)[0] in skip_new_on
+        ):
+            pass  # an entry appearing on a port we program: our own doing, 100,000 at a time
         elif kind == NLMSG_ERROR:
             acks.append(Ack(seq, struct.unpack_from("=i", buffer, pos + 16)[0]))
         elif kind == NLMSG_DONE:

@@ -112,7 +112,9 @@ class Events:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def read(self, skip_pid: int = -1) -> tuple[list[nl.Neighbour], bool, bool]:
+    def read(
+        self, skip_pid: int = -1, skip_new_on: frozenset[int] = frozenset()
+    ) -> tuple[list[nl.Neighbour], bool, bool]:
         """Neighbour events, whether any link/address event came, whether events were lost
         (the buffer overran: a full resync is due)."""
         neighbours: list[nl.Neighbour] = []
@@ -128,7 +130,7 @@ class Events:
                     lost = True
                     continue
                 raise
-            found, _, _, other = nl.walk(data, skip_pid)
+            found, _, _, other = nl.walk(data, skip_pid, skip_new_on)
             neighbours.extend(found)
             links |= other  # anything but a neighbour message is a link or address change
 
