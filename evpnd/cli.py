@@ -81,6 +81,10 @@ async def _run(config: Config, path: str | None) -> None:
     await daemon.start()
     control = ControlServer(daemon, config.control_socket)
     await control.start()
+    if config.metrics is not None:
+        from evpnd.daemon.metrics import serve
+
+        serve(daemon, *config.metrics)
     notify("READY=1")
     watchdog = int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6
     pinger = loop.create_task(_watchdog(watchdog / 2)) if watchdog else None

@@ -97,6 +97,8 @@ class Config:
     evpn: EvpnConfig = field(default_factory=EvpnConfig)
     control_socket: str = "/run/evpnd/evpnd.sock"
     state_dir: str = "/var/lib/evpnd"
+    #: Prometheus /metrics: (address, port), or None for off.
+    metrics: tuple[str, int] | None = None
     source: str = "<config>"
 
 
@@ -281,6 +283,15 @@ def parse(text: str, name: str = "<config>") -> Config:
         gr.done()
     neighbors = [_neighbor(reader, node, where) for where, node in top.items_of("neighbors")]
     ranges = [_range(reader, node, where) for where, node in top.items_of("listen_ranges")]
+    metrics = None
+    metrics_node = top.get("metrics")
+    if metrics_node is not None:
+        fields = _Fields(reader, metrics_node, "metrics")
+        metrics = (
+            fields.address("address", "127.0.0.1") or "127.0.0.1",
+            fields.number("port", 9179, 1, 65535, "a port") or 9179,
+        )
+        fields.done()
     evpn = EvpnConfig()
     evpn_node = top.get("evpn")
     if evpn_node is not None:
@@ -299,6 +310,7 @@ def parse(text: str, name: str = "<config>") -> Config:
         evpn=evpn,
         control_socket=top.text("control_socket", "/run/evpnd/evpnd.sock") or "",
         state_dir=top.text("state_dir", "/var/lib/evpnd") or "",
+        metrics=metrics,
         source=name,
     )
     top.done()

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.netns import Evpnd, Lab, lab, sh, wait_for
 
@@ -37,6 +38,7 @@ def vtep_config(me: str, other: str) -> str:
 router_id: {me}
 listen: {{address: "{me}", port: 179}}
 graceful_restart: {{restart_time: 30}}
+metrics: {{address: "{me}", port: 9179}}
 neighbors:
   - {{address: {other}, remote_as: 65000, connect_retry: 1}}
 """
@@ -124,6 +126,26 @@ def test_hosts_reach_each_other_with_frr_shaped_entries(fabric: Fabric) -> None:
     table = sh(sys.executable, "-m", "evpnd.control.cli", "-s", fabric.e1.socket, "show", "mac")
     assert H2_MAC in table and "remote" in table
 
+    # Prometheus: scraped and parsed with prometheus-client's own parser
+    text = fabric.lab.run(
+        fabric.v1,
+        sys.executable,
+        "-c",
+        "import urllib.request; print("
+        "urllib.request.urlopen('http://192.168.50.1:9179/metrics').read()"
+        ".decode())",
+    )
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("evpnd_peer_up", (("peer", "192.168.50.2"),))] == 1
+    assert samples[("evpnd_vni_problems", (("vni", "100"),))] == 0
+    assert samples[("evpnd_vni_remote_vteps", (("vni", "100"),))] == 1
+    assert samples[("evpnd_vni_remote_macs", (("vni", "100"),))] == 1
+    assert samples[("evpnd_netlink_operations_total", ())] >= 3
+
 
 def test_an_entry_deleted_by_hand_comes_back(fabric: Fabric) -> None:
     wait_for("the remote host's entries", lambda: converged(fabric), 30)
@@ -181,6 +203,35 @@ def test_vnis_come_and_go_at_run_time(fabric: Fabric) -> None:
     assert "vni gone" in fabric.e1.log.read_text()
     assert converged(fabric)  # VNI 100 untouched
     fabric.lab.run(fabric.h1, "ping", "-c1", "-W2", "10.0.100.12")
+
+    # A VNI set up without neigh_suppress and with learning: programmed, and reported.
+    run = fabric.lab.run
+    run(
+        fabric.v1,
+        "ip",
+        "link",
+        "add",
+        "vxlan300",
+        "type",
+        "vxlan",
+        "id",
+        "300",
+        "dstport",
+        "4789",
+        "local",
+        "192.168.50.1",
+    )
+    run(fabric.v1, "ip", "link", "add", "br300", "type", "bridge")
+    run(fabric.v1, "ip", "link", "set", "vxlan300", "master", "br300")
+    run(fabric.v1, "ip", "link", "set", "vxlan300", "up")
+    run(fabric.v1, "ip", "link", "set", "br300", "up")
+    vni = wait_for(
+        "VNI 300",
+        lambda: next((v for v in fabric.e1.ctl("show", "vni") if v["vni"] == 300), None),
+        15,
+    )
+    assert len(vni["problems"]) == 2 and "neigh_suppress" in vni["problems"][0]
+    assert "learning is on" in fabric.e1.log.read_text()
 
 
 def test_arp_for_a_remote_host_never_crosses_the_tunnel(fabric: Fabric) -> None:

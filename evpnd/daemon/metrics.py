@@ -1,0 +1,128 @@
+"""Prometheus metrics (prometheus-client), served on `metrics: {address, port}`.
+
+Values are read from the daemon when scraped, not counted on the hot path: the collector runs
+in prometheus-client's HTTP thread and asks the event loop for a snapshot, so nothing is read
+while the loop changes it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import start_http_server
+from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from evpnd.bgp.events import State
+from evpnd.evpn.routes import MacIpRoute
+
+if TYPE_CHECKING:
+    from evpnd.daemon.daemon import Daemon
+
+
+class DaemonCollector(Collector):
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def describe(self) -> list[Any]:
+        # Without this, registering calls collect() to learn the names — on the event loop's
+        # own thread, which would then wait for itself.
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        future = asyncio.run_coroutine_threadsafe(self._snapshot(), self.daemon.loop)
+        yield from future.result(timeout=10)
+
+    async def _snapshot(self) -> list[Any]:
+        daemon = self.daemon
+        up = GaugeMetricFamily(
+            "evpnd_peer_up", "1 when the session is Established", labels=["peer"]
+        )
+        state = GaugeMetricFamily(
+            "evpnd_peer_state",
+            "The session's RFC 4271 state (1 for the current one)",
+            labels=["peer", "state"],
+        )
+        uptime = GaugeMetricFamily(
+            "evpnd_peer_uptime_seconds", "Seconds since Established", labels=["peer"]
+        )
+        received = GaugeMetricFamily(
+            "evpnd_peer_routes_received", "Routes in the peer's Adj-RIB-In", labels=["peer"]
+        )
+        advertised = GaugeMetricFamily(
+            "evpnd_peer_routes_advertised", "Routes the peer has from us", labels=["peer"]
+        )
+        updates = CounterMetricFamily(
+            "evpnd_peer_updates_received", "UPDATE messages received", labels=["peer"]
+        )
+        loop_now = daemon.loop.time()
+        for address, driver in sorted(daemon.drivers.items()):
+            current = driver.state
+            up.add_metric([address], 1 if current is State.ESTABLISHED else 0)
+            for candidate in State:
+                state.add_metric([address, candidate.value], 1 if candidate is current else 0)
+            since = driver.peer.established_at
+            uptime.add_metric([address], loop_now - since if since is not None else 0)
+            received.add_metric([address], daemon.rib.received_from(address))
+            advertised.add_metric([address], len(driver.adj_out) if driver.adj_out else 0)
+            updates.add_metric([address], driver.updates_received)
+        routes = GaugeMetricFamily(
+            "evpnd_rib_routes", "Best paths in the Loc-RIB by route type", labels=["type"]
+        )
+        by_type: dict[int, int] = {}
+        remote_macs: dict[int, int] = {}
+        for path in daemon.rib.best_paths():
+            route = path.route
+            by_type[route.route_type] = by_type.get(route.route_type, 0) + 1
+            if isinstance(route, MacIpRoute) and not route.ip and not path.source.is_local:
+                remote_macs[route.label1] = remote_macs.get(route.label1, 0) + 1
+        for kind, count in sorted(by_type.items()):
+            routes.add_metric([str(kind)], count)
+        out = [up, state, uptime, received, advertised, updates, routes]
+        dataplane = daemon.dataplane
+        if dataplane is not None:
+            problems = GaugeMetricFamily(
+                "evpnd_vni_problems",
+                "Set-up problems of a VNI's vxlan port (neigh_suppress off, learning on, …)",
+                labels=["vni"],
+            )
+            local = GaugeMetricFamily("evpnd_vni_local_macs", "MACs learned here", labels=["vni"])
+            remote = GaugeMetricFamily(
+                "evpnd_vni_remote_macs", "MACs behind other VTEPs", labels=["vni"]
+            )
+            vteps = GaugeMetricFamily(
+                "evpnd_vni_remote_vteps", "Remote VTEPs in the flood list", labels=["vni"]
+            )
+            for vni, port in sorted(dataplane.ports.items()):
+                problems.add_metric([str(vni)], len(port.problems))
+                local.add_metric(
+                    [str(vni)], sum(1 for k in dataplane.local if k[0] == vni and not k[2])
+                )
+                remote.add_metric([str(vni)], remote_macs.get(vni, 0))
+                vteps.add_metric(
+                    [str(vni)],
+                    sum(
+                        1 for ifindex, _ in dataplane.state.desired.flood if ifindex == port.ifindex
+                    ),
+                )
+            counters = dataplane.counters
+            ops = CounterMetricFamily("evpnd_netlink_operations", "Netlink messages sent")
+            ops.add_metric([], counters.netlink_ops)
+            errors = CounterMetricFamily("evpnd_netlink_errors", "Netlink messages refused")
+            errors.add_metric([], counters.netlink_errors)
+            repairs = CounterMetricFamily("evpnd_reconcile_repairs", "Kernel entries repaired")
+            repairs.add_metric([], counters.repairs)
+            moves = CounterMetricFamily("evpnd_mac_moves", "MAC mobility events")
+            moves.add_metric([], counters.local_moves)
+            frozen = GaugeMetricFamily(
+                "evpnd_duplicate_macs_frozen", "MACs frozen by duplicate address detection"
+            )
+            frozen.add_metric([], len(dataplane.duplicates.frozen))
+            out += [problems, local, remote, vteps, ops, errors, repairs, moves, frozen]
+        return out
+
+
+def serve(daemon: Daemon, address: str, port: int) -> None:
+    REGISTRY.register(DaemonCollector(daemon))
+    start_http_server(port, addr=address)
