@@ -56,19 +56,26 @@ def add_host(the_lab: Lab, vtep: str, host: str, bridge: str, ip: str, mac: str)
     the_lab.run(host, "ip", "link", "set", "eth0", "up")
 
 
+def two_vteps(the_lab: Lab, underlay: str) -> tuple[str, str, str, str]:
+    """VTEPs v1 and v2 (underlay `{underlay}.1` and `.2`) with VNI 100, its SVI, and a host
+    behind each (h1: 10.0.100.11, h2: 10.0.100.12)."""
+    v1, v2, h1, h2 = (the_lab.ns(n) for n in ("v1", "v2", "h1", "h2"))
+    the_lab.link(v1, f"{underlay}.1/24", v2, f"{underlay}.2/24")
+    for vtep, local, svi in (
+        (v1, f"{underlay}.1", "10.0.100.1/24"),
+        (v2, f"{underlay}.2", "10.0.100.2/24"),
+    ):
+        _, bridge = the_lab.vxlan_bridge(vtep, 100, local)
+        the_lab.run(vtep, "ip", "addr", "add", svi, "dev", bridge)
+    add_host(the_lab, v1, h1, "br100", "10.0.100.11/24", H1_MAC)
+    add_host(the_lab, v2, h2, "br100", "10.0.100.12/24", H2_MAC)
+    return v1, v2, h1, h2
+
+
 @pytest.fixture
 def fabric() -> Iterator[Fabric]:
     with lab() as the_lab:
-        v1, v2, h1, h2 = (the_lab.ns(n) for n in ("v1", "v2", "h1", "h2"))
-        the_lab.link(v1, "192.168.50.1/24", v2, "192.168.50.2/24")
-        for vtep, local, svi in (
-            (v1, "192.168.50.1", "10.0.100.1/24"),
-            (v2, "192.168.50.2", "10.0.100.2/24"),
-        ):
-            _, bridge = the_lab.vxlan_bridge(vtep, 100, local)
-            the_lab.run(vtep, "ip", "addr", "add", svi, "dev", bridge)
-        add_host(the_lab, v1, h1, "br100", "10.0.100.11/24", H1_MAC)
-        add_host(the_lab, v2, h2, "br100", "10.0.100.12/24", H2_MAC)
+        v1, v2, h1, h2 = two_vteps(the_lab, "192.168.50")
         e1 = the_lab.evpnd(v1, "e1", vtep_config("192.168.50.1", "192.168.50.2"))
         e2 = the_lab.evpnd(v2, "e2", vtep_config("192.168.50.2", "192.168.50.1"))
         wait_for("Established", lambda: e1.peer_state("192.168.50.2") == "Established", 30)

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from tests.netns import lab, wait_for
-from tests.test_dataplane import H1_MAC, H2_MAC, add_host, vtep_config
+from tests.test_dataplane import H1_MAC, H2_MAC, add_host, two_vteps, vtep_config
 from tests.test_interop_frr import frr_config
 
 pytestmark = [
@@ -21,16 +21,7 @@ pytestmark = [
 
 def test_evpnd_and_frr_vteps_carry_traffic_between_their_hosts() -> None:
     with lab() as the_lab:
-        v1, v2, h1, h2 = (the_lab.ns(n) for n in ("v1", "v2", "h1", "h2"))
-        the_lab.link(v1, "192.168.51.1/24", v2, "192.168.51.2/24")
-        for vtep, local, svi in (
-            (v1, "192.168.51.1", "10.0.100.1/24"),
-            (v2, "192.168.51.2", "10.0.100.2/24"),
-        ):
-            _, bridge = the_lab.vxlan_bridge(vtep, 100, local)
-            the_lab.run(vtep, "ip", "addr", "add", svi, "dev", bridge)
-        add_host(the_lab, v1, h1, "br100", "10.0.100.11/24", H1_MAC)
-        add_host(the_lab, v2, h2, "br100", "10.0.100.12/24", H2_MAC)
+        v1, v2, h1, h2 = two_vteps(the_lab, "192.168.51")
         frr = the_lab.frr(v2, "frr", frr_config("192.168.51.2", 65000, "192.168.51.1", 65000))
         evpnd = the_lab.evpnd(v1, "e1", vtep_config("192.168.51.1", "192.168.51.2"))
         wait_for("Established", lambda: evpnd.peer_state("192.168.51.2") == "Established", 60)
