@@ -67,6 +67,7 @@ class DataPlane:
         self.settled = False
         self._apply_handle: asyncio.Handle | None = None
         self._rediscover_handle: asyncio.TimerHandle | None = None
+        self._reconcile_handle: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
 
     # --- life cycle --------------------------------------------------------------------------
@@ -135,7 +136,7 @@ class DataPlane:
         # Compare with what the kernel has, not with the old wish: changes queued before the
         # rebuild and not yet written must not be lost.
         self.state.take()
-        self.loop.call_soon(self.reconcile)
+        self._schedule_reconcile(0)
         # VNIs that left take their local routes with them
         gone = [k for k in self.local if k[0] not in ports]
         if gone:
@@ -369,12 +370,24 @@ class DataPlane:
         if links:
             if self._rediscover_handle is None:
                 self._rediscover_handle = self.loop.call_later(0.1, self._rediscover)
-        repair = lost
+        repair = False
         by_vxlan = {p.ifindex: p for p in self.ports.values()}
         for n in neighbours:
             repair |= self._on_neighbour(n, by_vxlan)
         if repair:
-            self.loop.call_later(0.05, self.reconcile)
+            self._schedule_reconcile(0.05)
+        elif lost:
+            # The event buffer overran (a bulk write makes 200,000 notifications): compare once
+            # things are quiet, rather than dumping the whole table in the middle of it.
+            self._schedule_reconcile(2.0)
+
+    def _schedule_reconcile(self, delay: float) -> None:
+        if self._reconcile_handle is None:
+            self._reconcile_handle = self.loop.call_later(delay, self._scheduled_reconcile)
+
+    def _scheduled_reconcile(self) -> None:
+        self._reconcile_handle = None
+        self.reconcile()
 
     def _rediscover(self) -> None:
         self._rediscover_handle = None

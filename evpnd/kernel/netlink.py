@@ -107,6 +107,9 @@ class Events:
 
     def __init__(self) -> None:
         self.sock = _socket((RTNLGRP_LINK, RTNLGRP_NEIGH, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR))
+        # room for a bulk write's notifications (two per FDB entry, ~100 bytes each)
+        with contextlib.suppress(OSError):
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 128 << 20)
         self.sock.setblocking(False)
 
     def fileno(self) -> int:
