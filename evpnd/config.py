@@ -130,26 +130,23 @@ class _Fields:
         self.node = node
         self.path = path
         self.items: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        self.used: set[str] = set()
         if not isinstance(node, yaml.MappingNode):
+            # no keys then: every read finds nothing, and done() has nothing to report
             reader.problem(node, path or "(top)", "expected a mapping of keys to values")
             return
         for key_node, value_node in node.value:
             self.items[str(key_node.value)] = (key_node, value_node)
-        self.used: set[str] = set()
 
     def _at(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
 
     def get(self, key: str) -> yaml.Node | None:
-        if not hasattr(self, "used"):
-            return None
         self.used.add(key)
         entry = self.items.get(key)
         return entry[1] if entry else None
 
     def done(self) -> None:
-        if not hasattr(self, "used"):
-            return
         for key, (key_node, _) in self.items.items():
             if key not in self.used:
                 self.reader.problem(key_node, self._at(key), "unknown key")

@@ -117,6 +117,7 @@ def routes_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]
 def vni_view(daemon: Daemon) -> list[dict[str, Any]]:
     ports = daemon.kernel_ports
     dataplane = daemon.dataplane
+    local_counts = dataplane.local_mac_counts() if dataplane else {}
     out = []
     for vni in daemon.vnis:
         port = ports.get(vni.vni)
@@ -138,11 +139,7 @@ def vni_view(daemon: Daemon) -> list[dict[str, Any]]:
                 "bridge": port.bridge_name if port else None,
                 "svi_addresses": list(port.svi_addresses) if port else [],
                 "remote_vteps": remote_vteps,
-                "local_macs": sum(
-                    1
-                    for k in (dataplane.local if dataplane else {})
-                    if k[0] == vni.vni and not k[2]
-                ),
+                "local_macs": local_counts.get(vni.vni, 0),
                 "problems": port.problems if port else ["not in the kernel"],
             }
         )

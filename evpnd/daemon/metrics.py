@@ -94,11 +94,10 @@ class DaemonCollector(Collector):
             vteps = GaugeMetricFamily(
                 "evpnd_vni_remote_vteps", "Remote VTEPs in the flood list", labels=["vni"]
             )
+            local_counts = dataplane.local_mac_counts()
             for vni, port in sorted(dataplane.ports.items()):
                 problems.add_metric([str(vni)], len(port.problems))
-                local.add_metric(
-                    [str(vni)], sum(1 for k in dataplane.local if k[0] == vni and not k[2])
-                )
+                local.add_metric([str(vni)], local_counts.get(vni, 0))
                 remote.add_metric([str(vni)], remote_macs.get(vni, 0))
                 vteps.add_metric(
                     [str(vni)],

@@ -54,6 +54,8 @@ class DataPlane:
         self.writer = Writer()
         self.events: Events | None = None
         self.ports: dict[int, VxlanPort] = {}
+        self._by_vxlan: dict[int, VxlanPort] = {}
+        self._by_bridge: dict[int, VxlanPort] = {}
         self.vni_ports: dict[int, VniPorts] = {}
         self.state = DesiredState(daemon.rib, self.vni_ports, daemon.importing_vnis)
         self.programmed = Desired()
@@ -120,6 +122,9 @@ class DataPlane:
             if vni not in ports:
                 log.info("vni gone", vni=vni, vxlan=port.name)
         self.ports = ports
+        # looked up once per netlink event: by vxlan port and by bridge (SVI)
+        self._by_vxlan = {p.ifindex: p for p in ports.values()}
+        self._by_bridge = {p.bridge_ifindex: p for p in ports.values()}
         self.vni_ports.clear()
         for vni, port in ports.items():
             local = (
@@ -371,9 +376,8 @@ class DataPlane:
             if self._rediscover_handle is None:
                 self._rediscover_handle = self.loop.call_later(0.1, self._rediscover)
         repair = False
-        by_vxlan = {p.ifindex: p for p in self.ports.values()}
         for n in neighbours:
-            repair |= self._on_neighbour(n, by_vxlan)
+            repair |= self._on_neighbour(n)
         if repair:
             self._schedule_reconcile(0.05)
         elif lost:
@@ -397,10 +401,10 @@ class DataPlane:
         await self._discover()
         self._schedule_apply()
 
-    def _on_neighbour(self, n: nl.Neighbour, ports_by_vxlan: dict[int, VxlanPort]) -> bool:
+    def _on_neighbour(self, n: nl.Neighbour) -> bool:
         """Handle one event; True when an entry of ours was touched by someone else."""
         if n.family == nl.AF_BRIDGE:
-            if n.ifindex in ports_by_vxlan:
+            if n.ifindex in self._by_vxlan:
                 if n.flags & nl.NTF_EXT_LEARNED or n.mac == nl.ZERO_MAC:
                     fdb_key = (n.ifindex, n.mac or b"")
                     deleted = n.kind == nl.RTM_DELNEIGH
@@ -410,7 +414,7 @@ class DataPlane:
                     )
                     return deleted and ours
                 return False
-            port = next((p for p in self.ports.values() if p.bridge_ifindex == n.master), None)
+            port = self._by_bridge.get(n.master) if n.master is not None else None
             if port is None or n.mac is None or n.state & nl.NUD_PERMANENT:
                 return False  # the bridge's and its ports' own addresses are never routes
             if n.mac[0] & 1:
@@ -425,7 +429,7 @@ class DataPlane:
             else:
                 self._learn([(mac_key, bool(n.state & nl.NUD_NOARP))])
             return False
-        port = next((p for p in self.ports.values() if p.bridge_ifindex == n.ifindex), None)
+        port = self._by_bridge.get(n.ifindex)
         if port is None or n.dst is None:
             return False
         if n.flags & nl.NTF_EXT_LEARNED:
@@ -463,9 +467,15 @@ class DataPlane:
         except OSError as exc:
             log.error("cannot dump neighbours", error=str(exc))
             return
-        by_vxlan = {p.ifindex: p for p in self.ports.values()}
         for n in bridge + inet:
-            self._on_neighbour(n, by_vxlan)
+            self._on_neighbour(n)
+
+    def local_mac_counts(self) -> dict[int, int]:
+        """Local MACs per VNI (for `show vni` and the metrics)."""
+        counts: dict[int, int] = {}
+        for vni, _ in self._local_macs:
+            counts[vni] = counts.get(vni, 0) + 1
+        return counts
 
     def _learn(self, items: list[tuple[LocalKey, bool]]) -> None:
         fresh = [
@@ -482,9 +492,10 @@ class DataPlane:
         self._announce_local([k for k, _ in fresh])
 
     def _announce_local(self, keys: list[LocalKey]) -> None:
+        vnis = {v.vni: v for v in self.daemon.vnis}
         groups: dict[PathAttributes, list[EvpnRoute]] = {}
         for vni_number, mac, ip in keys:
-            vni = next((v for v in self.daemon.vnis if v.vni == vni_number), None)
+            vni = vnis.get(vni_number)
             if vni is None:
                 continue
             sticky = self.local[(vni_number, mac, ip)]
@@ -537,13 +548,14 @@ class DataPlane:
             )
 
     def _withdraw_local(self, keys: list[LocalKey]) -> None:
+        vnis = {v.vni: v for v in self.daemon.vnis}
         routes: list[EvpnRoute] = []
         for vni_number, mac, ip in keys:
             if self.local.pop((vni_number, mac, ip), None) is not None:
                 left = self._local_macs.pop((vni_number, mac), 1) - 1
                 if left:
                     self._local_macs[(vni_number, mac)] = left
-            vni = next((v for v in self.daemon.vnis if v.vni == vni_number), None)
+            vni = vnis.get(vni_number)
             if vni is not None:
                 routes.append(MacIpRoute(vni.rd, 0, mac, ip, ZERO_ESI, vni_number))
         if routes:
