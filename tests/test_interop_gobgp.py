@@ -80,12 +80,8 @@ def test_routes_both_ways_with_gobgp() -> None:
             return the_lab.run(g, "gobgp", "-u", "127.0.0.1", "-p", "50051", *args)
 
         wait_for("Established", lambda: evpnd.peer_state("10.30.0.2") == "Established", 60)
-        gobgp(
-            "global",
-            "rib",
-            "add",
-            "-a",
-            "evpn",
+        # the same route for the add and for the delete: a GoBGP route is keyed by all of it
+        macadv = [
             "macadv",
             "02:00:00:00:00:42",
             "10.0.100.42",
@@ -95,6 +91,14 @@ def test_routes_both_ways_with_gobgp() -> None:
             "100",
             "rd",
             "10.30.0.2:7",
+        ]
+        gobgp(
+            "global",
+            "rib",
+            "add",
+            "-a",
+            "evpn",
+            *macadv,
             "rt",
             "65000:100",
             "encap",
@@ -150,22 +154,7 @@ def test_routes_both_ways_with_gobgp() -> None:
         data = json.loads(gobgp("global", "rib", "-a", "evpn", "-j"))
         assert len(data) == 4  # two of GoBGP's, two of evpnd's
 
-        gobgp(
-            "global",
-            "rib",
-            "del",
-            "-a",
-            "evpn",
-            "macadv",
-            "02:00:00:00:00:42",
-            "10.0.100.42",
-            "etag",
-            "0",
-            "label",
-            "100",
-            "rd",
-            "10.30.0.2:7",
-        )
+        gobgp("global", "rib", "del", "-a", "evpn", *macadv)
         wait_for(
             "the withdrawal",
             lambda: (
