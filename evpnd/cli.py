@@ -79,7 +79,21 @@ async def _run(config: Config, path: str | None) -> None:
     loop = asyncio.get_running_loop()
     daemon = Daemon(config, loop)
     await daemon.start()
-    control = ControlServer(daemon, config.control_socket)
+
+    def reload() -> dict[str, object]:
+        """SIGHUP and `evpnctl reload`: re-read the file; a broken one changes nothing."""
+        if path is None:
+            log.warning("reload: running on the embedded default; nothing to re-read")
+            return {"reloaded": False, "problems": ["running on the embedded default"]}
+        try:
+            daemon.reload(load(path))
+        except ConfigError as exc:
+            # The old configuration stays in force: a typo must not take a VTEP down.
+            log.error("reload refused; keeping the running configuration", problems=exc.problems)
+            return {"reloaded": False, "problems": exc.problems}
+        return {"reloaded": True, "problems": []}
+
+    control = ControlServer(daemon, config.control_socket, reload if path else None)
     await control.start()
     if config.metrics is not None:
         from evpnd.daemon.metrics import serve
@@ -91,17 +105,6 @@ async def _run(config: Config, path: str | None) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-
-    def reload() -> None:
-        if path is None:
-            log.warning("reload: running on the embedded default; nothing to re-read")
-            return
-        try:
-            daemon.reload(load(path))
-        except ConfigError as exc:
-            # The old configuration stays in force: a typo must not take a VTEP down.
-            log.error("reload refused; keeping the running configuration", problems=exc.problems)
-
     loop.add_signal_handler(signal.SIGHUP, reload)
     await stop.wait()
     notify("STOPPING=1")
@@ -121,7 +124,22 @@ def main(argv: list[str] | None = None) -> int:
     decode = sub.add_parser("decode", help="decode BGP messages given as hex")
     decode.add_argument("hex", nargs="?", help="hex bytes (default: read standard input)")
     sub.add_parser("default-config", help="print the embedded default configuration")
+    demo = sub.add_parser(
+        "demo", help="build a throw-away EVPN fabric in network namespaces, ping, tear down"
+    )
+    demo.add_argument("--vteps", type=int, default=3, help="evpnd VTEPs (default 3)")
+    frr = demo.add_mutually_exclusive_group()
+    frr.add_argument("--frr", dest="frr", action="store_true", default=None,
+                     help="add an FRR VTEP (default: when FRR is installed)")  # fmt: skip
+    frr.add_argument("--no-frr", dest="frr", action="store_false")
+    demo.add_argument("--keep", action="store_true", help="leave it up until Ctrl-C")
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        from evpnd.demo import run as run_demo
+
+        if not 1 <= args.vteps <= 20:
+            parser.error("--vteps: 1 to 20")
+        return run_demo(args.vteps, args.frr, args.keep)
     if args.command == "decode":
         return _decode(args.hex if args.hex is not None else sys.stdin.read())
     if args.command == "default-config":

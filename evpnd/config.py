@@ -7,6 +7,7 @@ Unknown keys are errors too: a misspelt option silently ignored is a fabric misc
 
 from __future__ import annotations
 
+import grp
 import ipaddress
 import socket
 from dataclasses import dataclass, field
@@ -96,6 +97,10 @@ class Config:
     listen_ranges: tuple[ListenRange, ...] = ()
     evpn: EvpnConfig = field(default_factory=EvpnConfig)
     control_socket: str = "/run/evpnd/evpnd.sock"
+    #: group of the control socket (may read); None: root's
+    control_group: str | None = None
+    #: group whose members may also `clear` and `reload`; None: root only
+    control_write_group: str | None = None
     state_dir: str = "/var/lib/evpnd"
     #: Prometheus /metrics: (address, port), or None for off.
     metrics: tuple[str, int] | None = None
@@ -306,6 +311,8 @@ def parse(text: str, name: str = "<config>") -> Config:
         listen_ranges=tuple(r for r in ranges if r is not None),
         evpn=evpn,
         control_socket=top.text("control_socket", "/run/evpnd/evpnd.sock") or "",
+        control_group=_group(reader, top, "control_group"),
+        control_write_group=_group(reader, top, "control_write_group"),
         state_dir=top.text("state_dir", "/var/lib/evpnd") or "",
         metrics=metrics,
         source=name,
@@ -319,6 +326,16 @@ def parse(text: str, name: str = "<config>") -> Config:
     if reader.problems:
         raise ConfigError(reader.problems)
     return config
+
+
+def _group(reader: _Reader, fields: _Fields, key: str) -> str | None:
+    name = fields.text(key, None)
+    if name is not None:
+        try:
+            grp.getgrnam(name)
+        except KeyError:
+            reader.problem(fields.get(key), key, f"no group named {name!r} on this host")
+    return name
 
 
 def _neighbor(reader: _Reader, node: yaml.Node, where: str) -> NeighborConfig | None:

@@ -6,6 +6,8 @@ import argparse
 import json
 import socket
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 from evpnd import __version__
@@ -14,7 +16,23 @@ DEFAULT_SOCKET = "/run/evpnd/evpnd.sock"
 
 
 class ControlError(Exception):
-    pass
+    def __init__(self, message: str, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+class Refused(ControlError):
+    """The daemon answered, and said no: this caller may not do that."""
+
+
+def _connect_problem(path: str, exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return f"no evpnd control socket at {path}: is evpnd running?"
+    if isinstance(exc, PermissionError):
+        return f"no permission to use {path} (root, or the control_group of evpnd.yaml)"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"{path}: nobody listens: evpnd is not running"
+    return f"{path}: {exc.strerror or exc}"
 
 
 def request(path: str, command: str, **extra: Any) -> Any:
@@ -29,20 +47,15 @@ def request(path: str, command: str, **extra: Any) -> Any:
                 if not chunk:
                     break
                 data += chunk
-    except FileNotFoundError:
-        raise ControlError(f"no evpnd control socket at {path}: is evpnd running?") from None
-    except PermissionError:
-        raise ControlError(f"no permission to use {path} (root or the evpnd group)") from None
-    except ConnectionRefusedError:
-        raise ControlError(f"{path}: nobody listens: evpnd is not running") from None
     except OSError as exc:
-        raise ControlError(f"{path}: {exc.strerror or exc}") from None
+        raise ControlError(_connect_problem(path, exc), unreachable=True) from None
     try:
         answer = json.loads(data)
     except ValueError:
         raise ControlError("evpnd closed the connection without an answer") from None
     if not answer.get("ok"):
-        raise ControlError(answer.get("error", "evpnd refused the request"))
+        error = answer.get("error", "evpnd refused the request")
+        raise Refused(error) if answer.get("refused") else ControlError(error)
     return answer["result"]
 
 
@@ -103,88 +116,214 @@ def show_routes(routes: list[dict[str, Any]]) -> str:
     return out + f"\n\n{len(routes)} paths; > best, S stale"
 
 
+def show_mac_table(macs: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            str(m["vni"]),
+            m["mac"],
+            m["type"],
+            m["vtep"] or "",
+            str(m["seq"]),
+            ",".join(f for f in ("sticky", "frozen") if m[f]),
+        ]
+        for m in macs
+    ]
+    return table(rows, ["VNI", "MAC", "Type", "VTEP", "Seq", "Flags"])
+
+
+def show_vni_table(vnis: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            str(v["vni"]),
+            v["vxlan"] or "",
+            v["bridge"] or "",
+            v["vtep"],
+            v["rd"],
+            " ".join(v["export_rts"]),
+            str(len(v["remote_vteps"])),
+            str(v["local_macs"]),
+            "; ".join(v["problems"]),
+        ]
+        for v in vnis
+    ]
+    headers = ["VNI", "VxLAN", "Bridge", "VTEP", "RD", "Export RTs", "Remote VTEPs", "Local MACs"]
+    return table(rows, [*headers, "Problems"])
+
+
+def show_neigh_table(neighs: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            str(n["vni"]),
+            n["ip"],
+            n["mac"],
+            n["type"],
+            n["vtep"] or "",
+            str(n["seq"]),
+            "sticky" if n["sticky"] else "",
+        ]
+        for n in neighs
+    ]
+    return table(rows, ["VNI", "IP", "MAC", "Type", "VTEP", "Seq", "Flags"])
+
+
+def show_kernel_table(result: dict[str, Any]) -> str:
+    if not result["programming"]:
+        return "kernel programming is off (evpn.program_kernel: false, or netlink failed)"
+    wanted, kernel = result["wanted"], result["kernel"]
+    head = (
+        f"wanted: {wanted['fdb']} FDB, {wanted['flood']} flood, {wanted['neigh']} neighbour"
+        f" entries; kernel: {kernel['fdb']} FDB, {kernel['flood']} flood,"
+        f" {kernel['neigh']} neighbour entries"
+    )
+    if not result["settled"]:
+        head += "\n(peers have not all sent End-of-RIB: extra entries are kept until they do)"
+    if result["in_sync"]:
+        return head + "\nin sync"
+    rows = [
+        [
+            d["kind"],
+            str(d["vni"] or ""),
+            d["device"] or "",
+            d["entry"],
+            d["wanted"] or "(none)",
+            d["kernel"] or "(none)",
+        ]
+        for d in result["differences"]
+    ]
+    body = table(rows, ["Kind", "VNI", "Device", "Entry", "evpnd wants", "kernel has"])
+    return f"{head}\n{body}\n\n{len(rows)} differences"
+
+
+def show_summary(result: dict[str, Any]) -> str:
+    lines = [
+        f"AS {result['asn']}, router id {result['router_id']}",
+        f"{result['routes']} routes, {result['peers']} peers, {len(result['vnis'])} VNIs",
+    ]
+    return "\n".join(lines)
+
+
+def format_event(event: dict[str, Any]) -> str:
+    """One line per event, for people: time, what, then the fields."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.get("time", 0)))
+    rest = {k: v for k, v in event.items() if k not in ("time", "event", "action")}
+    words = [stamp, event.get("event", "?")]
+    if "action" in event:
+        words.append(str(event["action"]))
+    words += [f"{k}={v}" for k, v in rest.items() if v is not None and v != []]
+    return " ".join(words)
+
+
+def watch(path: str, filters: dict[str, Any], as_json: bool) -> int:
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(path)
+    except OSError as exc:
+        raise ControlError(_connect_problem(path, exc)) from None
+    with sock, sock.makefile("rb") as stream:
+        sock.sendall(json.dumps({"command": "watch", "filters": filters}).encode() + b"\n")
+        first = json.loads(stream.readline() or b"{}")
+        if not first.get("ok"):
+            raise ControlError(first.get("error", "evpnd refused to stream events"))
+        for line in stream:
+            event = json.loads(line)
+            print(json.dumps(event) if as_json else format_event(event), flush=True)
+    print("evpnctl: evpnd closed the stream", file=sys.stderr)
+    return 1
+
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 0, 1, 2, 3, 4
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="evpnctl", description="Ask a running evpnd.")
+    parser = argparse.ArgumentParser(
+        prog="evpnctl",
+        description="Ask a running evpnd.",
+        epilog="exit codes: 0 done; 1 done, but reports a problem (a refused reload, the"
+        " kernel out of sync); 2 usage; 3 evpnd not reachable; 4 not allowed",
+    )
     parser.add_argument("--version", action="version", version=f"evpnctl {__version__}")
     parser.add_argument("-s", "--socket", default=DEFAULT_SOCKET, help="control socket path")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="JSON for scripts")
     sub = parser.add_subparsers(dest="command")
-    show = sub.add_parser("show", help="show peers, routes or summary")
-    show.add_argument("what", choices=["peers", "routes", "vni", "mac", "summary"])
-    show.add_argument("--json", action="store_true", help="JSON for scripts")
-    show.add_argument("--type", type=int, choices=[1, 2, 3, 4, 5])
+    show = sub.add_parser("show", parents=[common], help="show state")
+    show.add_argument(
+        "what", choices=["peers", "routes", "vni", "mac", "neigh", "kernel", "summary"]
+    )
+    show.add_argument("--type", type=int, choices=[1, 2, 3, 4, 5], help="routes of this type")
     show.add_argument("--vni", type=int)
     show.add_argument("--mac")
     show.add_argument("--rd")
+    clear = sub.add_parser("clear", parents=[common], help="reset a session")
+    clear.add_argument("what", choices=["peer"])
+    clear.add_argument("address")
+    clear.add_argument("--soft", action="store_true", help="refresh routes, keep the session")
+    sub.add_parser("reload", parents=[common], help="re-read the configuration file")
+    watching = sub.add_parser("watch", parents=[common], help="stream route and MAC events")
+    watching.add_argument("--vni", type=int)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 2
-    filters = {
-        k: getattr(args, k)
-        for k in ("type", "vni", "mac", "rd")
-        if getattr(args, k, None) is not None
-    }
+        return EXIT_USAGE
     try:
-        result = request(args.socket, f"show {args.what}", filters=filters)
+        if args.command == "watch":
+            filters = {"vni": args.vni} if args.vni is not None else {}
+            try:
+                return watch(args.socket, filters, args.json)
+            except KeyboardInterrupt:
+                return EXIT_OK
+        if args.command == "show":
+            filters = {
+                k: getattr(args, k)
+                for k in ("type", "vni", "mac", "rd")
+                if getattr(args, k, None) is not None
+            }
+            result = request(args.socket, f"show {args.what}", filters=filters)
+        elif args.command == "clear":
+            result = request(args.socket, "clear peer", address=args.address, soft=args.soft)
+        else:
+            result = request(args.socket, "reload")
+    except Refused as exc:
+        print(f"evpnctl: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     except ControlError as exc:
         print(f"evpnctl: {exc}", file=sys.stderr)
-        return 3
+        return EXIT_UNREACHABLE if exc.unreachable else EXIT_PROBLEM
+    status = EXIT_OK
+    if args.command == "reload" and not result["reloaded"]:
+        status = EXIT_PROBLEM
+    if args.command == "show" and args.what == "kernel" and not result["in_sync"]:
+        status = EXIT_PROBLEM
     if args.json:
         print(json.dumps(result, indent=2))
-    elif args.what == "peers":
-        print(show_peers(result))
-    elif args.what == "routes":
-        print(show_routes(result))
-    elif args.what == "vni":
+        return status
+    if args.command == "reload":
         print(
-            table(
-                [
-                    [
-                        str(v["vni"]),
-                        v["vxlan"] or "",
-                        v["bridge"] or "",
-                        v["vtep"],
-                        v["rd"],
-                        " ".join(v["export_rts"]),
-                        str(len(v["remote_vteps"])),
-                        str(v["local_macs"]),
-                        "; ".join(v["problems"]),
-                    ]
-                    for v in result
-                ],
-                [
-                    "VNI",
-                    "VxLAN",
-                    "Bridge",
-                    "VTEP",
-                    "RD",
-                    "Export RTs",
-                    "Remote VTEPs",
-                    "Local MACs",
-                    "Problems",
-                ],
-            )
+            "reloaded" if result["reloaded"] else "reload refused; the running configuration stays:"
         )
-    elif args.what == "mac":
+        for problem in result["problems"]:
+            print(f"  {problem}")
+    elif args.command == "clear":
         print(
-            table(
-                [
-                    [
-                        str(m["vni"]),
-                        m["mac"],
-                        m["type"],
-                        m["vtep"] or "",
-                        str(m["seq"]),
-                        ",".join(f for f in ("sticky", "frozen") if m[f]),
-                    ]
-                    for m in result
-                ],
-                ["VNI", "MAC", "Type", "VTEP", "Seq", "Flags"],
-            )
+            {
+                "reset": f"{result['peer']}: session reset; it reconnects by itself",
+                "soft": f"{result['peer']}: sent {result.get('routes_sent')} routes again"
+                + (", asked for the peer's" if result.get("refresh_requested") else ""),
+                "none": f"{result['peer']}: not Established ({result.get('state')}); nothing to do",
+            }[result["action"]]
         )
     else:
-        print(json.dumps(result, indent=2))
-    return 0
+        printers: dict[str, Callable[[Any], str]] = {
+            "peers": show_peers,
+            "routes": show_routes,
+            "vni": show_vni_table,
+            "mac": show_mac_table,
+            "neigh": show_neigh_table,
+            "kernel": show_kernel_table,
+            "summary": show_summary,
+        }
+        print(printers[args.what](result))
+    return status
 
 
 if __name__ == "__main__":

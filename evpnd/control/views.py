@@ -173,3 +173,38 @@ def mac_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
         )
     out.sort(key=lambda m: (m["vni"], m["mac"], m["type"]))
     return out
+
+
+def neigh_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
+    """MAC/IP bindings, local and remote: what ARP/ND suppression answers from."""
+    wanted_vni = filters.get("vni")
+    out = []
+    for path in daemon.rib.best_paths():
+        route = path.route
+        if not isinstance(route, MacIpRoute) or not route.ip:
+            continue
+        if wanted_vni is not None and route.label1 != int(wanted_vni):
+            continue
+        sticky, seq = mobility(path.attributes)
+        out.append(
+            {
+                "vni": route.label1,
+                "ip": ip_to_text(route.ip),
+                "mac": mac_to_text(route.mac),
+                "type": "local" if path.source.is_local else "remote",
+                "vtep": path.attributes.nexthop_text,
+                "seq": seq,
+                "sticky": bool(sticky),
+                "source": path.source.name,
+            }
+        )
+    out.sort(key=lambda n: (n["vni"], len(str(n["ip"])), str(n["ip"]), n["type"]))
+    return out
+
+
+def kernel_view(daemon: Daemon) -> dict[str, Any]:
+    """What evpnd wants programmed against what the kernel holds, entry by entry."""
+    dataplane = daemon.dataplane
+    if dataplane is None:
+        return {"programming": False, "in_sync": True, "wanted": {}, "differences": []}
+    return dataplane.compare()

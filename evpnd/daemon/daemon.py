@@ -20,6 +20,7 @@ from evpnd.bgp.negotiation import LocalSettings
 from evpnd.bgp.peer import PeerSettings
 from evpnd.bgp.update import EMPTY_ATTRIBUTES
 from evpnd.config import Config, NeighborConfig, VniConfig
+from evpnd.control.watch import EventStream
 from evpnd.daemon import sockets
 from evpnd.daemon.origination import RdIndexStore, Vni, build_vnis, local_routes
 from evpnd.daemon.peer_driver import BgpProtocol, PeerDriver
@@ -57,6 +58,9 @@ class Daemon:
         self._listen_socket: socket.socket | None = None
         self._flush_scheduled = False
         self.rib.subscribe(self._on_changes)
+        #: what `evpnctl watch` shows
+        self.events = EventStream()
+        self.rib.subscribe(self.events.route_changes)
         self._marker = pathlib.Path(config.state_dir) / "stopped-at"
         self.restarting = self._restarting()
 

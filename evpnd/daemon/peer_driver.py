@@ -136,6 +136,32 @@ class PeerDriver:
         if self._timer is not None:
             self._timer.cancel()
 
+    def clear(self, soft: bool) -> dict[str, object]:
+        """`evpnctl clear peer`: hard ends the session with Cease / Administrative Reset (it
+        comes back by itself); soft asks the peer for its routes again (ROUTE-REFRESH) and sends
+        it ours again, without touching the session."""
+        if self.state is not State.ESTABLISHED or self.adj_out is None:
+            if soft:
+                raise ValueError(f"{self.address} is {self.state.value}, not Established")
+            return {"peer": self.address, "action": "none", "state": self.state.value}
+        if not soft:
+            notification = Notification(ErrorCode.CEASE, CeaseSubcode.ADMINISTRATIVE_RESET)
+            self.peer.reset(self.now(), notification, "cleared by the operator")
+            self.process()
+            return {"peer": self.address, "action": "reset"}
+        messages = self.adj_out.resend()
+        refresh = self.negotiated is not None and self.negotiated.route_refresh
+        if refresh:
+            messages.insert(0, RouteRefresh(*EVPN_FAMILY, 0).encode())
+        self.peer.send(messages, self.now())
+        self.process()
+        return {
+            "peer": self.address,
+            "action": "soft",
+            "routes_sent": len(self.adj_out),
+            "refresh_requested": refresh,
+        }
+
     @property
     def state(self) -> State:
         return self.peer.state
@@ -269,6 +295,9 @@ class PeerDriver:
             hostname=negotiated.peer_hostname,
             hold_time=negotiated.hold_time,
         )
+        self.daemon.events.publish(
+            "peer", peer=self.address, state="Established", remote_as=remote.asn
+        )
         self.adj_out = AdjRibOut(self.source, self.daemon.speaker, negotiated.context)
         self.adj_out.enqueue_table(self.daemon.rib)
         self.peer.send([*self.adj_out.flush(), end_of_rib()], self.now())
@@ -280,6 +309,14 @@ class PeerDriver:
             sent=str(event.sent) if event.sent else None,
             received=str(event.received) if event.received else None,
             graceful_restart=event.graceful_restart,
+        )
+        self.daemon.events.publish(
+            "peer",
+            peer=self.address,
+            state="down",
+            reason=event.reason,
+            sent=str(event.sent) if event.sent else None,
+            received=str(event.received) if event.received else None,
         )
         self.adj_out = None
         self.up_since_wall = None

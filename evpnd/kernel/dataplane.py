@@ -118,9 +118,13 @@ class DataPlane:
                     vtep=port.local_ip,
                     problems=port.problems or None,
                 )
+                self.daemon.events.publish(
+                    "vni", action="found", vni=vni, vxlan=port.name, problems=port.problems
+                )
         for vni, port in self.ports.items():
             if vni not in ports:
                 log.info("vni gone", vni=vni, vxlan=port.name)
+                self.daemon.events.publish("vni", action="gone", vni=vni, vxlan=port.name)
         self.ports = ports
         # looked up once per netlink event: by vxlan port and by bridge (SVI)
         self._by_vxlan = {p.ifindex: p for p in ports.values()}
@@ -195,8 +199,78 @@ class DataPlane:
                 neigh=len(changes.neigh_set),
             )
             self.counters.repairs += len(changes)
+            self.daemon.events.publish(
+                "kernel",
+                action="repaired",
+                entries=len(changes),
+                fdb=len(changes.fdb_set),
+                flood=len(changes.flood_add),
+                neigh=len(changes.neigh_set),
+                removed=len(changes.fdb_del) + len(changes.flood_del) + len(changes.neigh_del),
+            )
             self._write(changes)
         return len(changes)
+
+    def compare(self) -> dict[str, object]:
+        """The difference between what the RIB wants and what the kernel has, for people:
+        `evpnctl show kernel`. Read-only: the next reconciliation does the repairs."""
+        actual = self._actual()
+        wanted = self.state.desired
+        changes = diff(actual, wanted)
+
+        rows: list[dict[str, object]] = []
+
+        def row(kind: str, key: tuple[int, bytes], want: str | None, have: str | None) -> None:
+            port = (self._by_bridge if kind == "neigh" else self._by_vxlan).get(key[0])
+            rows.append(
+                {
+                    "kind": kind,
+                    "vni": port.vni if port else None,
+                    "device": (port.bridge_name if kind == "neigh" else port.name)
+                    if port
+                    else None,
+                    "entry": mac_to_text(key[1]) if kind == "fdb" else ip_to_text(key[1]),
+                    "wanted": want,
+                    "kernel": have,
+                }
+            )
+
+        for key, vtep in changes.fdb_set.items():
+            have = actual.fdb.get(key)
+            row("fdb", key, f"dst {ip_to_text(vtep)}", f"dst {ip_to_text(have)}" if have else None)
+        for key in changes.fdb_del:
+            row("fdb", key, None, f"dst {ip_to_text(actual.fdb[key])}")
+        for key in changes.flood_add:
+            row("flood", key, "00:00:00:00:00:00 dst", None)
+        for key in changes.flood_del:
+            row("flood", key, None, "00:00:00:00:00:00 dst")
+        for key, mac in changes.neigh_set.items():
+            had = actual.neigh.get(key)
+            row(
+                "neigh",
+                key,
+                f"lladdr {mac_to_text(mac)}",
+                f"lladdr {mac_to_text(had)}" if had else None,
+            )
+        for key in changes.neigh_del:
+            row("neigh", key, None, f"lladdr {mac_to_text(actual.neigh[key])}")
+        rows.sort(key=lambda r: (str(r["kind"]), r["vni"] or 0, str(r["entry"])))
+        return {
+            "programming": True,
+            "in_sync": not rows,
+            "settled": self.settled,
+            "wanted": {
+                "fdb": len(wanted.fdb),
+                "flood": len(wanted.flood),
+                "neigh": len(wanted.neigh),
+            },
+            "kernel": {
+                "fdb": len(actual.fdb),
+                "flood": len(actual.flood),
+                "neigh": len(actual.neigh),
+            },
+            "differences": rows,
+        }
 
     def _is_settled(self) -> bool:
         if time.monotonic() - self.started > self.daemon.config.graceful_restart_time:
@@ -531,6 +605,9 @@ class DataPlane:
             if current is None or current < wanted:
                 self.counters.local_moves += 1
                 log.info("mac moved here", vni=vni, mac=mac_to_text(mac), sequence=wanted)
+                self.daemon.events.publish(
+                    "mac", action="moved here", vni=vni, mac=mac_to_text(mac), seq=wanted
+                )
                 self._note_move(vni, mac)
                 self._local_seq[(vni, mac)] = wanted
                 return wanted
@@ -546,6 +623,7 @@ class DataPlane:
                 window_s=self.duplicates.window,
                 hint="this VTEP stops announcing it; find the duplicate host",
             )
+            self.daemon.events.publish("mac", action="frozen", vni=vni, mac=mac_to_text(mac))
 
     def _withdraw_local(self, keys: list[LocalKey]) -> None:
         vnis = {v.vni: v for v in self.daemon.vnis}
@@ -583,6 +661,14 @@ class DataPlane:
                     mac=mac_to_text(mac),
                     to=new.source.name,
                     sequence=sequence,
+                )
+                self.daemon.events.publish(
+                    "mac",
+                    action="moved away",
+                    vni=vni,
+                    mac=mac_to_text(mac),
+                    to=new.attributes.nexthop_text,
+                    seq=sequence,
                 )
                 self._local_seq[(vni, mac)] = sequence
                 self._withdraw_local(mine)

@@ -1,0 +1,91 @@
+"""Live events for `evpnctl watch`: route and MAC changes, session changes, kernel repairs.
+
+Publishing costs nothing while nobody watches. A watcher that reads too slowly does not hold up
+the daemon: its queue is bounded, and what did not fit is reported as a count of lost events
+instead of being buffered without limit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from evpnd.evpn.identifiers import ip_to_text, mac_to_text
+from evpnd.evpn.routes import MacIpRoute
+from evpnd.rib.bestpath import mobility
+from evpnd.rib.locrib import RouteChange
+
+Event = dict[str, Any]
+
+
+class _Watcher:
+    def __init__(self, limit: int) -> None:
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(limit)
+        self.lost = 0
+
+
+class EventStream:
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._watchers: set[_Watcher] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self._watchers)
+
+    def publish(self, event: str, **fields: Any) -> None:
+        if not self._watchers:
+            return
+        item = {"time": round(time.time(), 3), "event": event, **fields}
+        for watcher in self._watchers:
+            try:
+                watcher.queue.put_nowait(item)
+            except asyncio.QueueFull:
+                watcher.lost += 1
+
+    async def follow(self) -> AsyncIterator[Event]:
+        watcher = _Watcher(self.limit)
+        self._watchers.add(watcher)
+        try:
+            while True:
+                if watcher.lost and not watcher.queue.full():
+                    lost, watcher.lost = watcher.lost, 0
+                    yield {"time": round(time.time(), 3), "event": "lost", "count": lost}
+                yield await watcher.queue.get()
+        finally:
+            self._watchers.discard(watcher)
+
+    def route_changes(self, changes: list[RouteChange]) -> None:
+        """Best-path changes as events: a MAC's route says learned / moved / withdrawn."""
+        if not self._watchers:
+            return
+        for _, old, new in changes:
+            path = new if new is not None else old
+            assert path is not None
+            route = path.route
+            if new is None:
+                action = "withdrawn"
+            elif old is None:
+                action = "added"
+            elif old.attributes.nexthop != new.attributes.nexthop or (
+                old.source.is_local != new.source.is_local
+            ):
+                action = "moved"
+            else:
+                action = "changed"
+            fields: dict[str, Any] = {
+                "action": action,
+                "type": route.route_type,
+                "rd": str(route.rd),
+                "route": route.text,
+                "source": path.source.name,
+                "nexthop": path.attributes.nexthop_text,
+            }
+            if isinstance(route, MacIpRoute):
+                fields["vni"] = route.label1
+                fields["mac"] = mac_to_text(route.mac)
+                fields["ip"] = ip_to_text(route.ip) if route.ip else None
+                fields["seq"] = mobility(path.attributes)[1]
+                if action == "moved" and old is not None:
+                    fields["from"] = old.attributes.nexthop_text
+            self.publish("route", **fields)

@@ -1,0 +1,344 @@
+"""`evpnd demo`: a throw-away fabric in network namespaces on this machine.
+
+Three evpnd VTEPs (and one FRR VTEP when FRR is installed) share VNI 100 over an underlay
+switch; a host hangs off each VTEP's bridge. The demo waits for the sessions, pings every host
+from every host, prints what one VTEP knows, and removes everything again — also when it is
+interrupted. Nothing outside the namespaces it creates is touched, and each run has its own
+names, so two demos (or a demo and the tests) can run side by side."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from evpnd.control.cli import ControlError, request, show_mac_table, show_peers
+
+ASN = 65000
+VNI = 100
+UNDERLAY = "198.18.0"  # RFC 2544 benchmarking space: never a real network's
+OVERLAY = "10.100.0"
+FRR_BGPD = "/usr/lib/frr/bgpd"
+
+
+class DemoError(Exception):
+    pass
+
+
+def _sh(*args: str, timeout: float = 30) -> str:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise DemoError(f"{' '.join(args)}: {(result.stderr or result.stdout).strip()}")
+    return result.stdout
+
+
+def _wait(what: str, probe: Callable[[], Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except (ControlError, DemoError, OSError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.2)
+    raise DemoError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last})")
+
+
+@dataclass
+class Vtep:
+    name: str
+    namespace: str
+    address: str
+    kind: str  # "evpnd" or "frr"
+    home: Path
+    host: str = ""
+    host_ip: str = ""
+    host_mac: str = ""
+
+    @property
+    def socket(self) -> str:
+        return str(self.home / "evpnd.sock")
+
+
+@dataclass
+class Fabric:
+    """Everything one demo run created, so that `close` can remove exactly that."""
+
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:5])
+    namespaces: list[str] = field(default_factory=list)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    pidfiles: list[Path] = field(default_factory=list)
+    vteps: list[Vtep] = field(default_factory=list)
+    dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="evpnd-demo-")))
+
+    def ns(self, name: str) -> str:
+        full = f"evdemo-{self.tag}-{name}"
+        _sh("ip", "netns", "add", full)
+        self.namespaces.append(full)
+        self.run(full, "ip", "link", "set", "lo", "up")
+        return full
+
+    def run(self, ns: str, *args: str, timeout: float = 30) -> str:
+        return _sh("ip", "netns", "exec", ns, *args, timeout=timeout)
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for pidfile in self.pidfiles:
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+        for ns in self.namespaces:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _evpnd_config(vtep: Vtep, others: list[Vtep]) -> str:
+    neighbors = "\n".join(
+        f"  - {{address: {o.address}, remote_as: {ASN}, connect_retry: 1}}" for o in others
+    )
+    return f"""# written by `evpnd demo`
+asn: {ASN}
+router_id: {vtep.address}
+hostname: {vtep.name}
+listen: {{address: "{vtep.address}", port: 179}}
+neighbors:
+{neighbors}
+evpn: {{advertise_all_vni: true}}
+control_socket: {vtep.socket}
+state_dir: {vtep.home}
+"""
+
+
+def _frr_config(vtep: Vtep, others: list[Vtep]) -> str:
+    lines = [
+        "frr defaults traditional",
+        f"hostname {vtep.name}",
+        "!",
+        f"router bgp {ASN}",
+        f" bgp router-id {vtep.address}",
+        " no bgp default ipv4-unicast",
+    ]
+    for o in others:
+        lines += [
+            f" neighbor {o.address} remote-as {ASN}",
+            f" neighbor {o.address} timers connect 1",
+        ]
+    lines += [" !", " address-family l2vpn evpn"]
+    lines += [f"  neighbor {o.address} activate" for o in others]
+    lines += ["  advertise-all-vni", " exit-address-family", "!", ""]
+    return "\n".join(lines)
+
+
+def build(fabric: Fabric, evpnd_count: int, with_frr: bool, say: Callable[[str], None]) -> None:
+    spine = fabric.ns("spine")
+    fabric.run(spine, "ip", "link", "add", "underlay", "type", "bridge")
+    fabric.run(spine, "ip", "link", "set", "underlay", "up")
+    kinds = ["evpnd"] * evpnd_count + (["frr"] if with_frr else [])
+    for index, kind in enumerate(kinds, start=1):
+        name = f"vtep{index}"
+        home = fabric.dir / name
+        home.mkdir()
+        vtep = Vtep(name, fabric.ns(name), f"{UNDERLAY}.{index}", kind, home)
+        fabric.vteps.append(vtep)
+        uplink = f"evd{fabric.tag}u{index}"
+        _sh("ip", "link", "add", uplink, "netns", spine, "type", "veth", "peer", "name", "eth0",
+            "netns", vtep.namespace)  # fmt: skip
+        fabric.run(spine, "ip", "link", "set", uplink, "master", "underlay", "up")
+        fabric.run(vtep.namespace, "ip", "addr", "add", f"{vtep.address}/24", "dev", "eth0")
+        fabric.run(vtep.namespace, "ip", "link", "set", "eth0", "up")
+        # The VTEP: vxlan100 in bridge br100, set up the way EVPN wants it (no data-plane
+        # learning, ARP/ND answered from the neighbour table), with a gateway address.
+        ns = vtep.namespace
+        fabric.run(ns, "ip", "link", "add", f"vxlan{VNI}", "type", "vxlan", "id", str(VNI),
+                   "dstport", "4789", "local", vtep.address, "nolearning")  # fmt: skip
+        fabric.run(ns, "ip", "link", "add", f"br{VNI}", "type", "bridge")
+        fabric.run(ns, "ip", "link", "set", f"vxlan{VNI}", "master", f"br{VNI}")
+        fabric.run(ns, "ip", "link", "set", f"vxlan{VNI}", "type", "bridge_slave",
+                   "neigh_suppress", "on", "learning", "off")  # fmt: skip
+        fabric.run(ns, "ip", "link", "set", f"vxlan{VNI}", "up")
+        fabric.run(ns, "ip", "addr", "add", f"{OVERLAY}.{index}/24", "dev", f"br{VNI}")
+        fabric.run(ns, "ip", "link", "set", f"br{VNI}", "up")
+        # Its host, a namespace with one interface on the bridge.
+        vtep.host = fabric.ns(f"host{index}")
+        vtep.host_ip = f"{OVERLAY}.{100 + index}"
+        vtep.host_mac = f"02:de:00:00:00:{index:02x}"
+        port = f"evd{fabric.tag}h{index}"
+        fabric.run(ns, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0",
+                   "netns", vtep.host)  # fmt: skip
+        fabric.run(ns, "ip", "link", "set", port, "master", f"br{VNI}", "up")
+        fabric.run(vtep.host, "ip", "link", "set", "eth0", "address", vtep.host_mac)
+        fabric.run(vtep.host, "ip", "addr", "add", f"{vtep.host_ip}/24", "dev", "eth0")
+        fabric.run(vtep.host, "ip", "link", "set", "eth0", "up")
+    roles = ", ".join(f"{v.name}: {v.kind}" for v in fabric.vteps)
+    say(
+        f"built evdemo-{fabric.tag}-*: {len(kinds)} VTEPs ({roles}), "
+        f"a host behind each, underlay {UNDERLAY}.0/24, VNI {VNI} ({OVERLAY}.0/24)"
+    )
+    for vtep in fabric.vteps:
+        others = [o for o in fabric.vteps if o is not vtep]
+        if vtep.kind == "evpnd":
+            _start_evpnd(fabric, vtep, others)
+        else:
+            _start_frr(fabric, vtep, others)
+
+
+def _start_evpnd(fabric: Fabric, vtep: Vtep, others: list[Vtep]) -> None:
+    config = vtep.home / "evpnd.yaml"
+    config.write_text(_evpnd_config(vtep, others))
+    log = (vtep.home / "evpnd.log").open("ab")
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", vtep.namespace, sys.executable, "-m", "evpnd.cli",
+         "--config", str(config)],
+        stdout=log,
+        stderr=log,
+    )  # fmt: skip
+    fabric.processes.append(process)
+
+
+def _start_frr(fabric: Fabric, vtep: Vtep, others: list[Vtep]) -> None:
+    os.chmod(fabric.dir, 0o755)
+    shutil.chown(vtep.home, "frr", "frr")
+    conf = vtep.home / "frr.conf"
+    conf.write_text(_frr_config(vtep, others))
+    shutil.chown(conf, "frr", "frr")
+    for daemon in ("zebra", "bgpd"):
+        pidfile = vtep.home / f"{daemon}.pid"
+        fabric.pidfiles.append(pidfile)
+        fabric.run(vtep.namespace, f"/usr/lib/frr/{daemon}", "-d", "-i", str(pidfile),
+                   "-z", str(vtep.home / "zserv.api"), "--vty_socket", str(vtep.home),
+                   "-f", str(conf), "-A", "127.0.0.1", "-P", "0")  # fmt: skip
+        if daemon == "zebra":
+            _wait("zebra to start", lambda: (vtep.home / "zserv.api").exists(), 15)
+
+
+def _established(vtep: Vtep, expected: int) -> bool:
+    peers = request(vtep.socket, "show peers")
+    return sum(1 for p in peers if p["state"] == "Established") == expected
+
+
+def converge(fabric: Fabric, timeout: float, say: Callable[[str], None]) -> float:
+    start = time.monotonic()
+    expected = len(fabric.vteps) - 1
+    for vtep in fabric.vteps:
+        if vtep.kind == "evpnd":
+            _wait(
+                f"{vtep.name}'s {expected} sessions",
+                functools.partial(_established, vtep, expected),
+                timeout,
+            )
+    took = time.monotonic() - start
+    say(f"all BGP sessions Established after {took:.1f} s")
+    return took
+
+
+def ping_all(fabric: Fabric, timeout: float, say: Callable[[str], None]) -> list[str]:
+    """Pings every host from every host; returns the pairs that never answered."""
+    failed = []
+    for src in fabric.vteps:
+        for dst in fabric.vteps:
+            if src is dst:
+                continue
+            deadline = time.monotonic() + timeout
+            while True:
+                result = subprocess.run(
+                    ["ip", "netns", "exec", src.host, "ping", "-c1", "-W1", dst.host_ip],
+                    capture_output=True,
+                )
+                if result.returncode == 0:
+                    break
+                if time.monotonic() > deadline:
+                    failed.append(f"host{src.name[4:]} -> host{dst.name[4:]}")
+                    break
+    pairs = len(fabric.vteps) * (len(fabric.vteps) - 1)
+    say(f"ping: {pairs - len(failed)} of {pairs} host pairs answered")
+    return failed
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run(evpnd_count: int = 3, frr: bool | None = None, keep: bool = False) -> int:
+    if os.geteuid() != 0:
+        print("evpnd demo: needs root (it creates network namespaces)", file=sys.stderr)
+        return 2
+    if shutil.which("ip") is None:
+        print("evpnd demo: needs iproute2's `ip` command", file=sys.stderr)
+        return 2
+    with_frr = os.path.exists(FRR_BGPD) if frr is None else frr
+    if with_frr and not os.path.exists(FRR_BGPD):
+        print("evpnd demo: --frr asked for, but FRR is not installed", file=sys.stderr)
+        return 2
+
+    def say(text: str) -> None:
+        print(f"demo: {text}", flush=True)
+
+    if not with_frr:
+        say("FRR is not installed: the fabric is evpnd only (apt install frr adds an FRR VTEP)")
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    fabric = Fabric()
+    status = 1
+    try:
+        build(fabric, evpnd_count, with_frr, say)
+        converge(fabric, 60, say)
+        failed = ping_all(fabric, 20, say)
+        first = fabric.vteps[0]
+        print(f"\n$ evpnctl show peers          (on {first.name})")
+        print(show_peers(request(first.socket, "show peers")))
+        print(f"\n$ evpnctl show mac            (on {first.name})")
+        print(show_mac_table(request(first.socket, "show mac", filters={})))
+        print(f"\n$ bridge fdb show dev vxlan{VNI}  (on {first.name}: what evpnd programmed)")
+        print(fabric.run(first.namespace, "bridge", "fdb", "show", "dev", f"vxlan{VNI}").rstrip())
+        print()
+        if failed:
+            say("no answer: " + ", ".join(failed))
+            say(f"logs are in {fabric.dir} until the demo ends")
+        else:
+            say("every host reached every other host across the EVPN fabric")
+            status = 0
+        if keep:
+            say("fabric left running; Ctrl-C removes it. Try:")
+            print(f"  ip netns exec {first.namespace} evpnctl -s {first.socket} show routes")
+            print(f"  ip netns exec {first.host} ping {fabric.vteps[-1].host_ip}")
+            signal.pause()
+    except KeyboardInterrupt:
+        say("interrupted")
+        status = 130
+    except DemoError as exc:
+        say(f"failed: {exc}")
+        for vtep in fabric.vteps:
+            log = vtep.home / "evpnd.log"
+            if log.exists():
+                tail = log.read_text(errors="replace").splitlines()[-5:]
+                print(f"--- {vtep.name} evpnd.log (last lines)", *tail, sep="\n")
+    finally:
+        # Ctrl-C again while tearing down must not leave namespaces behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        fabric.close()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, previous)
+        say("removed the namespaces and stopped the daemons")
+    return status

@@ -1,0 +1,78 @@
+"""`evpnd demo` end to end: it builds its fabric, every host reaches every other, and it leaves
+nothing behind — also when interrupted."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.netns import ROOT, sh
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+
+
+def _namespaces(tag: str) -> list[str]:
+    return [line.split()[0] for line in sh("ip", "netns", "list").splitlines() if tag in line]
+
+
+def _tag(output: str) -> str:
+    found = re.search(r"built (evdemo-\w+-)\*", output)
+    assert found, output
+    return found.group(1)
+
+
+def test_demo_pings_every_host_and_cleans_up() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "evpnd.cli", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    vteps = 4 if os.path.exists("/usr/lib/frr/bgpd") else 3
+    pairs = vteps * (vteps - 1)
+    assert f"ping: {pairs} of {pairs} host pairs answered" in out
+    # show mac on vtep1: its own host local, every other host remote behind its VTEP.
+    for index in range(2, vteps + 1):
+        assert re.search(rf"100\s+02:de:00:00:00:0{index}\s+remote\s+198\.18\.0\.{index}\b", out)
+    assert re.search(r"100\s+02:de:00:00:00:01\s+local", out)
+    assert "02:de:00:00:00:02 dst 198.18.0.2 self extern_learn" in out
+    assert _namespaces(_tag(out)) == []
+
+
+def test_demo_interrupted_removes_everything() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "evpnd.cli", "demo", "--no-frr", "--vteps", "2", "--keep"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        seen = []
+        deadline = time.monotonic() + 120
+        for line in process.stdout:
+            seen.append(line)
+            if "fabric left running" in line or time.monotonic() > deadline:
+                break
+        output = "".join(seen)
+        tag = _tag(output)
+        assert len(_namespaces(tag)) == 5, output  # spine, two VTEPs, two hosts
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+        assert process.returncode == 130, output + rest
+        assert "removed the namespaces" in rest
+        assert _namespaces(tag) == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

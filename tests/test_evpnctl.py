@@ -1,0 +1,217 @@
+"""Every evpnctl command against a running two-VTEP fabric, as tables and as JSON, with the exit
+codes scripts rely on, the live event stream, and who may change things."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from evpnd.control.cli import format_event
+from tests.netns import ROOT, Evpnd, Lab, lab, wait_for
+from tests.test_dataplane import H1_MAC, H2_MAC, two_vteps, vtep_config
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+
+UNDERLAY = "192.168.57"
+
+
+class Two:
+    def __init__(self, the_lab: Lab, v1: str, v2: str, h2: str, e1: Evpnd, e2: Evpnd) -> None:
+        self.lab, self.v1, self.v2, self.h2, self.e1, self.e2 = the_lab, v1, v2, h2, e1, e2
+
+
+@pytest.fixture(scope="module")
+def two() -> Iterator[Two]:
+    with lab() as the_lab:
+        v1, v2, h1, h2 = two_vteps(the_lab, UNDERLAY)
+        e1 = the_lab.evpnd(
+            v1, "e1", vtep_config(f"{UNDERLAY}.1", f"{UNDERLAY}.2") + "control_group: nogroup\n"
+        )
+        e2 = the_lab.evpnd(v2, "e2", vtep_config(f"{UNDERLAY}.2", f"{UNDERLAY}.1"))
+        wait_for("Established", lambda: e1.peer_state(f"{UNDERLAY}.2") == "Established", 30)
+        the_lab.run(h1, "ping", "-c1", "-W1", "10.0.100.1")
+        the_lab.run(h2, "ping", "-c1", "-W1", "10.0.100.2")
+        wait_for(
+            "h2's MAC/IP at e1",
+            lambda: any(n["ip"] == "10.0.100.12" for n in e1.ctl("show", "neigh")),
+            30,
+        )
+        yield Two(the_lab, v1, v2, h2, e1, e2)
+
+
+def ctl(daemon: Evpnd, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "evpnd.control.cli", "-s", daemon.socket, *args]
+    if user is not None:
+        command = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--init-groups", *command]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=ROOT)
+
+
+def both(daemon: Evpnd, *args: str) -> tuple[str, object]:
+    table = ctl(daemon, *args)
+    assert table.returncode == 0, table.stderr
+    assert "Traceback" not in table.stderr
+    as_json = ctl(daemon, *args, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    return table.stdout, json.loads(as_json.stdout)
+
+
+def test_show_commands_as_tables_and_json(two: Two) -> None:
+    peer = f"{UNDERLAY}.2"
+    table, peers = both(two.e1, "show", "peers")
+    assert isinstance(peers, list) and peers[0]["address"] == peer
+    assert peers[0]["state"] == "Established" and peers[0]["routes_received"] >= 3
+    assert table.splitlines()[0].split()[:3] == ["Neighbor", "AS", "State"]
+    assert f"{peer}  65000  Established" in table
+
+    table, routes = both(two.e1, "show", "routes", "--type", "2", "--mac", H2_MAC)
+    assert isinstance(routes, list) and {r["ip"] for r in routes} == {None, "10.0.100.12"}
+    assert all(r["source"] == peer and r["vni"] == 100 for r in routes)
+    assert f"[2]:[0]:[48]:[{H2_MAC}]:[32]:[10.0.100.12]" in table
+    assert "2 paths; > best" in table
+    _, type3 = both(two.e1, "show", "routes", "--type", "3", "--vni", "100")
+    assert isinstance(type3, list) and {r["source"] for r in type3} == {"local", peer}
+
+    table, vnis = both(two.e1, "show", "vni")
+    assert isinstance(vnis, list) and vnis[0]["remote_vteps"] == [peer]
+    assert table.splitlines()[1].split()[:4] == ["100", "vxlan100", "br100", f"{UNDERLAY}.1"]
+
+    table, macs = both(two.e1, "show", "mac", "--vni", "100")
+    assert isinstance(macs, list)
+    assert {(m["mac"], m["type"]) for m in macs} == {(H1_MAC, "local"), (H2_MAC, "remote")}
+    assert f"100  {H2_MAC}  remote  {peer}" in table
+
+    table, neighs = both(two.e1, "show", "neigh")
+    assert isinstance(neighs, list)
+    assert {(n["ip"], n["mac"], n["type"]) for n in neighs if n["ip"].startswith("10.")} == {
+        ("10.0.100.11", H1_MAC, "local"),
+        ("10.0.100.12", H2_MAC, "remote"),
+    }
+    assert f"10.0.100.12  {H2_MAC}  remote  {peer}" in table
+
+    table, summary = both(two.e1, "show", "summary")
+    assert isinstance(summary, dict) and summary["asn"] == 65000
+    assert f"AS 65000, router id {UNDERLAY}.1" in table
+
+    wait_for("e1 in sync", lambda: ctl(two.e1, "show", "kernel").returncode == 0, 30)
+    table, kernel = both(two.e1, "show", "kernel")
+    assert isinstance(kernel, dict) and kernel["in_sync"] and kernel["differences"] == []
+    assert kernel["wanted"]["fdb"] >= 1 and kernel["wanted"] == kernel["kernel"]
+    assert table.rstrip().endswith("in sync")
+
+
+def test_show_kernel_reports_a_difference_with_exit_code_1(two: Two) -> None:
+    # An entry that looks like evpnd's (extern_learn, on its vxlan port) but no route backs:
+    # show kernel lists it until the next reconciliation removes it.
+    stray = "02:00:00:00:99:99"
+    two.lab.run(two.v1, "bridge", "fdb", "add", stray, "dev", "vxlan100", "dst", "192.0.2.99",
+                "self", "extern_learn")  # fmt: skip
+    result = ctl(two.e1, "show", "kernel", "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    differences = json.loads(result.stdout)["differences"]
+    assert {
+        "kind": "fdb",
+        "vni": 100,
+        "device": "vxlan100",
+        "entry": stray,
+        "wanted": None,
+        "kernel": "dst 192.0.2.99",
+    } in differences
+    table = ctl(two.e1, "show", "kernel")
+    assert table.returncode == 1
+    assert f"fdb   100  vxlan100  {stray}  (none)" in table.stdout
+    # the periodic reconciliation (every 10 s) takes it away again
+    wait_for("the stray entry removed", lambda: ctl(two.e1, "show", "kernel").returncode == 0, 30)
+    assert stray not in two.lab.run(two.v1, "bridge", "fdb", "show", "dev", "vxlan100")
+
+
+def _uptime(daemon: Evpnd, address: str) -> float:
+    (peer,) = [p for p in daemon.ctl("show", "peers") if p["address"] == address]
+    return float(peer["uptime_s"] or 0)
+
+
+def test_clear_peer_soft_keeps_the_session_hard_resets_it(two: Two) -> None:
+    peer = f"{UNDERLAY}.2"
+    wait_for("some uptime", lambda: _uptime(two.e1, peer) >= 1.5, 10)
+    before = _uptime(two.e1, peer)
+    soft = ctl(two.e1, "clear", "peer", peer, "--soft")
+    assert soft.returncode == 0, soft.stderr
+    assert "sent" in soft.stdout and "asked for the peer's" in soft.stdout
+    assert _uptime(two.e1, peer) >= before
+    hard = ctl(two.e1, "clear", "peer", peer, "--json")
+    assert hard.returncode == 0 and json.loads(hard.stdout)["action"] == "reset"
+    wait_for("the session back", lambda: two.e1.peer_state(peer) == "Established", 30)
+    assert _uptime(two.e1, peer) < before + 5
+    missing = ctl(two.e1, "clear", "peer", "192.0.2.200")
+    assert missing.returncode == 1 and "no peer '192.0.2.200'" in missing.stderr
+
+
+def test_reload_refuses_a_broken_file_and_applies_a_good_one(two: Two) -> None:
+    config = Path(two.e1.home) / "evpnd.yaml"
+    good = config.read_text()
+    try:
+        config.write_text(good.replace("asn: 65000", "asn: 650o0"))
+        refused = ctl(two.e1, "reload")
+        assert refused.returncode == 1
+        assert "reload refused" in refused.stdout and "asn" in refused.stdout
+        assert two.e1.peer_state(f"{UNDERLAY}.2") == "Established"
+        extra = "  - {address: 192.0.2.77, remote_as: 65000, passive: true}\n"
+        config.write_text(good.replace("neighbors:\n", "neighbors:\n" + extra))
+        done = ctl(two.e1, "reload", "--json")
+        assert done.returncode == 0 and json.loads(done.stdout) == {
+            "reloaded": True,
+            "problems": [],
+        }
+        assert "192.0.2.77" in {p["address"] for p in two.e1.ctl("show", "peers")}
+    finally:
+        config.write_text(good)
+        ctl(two.e1, "reload")
+
+
+def test_watch_streams_route_mac_and_peer_events(two: Two) -> None:
+    command = [sys.executable, "-m", "evpnd.control.cli", "-s", two.e1.socket, "watch", "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    peer = f"{UNDERLAY}.2"
+    mac = "02:00:00:00:77:77"
+    port = f"p{two.lab.tag}{two.h2[-2:]}"
+    try:
+        time.sleep(0.5)  # subscribed
+        # an orchestrator adds a MAC at the other VTEP, then removes it
+        two.lab.run(two.v2, "bridge", "fdb", "add", mac, "dev", port, "master", "static")
+        wait_for("the MAC at e1", lambda: two.e1.routes(mac=mac), 10)
+        two.lab.run(two.v2, "bridge", "fdb", "del", mac, "dev", port, "master", "static")
+        wait_for("the MAC gone at e1", lambda: not two.e1.routes(mac=mac), 10)
+        assert ctl(two.e1, "clear", "peer", peer).returncode == 0
+        wait_for("the session back", lambda: two.e1.peer_state(peer) == "Established", 30)
+        time.sleep(0.5)
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=10)
+    events = [json.loads(line) for line in out.splitlines()]
+    kinds = [(e["event"], e.get("action") or e.get("state")) for e in events]
+    assert ("peer", "down") in kinds and ("peer", "Established") in kinds
+    h2 = [e for e in events if e["event"] == "route" and e.get("mac") == mac]
+    assert [e["action"] for e in h2] == ["added", "withdrawn"]
+    assert all(e["vni"] == 100 and e["nexthop"] == peer and e["seq"] == 0 for e in h2)
+    # and the readable form prints one line per event
+    line = format_event(h2[0])
+    assert " route added type=2 " in line and f"mac={mac}" in line and "\n" not in line
+
+
+def test_readers_and_writers_by_group(two: Two) -> None:
+    # The socket is root:nogroup 0660: nobody (in nogroup) may read but not clear/reload.
+    mode = os.stat(two.e1.socket)
+    assert oct(mode.st_mode & 0o777) == "0o660"
+    os.chmod(two.e1.home, 0o755)
+    read = ctl(two.e1, "show", "peers", user="nobody")
+    assert read.returncode == 0, read.stderr
+    refused = ctl(two.e1, "clear", "peer", f"{UNDERLAY}.2", user="nobody")
+    assert refused.returncode == 4
+    assert "not allowed" in refused.stderr and "Traceback" not in refused.stderr
+    assert two.e1.peer_state(f"{UNDERLAY}.2") == "Established"
