@@ -5,6 +5,7 @@ to what BGP says after someone deletes an entry or evpnd restarts."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.netns import Evpnd, Lab, lab, sh, wait_for
+from tests.netns import ROOT, Evpnd, Lab, lab, sh, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -152,6 +153,25 @@ def test_hosts_reach_each_other_with_frr_shaped_entries(fabric: Fabric) -> None:
     assert samples[("evpnd_vni_remote_vteps", (("vni", "100"),))] == 1
     assert samples[("evpnd_vni_remote_macs", (("vni", "100"),))] == 1
     assert samples[("evpnd_netlink_operations_total", ())] >= 3
+    peer = (("peer", "192.168.50.2"),)
+    assert samples[("evpnd_vni_remote_neighbours", (("vni", "100"),))] == 1
+    assert samples[("evpnd_vni_local_neighbours", (("vni", "100"),))] == 1
+    assert samples[("evpnd_peer_messages_received_total", peer)] >= 3  # OPEN, KEEPALIVE, UPDATE
+    assert samples[("evpnd_peer_updates_sent_total", peer)] >= 2  # routes and End-of-RIB
+    assert samples[("evpnd_peer_routes_announced_total", peer)] >= 3
+    assert samples[("evpnd_peer_routes_accepted", (*peer, ("type", "2")))] == 2
+    assert samples[("evpnd_peer_routes_accepted", (*peer, ("type", "3")))] == 1
+    assert samples[("evpnd_peer_routes_advertised_by_type", (*peer, ("type", "3")))] == 1
+    # the peer's routes reached the kernel: at least one batch timed, in order of buckets
+    assert samples[("evpnd_update_to_kernel_seconds_count", ())] >= 1
+    assert (
+        samples[("evpnd_update_to_kernel_seconds_bucket", (("le", "+Inf"),))]
+        == (samples[("evpnd_update_to_kernel_seconds_count", ())])
+    )
+    # every series the shipped Grafana dashboard queries exists
+    dashboard = (ROOT / "contrib" / "grafana" / "evpnd-dashboard.json").read_text()
+    queried = set(re.findall(r"evpnd_[a-z_]+", dashboard)) - {"evpnd_overview"}
+    assert queried and queried <= {name for name, _ in samples}, queried - {n for n, _ in samples}
 
 
 def test_an_entry_deleted_by_hand_comes_back(fabric: Fabric) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -259,3 +260,70 @@ def test_frr_without_evpn_is_refused() -> None:
         # and the operator reads why in the log
         assert "peer does not offer L2VPN EVPN (AFI 25 / SAFI 70)" in evpnd.log.read_text()
         assert frr.vtysh("show bgp summary")  # FRR kept running beside it
+
+
+def test_reload_touches_only_what_changed_with_frr_watching() -> None:
+    """evpnd peers with FRR and with another evpnd. A reload that resets the other session,
+    changes the VNI's export RT and adds a neighbour: FRR sees the new RT on evpnd's routes,
+    its own session never drops, and its uptime keeps counting on both sides."""
+    with lab() as the_lab:
+        a, f, c = the_lab.ns("a"), the_lab.ns("f"), the_lab.ns("c")
+        the_lab.link(a, "10.43.0.1/24", f, "10.43.0.2/24")
+        the_lab.link(a, "10.44.0.1/24", c, "10.44.0.3/24")
+        frr = the_lab.frr(f, "frr", frr_config("10.43.0.2", 65000, "10.43.0.1", 65000))
+        other = "  - {address: 10.44.0.3, remote_as: 65000, connect_retry: 1}\n"
+        config = evpnd_config("10.43.0.1", 65000, "10.43.0.2", 65000).replace(
+            'address: "10.43.0.1"', 'address: "::"'
+        )
+        config = config.replace("neighbors:\n", "neighbors:\n" + other)
+        evpnd = the_lab.evpnd(a, "evpnd", config)
+        the_lab.evpnd(
+            c,
+            "c",
+            evpnd_config("10.44.0.3", 65000, "10.44.0.1", 65000).replace("vni: 100", "vni: 300"),
+        )
+        wait_for("FRR up", lambda: evpnd.peer_state("10.43.0.2") == "Established", 60)
+        wait_for("c up", lambda: evpnd.peer_state("10.44.0.3") == "Established", 30)
+        rd, mac_route = "10.43.0.1:1", "[2]:[0]:[48]:[02:00:00:00:00:01]"
+        wait_for("FRR to have the MAC", lambda: frr_has(frr, rd, mac_route), 30)
+
+        def frr_session() -> dict[str, object]:
+            data = frr.json("show bgp neighbor 10.43.0.1")
+            return data["10.43.0.1"]  # type: ignore[no-any-return]
+
+        before = frr_session()
+        assert before["connectionsEstablished"] == 1 and before["connectionsDropped"] == 0
+        time.sleep(2)
+        uptime_before = next(
+            p["uptime_s"] for p in evpnd.ctl("show", "peers") if p["address"] == "10.43.0.2"
+        )
+        home = evpnd.home / "evpnd.yaml"
+        home.write_text(
+            home.read_text()
+            .replace(other, other.replace("connect_retry: 1", "connect_retry: 1, hold_time: 30"))
+            .replace("    - vni: 100\n", "    - vni: 100\n      export_rts: [65000:1100]\n")
+            .replace(
+                "neighbors:\n",
+                "neighbors:\n  - {address: 10.45.0.9, remote_as: 65000, passive: true}\n",
+            )
+        )
+        result = evpnd.ctl("reload")
+        assert result == {"reloaded": True, "problems": []}
+
+        def new_rt() -> bool:
+            info = frr_has(frr, rd, mac_route)
+            return bool(info) and "RT:65000:1100" in info["paths"][0]["extendedCommunity"]["string"]  # type: ignore[index]
+
+        wait_for("FRR to see the new RT", new_rt, 30)
+        wait_for("c back", lambda: evpnd.peer_state("10.44.0.3") == "Established", 30)
+        assert "10.45.0.9" in {p["address"] for p in evpnd.ctl("show", "peers")}
+        assert "peer settings changed" in evpnd.log.read_text() or "reload: peer reset" in (
+            evpnd.log.read_text()
+        )
+        after = frr_session()
+        assert after["connectionsEstablished"] == 1 and after["connectionsDropped"] == 0
+        assert after["bgpTimerUpEstablishedEpoch"] == before["bgpTimerUpEstablishedEpoch"]
+        uptime_after = next(
+            p["uptime_s"] for p in evpnd.ctl("show", "peers") if p["address"] == "10.43.0.2"
+        )
+        assert uptime_after > uptime_before

@@ -7,15 +7,21 @@ while the loop changes it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import start_http_server
-from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import (
+    REGISTRY,
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 from evpnd.bgp.events import State
 from evpnd.evpn.routes import MacIpRoute
+from evpnd.kernel.dataplane import LATENCY_BUCKETS
 
 if TYPE_CHECKING:
     from evpnd.daemon.daemon import Daemon
@@ -56,6 +62,31 @@ class DaemonCollector(Collector):
         updates = CounterMetricFamily(
             "evpnd_peer_updates_received", "UPDATE messages received", labels=["peer"]
         )
+        updates_out = CounterMetricFamily(
+            "evpnd_peer_updates_sent", "UPDATE messages sent", labels=["peer"]
+        )
+        messages_in = CounterMetricFamily(
+            "evpnd_peer_messages_received", "BGP messages received", labels=["peer"]
+        )
+        messages_out = CounterMetricFamily(
+            "evpnd_peer_messages_sent", "BGP messages sent", labels=["peer"]
+        )
+        announced = CounterMetricFamily(
+            "evpnd_peer_routes_announced", "Routes announced to us in UPDATEs", labels=["peer"]
+        )
+        withdrawn = CounterMetricFamily(
+            "evpnd_peer_routes_withdrawn", "Routes withdrawn in UPDATEs", labels=["peer"]
+        )
+        accepted = GaugeMetricFamily(
+            "evpnd_peer_routes_accepted",
+            "Routes in the peer's Adj-RIB-In by route type",
+            labels=["peer", "type"],
+        )
+        advertised_by_type = GaugeMetricFamily(
+            "evpnd_peer_routes_advertised_by_type",
+            "Routes the peer has from us by route type",
+            labels=["peer", "type"],
+        )
         loop_now = daemon.loop.time()
         for address, driver in sorted(daemon.drivers.items()):
             current = driver.state
@@ -67,19 +98,36 @@ class DaemonCollector(Collector):
             received.add_metric([address], daemon.rib.received_from(address))
             advertised.add_metric([address], len(driver.adj_out) if driver.adj_out else 0)
             updates.add_metric([address], driver.updates_received)
+            got, sent, updates_sent = driver.message_counts()
+            messages_in.add_metric([address], got)
+            messages_out.add_metric([address], sent)
+            updates_out.add_metric([address], updates_sent)
+            announced.add_metric([address], driver.routes_announced)
+            withdrawn.add_metric([address], driver.routes_withdrawn)
+            for kind, count in _by_type(daemon.rib.adj_in.get(address, {})):
+                accepted.add_metric([address, str(kind)], count)
+            if driver.adj_out is not None:
+                for kind, count in _by_type(driver.adj_out.sent):
+                    advertised_by_type.add_metric([address, str(kind)], count)
         routes = GaugeMetricFamily(
             "evpnd_rib_routes", "Best paths in the Loc-RIB by route type", labels=["type"]
         )
         by_type: dict[int, int] = {}
         remote_macs: dict[int, int] = {}
+        neighbours: dict[tuple[int, bool], int] = {}  # (VNI, local) -> MAC/IP bindings
         for path in daemon.rib.best_paths():
             route = path.route
             by_type[route.route_type] = by_type.get(route.route_type, 0) + 1
-            if isinstance(route, MacIpRoute) and not route.ip and not path.source.is_local:
-                remote_macs[route.label1] = remote_macs.get(route.label1, 0) + 1
+            if isinstance(route, MacIpRoute):
+                if route.ip:
+                    key = (route.label1, path.source.is_local)
+                    neighbours[key] = neighbours.get(key, 0) + 1
+                elif not path.source.is_local:
+                    remote_macs[route.label1] = remote_macs.get(route.label1, 0) + 1
         for kind, count in sorted(by_type.items()):
             routes.add_metric([str(kind)], count)
-        out = [up, state, uptime, received, advertised, updates, routes]
+        out = [up, state, uptime, received, advertised, updates, updates_out, messages_in]
+        out += [messages_out, announced, withdrawn, accepted, advertised_by_type, routes]
         dataplane = daemon.dataplane
         if dataplane is not None:
             problems = GaugeMetricFamily(
@@ -94,9 +142,19 @@ class DaemonCollector(Collector):
             vteps = GaugeMetricFamily(
                 "evpnd_vni_remote_vteps", "Remote VTEPs in the flood list", labels=["vni"]
             )
+            local_neigh = GaugeMetricFamily(
+                "evpnd_vni_local_neighbours", "MAC/IP bindings learned here", labels=["vni"]
+            )
+            remote_neigh = GaugeMetricFamily(
+                "evpnd_vni_remote_neighbours",
+                "MAC/IP bindings behind other VTEPs (ARP/ND suppression)",
+                labels=["vni"],
+            )
             local_counts = dataplane.local_mac_counts()
             for vni, port in sorted(dataplane.ports.items()):
                 problems.add_metric([str(vni)], len(port.problems))
+                local_neigh.add_metric([str(vni)], neighbours.get((vni, True), 0))
+                remote_neigh.add_metric([str(vni)], neighbours.get((vni, False), 0))
                 local.add_metric([str(vni)], local_counts.get(vni, 0))
                 remote.add_metric([str(vni)], remote_macs.get(vni, 0))
                 vteps.add_metric(
@@ -118,8 +176,29 @@ class DaemonCollector(Collector):
                 "evpnd_duplicate_macs_frozen", "MACs frozen by duplicate address detection"
             )
             frozen.add_metric([], len(dataplane.duplicates.frozen))
-            out += [problems, local, remote, vteps, ops, errors, repairs, moves, frozen]
+            latency = HistogramMetricFamily(
+                "evpnd_update_to_kernel_seconds",
+                "From an UPDATE's arrival to its entries' netlink write (oldest in a batch)",
+            )
+            cumulative, buckets = 0, []
+            for bound, count in zip(
+                (*LATENCY_BUCKETS, float("inf")), counters.latency_counts, strict=True
+            ):
+                cumulative += count
+                buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
+            latency.add_metric([], buckets, counters.latency_sum)
+            out += [problems, local, remote, vteps, local_neigh, remote_neigh]
+            out += [ops, errors, repairs, moves, frozen, latency]
         return out
+
+
+def _by_type(table: Mapping[Any, Any]) -> list[tuple[int, int]]:
+    """Route count per type of a key -> path or key -> (route, attributes) table; the route
+    type is the first field of every route key."""
+    counts: dict[int, int] = {}
+    for key in table:
+        counts[key[0]] = counts.get(key[0], 0) + 1
+    return sorted(counts.items())
 
 
 def serve(daemon: Daemon, address: str, port: int) -> None:

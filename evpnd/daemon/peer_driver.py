@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, cast
 
 import structlog
 
+from evpnd.bgp.connection import Connection
 from evpnd.bgp.constants import Afi, CeaseSubcode, ErrorCode, Safi
 from evpnd.bgp.events import (
     CloseConnection,
@@ -112,6 +113,11 @@ class PeerDriver:
         self.end_of_rib_received = False
         self.updates_received = 0
         self.bytes_received = 0
+        self.routes_announced = 0
+        self.routes_withdrawn = 0
+        #: messages in/out, updates out of sessions that ended (the live one is added on read)
+        self._ended = [0, 0, 0]
+        self._session: Connection | None = None
         self.log = log.bind(peer=self.address)
 
     def now(self) -> float:
@@ -161,6 +167,15 @@ class PeerDriver:
             "routes_sent": len(self.adj_out),
             "refresh_requested": refresh,
         }
+
+    def message_counts(self) -> list[int]:
+        """Messages received, messages sent, UPDATEs sent, over all sessions."""
+        counts = list(self._ended)
+        if self._session is not None:
+            counts[0] += self._session.messages_in
+            counts[1] += self._session.messages_out
+            counts[2] += self._session.updates_out
+        return counts
 
     @property
     def state(self) -> State:
@@ -286,6 +301,7 @@ class PeerDriver:
             route_reflector_client=self.route_reflector_client,
         )
         self.up_since_wall = time.time()
+        self._session = self.peer.established
         self.routes_received = 0
         self.end_of_rib_received = False
         self.log.info(
@@ -318,6 +334,8 @@ class PeerDriver:
             sent=str(event.sent) if event.sent else None,
             received=str(event.received) if event.received else None,
         )
+        self._ended = self.message_counts()
+        self._session = None
         self.adj_out = None
         self.up_since_wall = None
         if event.graceful_restart:
@@ -342,6 +360,11 @@ class PeerDriver:
             withdrawn = withdrawn + announced
             announced = []
         if announced or withdrawn:
+            self.routes_announced += len(announced)
+            self.routes_withdrawn += len(withdrawn)
+            dataplane = self.daemon.dataplane
+            if dataplane is not None and dataplane.oldest_update is None:
+                dataplane.oldest_update = self.loop.time()
             self.daemon.rib.update(source, announced, update.attributes, withdrawn)
             self.routes_received = self.daemon.rib.received_from(self.address)
         if update.end_of_rib == EVPN_FAMILY:

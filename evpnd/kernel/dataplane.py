@@ -5,9 +5,10 @@ routes. Runs in the daemon's event loop; the netlink work is batched."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import structlog
@@ -39,12 +40,23 @@ _LEARNED_STATES = nl.NUD_REACHABLE | nl.NUD_STALE | nl.NUD_DELAY | nl.NUD_PROBE
 LocalKey = tuple[int, bytes, bytes]  # (VNI, MAC, IP or b"")
 
 
+#: upper bounds (seconds) of the UPDATE-to-kernel histogram's buckets
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
 @dataclass
 class Counters:
     netlink_ops: int = 0
     netlink_errors: int = 0
     repairs: int = 0
     local_moves: int = 0
+    #: per bucket of LATENCY_BUCKETS (and one for more), and the sum in seconds
+    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    latency_sum: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.latency_sum += seconds
+        self.latency_counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
 
 class DataPlane:
@@ -71,6 +83,8 @@ class DataPlane:
         self._rediscover_handle: asyncio.TimerHandle | None = None
         self._reconcile_handle: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
+        #: loop time of the oldest UPDATE whose changes are not written yet
+        self.oldest_update: float | None = None
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -302,6 +316,9 @@ class DataPlane:
         changes = self.state.take()
         if changes:
             self._write(changes)
+            if self.oldest_update is not None:
+                self.counters.observe(self.loop.time() - self.oldest_update)
+        self.oldest_update = None
 
     def _write(self, changes: Changes) -> None:
         writer = self.writer
