@@ -302,6 +302,7 @@ def test_reload_touches_only_what_changed_with_frr_watching() -> None:
             home.read_text()
             .replace(other, other.replace("connect_retry: 1", "connect_retry: 1, hold_time: 30"))
             .replace("    - vni: 100\n", "    - vni: 100\n      export_rts: [65000:1100]\n")
+            .replace("connect_retry: 2}", "connect_retry: 2, description: spine}")
             .replace(
                 "neighbors:\n",
                 "neighbors:\n  - {address: 10.45.0.9, remote_as: 65000, passive: true}\n",
@@ -320,6 +321,9 @@ def test_reload_touches_only_what_changed_with_frr_watching() -> None:
         assert "peer settings changed" in evpnd.log.read_text() or "reload: peer reset" in (
             evpnd.log.read_text()
         )
+        assert "reload: peer updated in place" in evpnd.log.read_text()
+        (described,) = [p for p in evpnd.ctl("show", "peers") if p["address"] == "10.43.0.2"]
+        assert described["description"] == "spine"
         after = frr_session()
         assert after["connectionsEstablished"] == 1 and after["connectionsDropped"] == 0
         assert after["bgpTimerUpEstablishedEpoch"] == before["bgpTimerUpEstablishedEpoch"]

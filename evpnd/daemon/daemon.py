@@ -177,7 +177,18 @@ class Daemon:
         before = {n.address: n for n in old.neighbors}
         after = {n.address: n for n in config.neighbors}
         for address, neighbor in before.items():
-            if after.get(address) != neighbor:
+            changed = after.get(address)
+            if changed is not None and changed != neighbor and _in_place(neighbor, changed):
+                # description, max_routes, connect_retry: nothing the session negotiated
+                kept = self.drivers[address]
+                kept.description = changed.description
+                kept.max_routes = changed.max_routes
+                kept.peer.settings = replace(
+                    kept.peer.settings, connect_retry=changed.connect_retry
+                )
+                log.info("reload: peer updated in place", peer=address)
+                continue
+            if changed != neighbor:
                 driver = self.drivers.pop(address, None)
                 if driver is not None:
                     gone = address not in after
@@ -343,6 +354,15 @@ class Daemon:
             if driver.adj_out is not None and driver.adj_out.pending:
                 driver.peer.send(driver.adj_out.flush(), driver.now())
                 driver.process()
+
+
+_IN_PLACE = ("description", "max_routes", "connect_retry")
+
+
+def _in_place(old: NeighborConfig, new: NeighborConfig) -> bool:
+    """True when only settings that need no new session differ."""
+    same = {key: getattr(old, key) for key in _IN_PLACE}
+    return replace(new, **same) == old
 
 
 class _Gate(BgpProtocol):
