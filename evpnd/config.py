@@ -72,6 +72,25 @@ class VniConfig:
     macs: tuple[StaticMac, ...] = ()
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class L3VniConfig:
+    """A tenant's routing VNI (symmetric IRB, RFC 9135): the default VRF's (`evpn.l3vni`,
+    vrf None, the main table) or a Linux VRF device's (`evpn.vrfs.NAME`)."""
+
+    vni: int
+    vrf: str | None = None
+    rd: RouteDistinguisher | None = None
+    import_rts: tuple[RouteTarget, ...] = ()  # empty: auto (matches *:L3VNI)
+    export_rts: tuple[RouteTarget, ...] = ()  # empty: auto (AS:L3VNI)
+    #: Type 5 for the subnets of the L2VNI SVIs in this VRF
+    advertise_connected: bool = True
+    #: and for these
+    prefixes: tuple[Network, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class EvpnConfig:
     advertise_all_vni: bool = True
@@ -81,6 +100,7 @@ class EvpnConfig:
     program_kernel: bool = True
     #: Remove our kernel entries on exit (default: keep them, so a restart is hitless).
     flush_on_exit: bool = False
+    l3vnis: tuple[L3VniConfig, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,6 +416,41 @@ def _range(reader: _Reader, node: yaml.Node, where: str) -> ListenRange | None:
     return result if len(reader.problems) == before else None
 
 
+def _l3vni(reader: _Reader, fields: _Fields, vrf: str | None) -> L3VniConfig:
+    key = "l3vni" if vrf is not None else "vni"
+    vni = fields.number(key, 0, 1, 0xFFFFFF, "a VNI", required=True) or 0
+    rd = None
+    rd_text = fields.text("rd", None)
+    if rd_text is not None and rd_text != "auto":
+        try:
+            rd = RouteDistinguisher.from_text(rd_text)
+        except ValueError as exc:
+            reader.problem(fields.get("rd"), fields._at("rd"), str(exc))
+    connected = True
+    prefixes: list[Network] = []
+    advertise_node = fields.get("advertise")
+    if advertise_node is not None:
+        advertise = _Fields(reader, advertise_node, fields._at("advertise"))
+        connected = advertise.flag("connected", True)
+        for where, node in advertise.items_of("prefixes"):
+            try:
+                prefixes.append(ipaddress.ip_network(str(_scalar(node))))
+            except ValueError as exc:
+                reader.problem(node, where, f"expected a prefix like 10.9.0.0/16: {exc}")
+        advertise.done()
+    config = L3VniConfig(
+        vni=vni,
+        vrf=vrf,
+        rd=rd,
+        import_rts=_rts(reader, fields, "import_rts"),
+        export_rts=_rts(reader, fields, "export_rts"),
+        advertise_connected=connected,
+        prefixes=tuple(prefixes),
+    )
+    fields.done()
+    return config
+
+
 def _rts(reader: _Reader, fields: _Fields, key: str) -> tuple[RouteTarget, ...]:
     out = []
     for where, node in fields.items_of(key):
@@ -446,7 +501,25 @@ def _evpn(reader: _Reader, node: yaml.Node) -> EvpnConfig:
             )
         )
         vni_fields.done()
+    l3vnis: list[tuple[L3VniConfig, yaml.Node, str]] = []
+    l3_node = fields.get("l3vni")
+    if l3_node is not None:
+        where = "evpn.l3vni"
+        l3vnis.append((_l3vni(reader, _Fields(reader, l3_node, where), None), l3_node, where))
+    vrfs_node = fields.get("vrfs")
+    if vrfs_node is not None:
+        vrfs = _Fields(reader, vrfs_node, "evpn.vrfs")
+        for name in list(vrfs.items):
+            vrf_node = vrfs.get(name)
+            assert vrf_node is not None
+            where = f"evpn.vrfs.{name}"
+            l3vnis.append((_l3vni(reader, _Fields(reader, vrf_node, where), name), vrf_node, where))
+    for l3, l3_at, where in l3vnis:
+        if l3.vni in seen:
+            reader.problem(l3_at, where, f"VNI {l3.vni} is configured twice (L2VNI or L3VNI)")
+        seen.add(l3.vni)
     config = EvpnConfig(
+        l3vnis=tuple(l3 for l3, _, _ in l3vnis),
         advertise_all_vni=fields.flag("advertise_all_vni", True),
         vtep_ip=fields.address("vtep_ip", None),
         vnis=tuple(vnis),

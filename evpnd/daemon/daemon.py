@@ -22,9 +22,19 @@ from evpnd.bgp.update import EMPTY_ATTRIBUTES
 from evpnd.config import Config, NeighborConfig, VniConfig
 from evpnd.control.watch import EventStream
 from evpnd.daemon import sockets
-from evpnd.daemon.origination import RdIndexStore, Vni, build_vnis, local_routes
+from evpnd.daemon.origination import (
+    L3Vni,
+    RdIndexStore,
+    Vni,
+    build_l3vni,
+    build_vnis,
+    local_routes,
+    prefix_routes,
+)
 from evpnd.daemon.peer_driver import BgpProtocol, PeerDriver
+from evpnd.evpn.identifiers import mac_from_text, mac_to_text
 from evpnd.evpn.routes import EvpnRoute
+from evpnd.kernel.iproutes import RT_TABLE_MAIN
 from evpnd.kernel.links import VxlanPort
 
 if TYPE_CHECKING:
@@ -52,6 +62,11 @@ class Daemon:
         self.vnis: list[Vni] = []
         self._local: dict[Key, tuple[EvpnRoute, PathAttributes]] = {}
         self.kernel_ports: dict[int, VxlanPort] = {}
+        #: the L3VNIs' vxlan ports (their bridges' MACs are the Router's MACs)
+        self.kernel_l3_ports: dict[int, VxlanPort] = {}
+        self.l3vnis: list[L3Vni] = []
+        #: L2VNI -> the L3VNI its hosts are routed in
+        self.l3_of_l2: dict[int, L3Vni] = {}
         self.dataplane: DataPlane | None = None
         self.started_at = time.time()
         self._server: asyncio.AbstractServer | None = None
@@ -101,10 +116,26 @@ class Daemon:
         vnis = build_vnis(config, store, vni_configs)
         if store.error:
             log.warning("rd index store", problem=store.error)
+        l3vnis = self._l3vnis(config, store)
+        l3_of_l2 = {l2: l3 for l3 in l3vnis for l2 in l3.l2vnis}
         wanted: dict[Key, tuple[EvpnRoute, PathAttributes]] = {}
+        for l3 in l3vnis:
+            for attrs, routes in prefix_routes(l3):
+                for route in routes:
+                    wanted[route.key] = (route, attrs)
+            if l3 not in self.l3vnis:
+                log.info(
+                    "l3vni",
+                    vni=l3.vni,
+                    vrf=l3.vrf or "default",
+                    rd=str(l3.rd),
+                    router_mac=mac_to_text(l3.router_mac),
+                    l2vnis=list(l3.l2vnis),
+                    prefixes=[str(p) for p in l3.prefixes],
+                )
         for vni_config, vni in zip(vni_configs, vnis, strict=True):
             statics = tuple((m.mac, m.ip) for m in vni_config.macs)
-            for attrs, routes in local_routes(vni, statics):
+            for attrs, routes in local_routes(vni, statics, l3_of_l2.get(vni.vni)):
                 for route in routes:
                     wanted[route.key] = (route, attrs)
             if vni not in self.vnis:
@@ -126,7 +157,48 @@ class Daemon:
         for attrs, routes in groups.values():
             self.rib.update(self.local_source, routes, attrs, [])
         self._local = wanted
+        changed = l3_of_l2 != self.l3_of_l2
         self.vnis = vnis
+        self.l3vnis = l3vnis
+        self.l3_of_l2 = l3_of_l2
+        if changed and self.dataplane is not None:
+            # local hosts' routes gain or lose their L3VNI part
+            self.dataplane.reannounce_local()
+
+    def _l3vnis(self, config: Config, store: RdIndexStore) -> list[L3Vni]:
+        """The configured L3VNIs that the kernel has: without the L3VNI's bridge there is no
+        Router's MAC to route with, so nothing is announced for it."""
+        out = []
+        for l3 in config.evpn.l3vnis:
+            port = self.kernel_l3_ports.get(l3.vni)
+            if port is None:
+                continue
+            if l3.vrf is not None and port.vrf != l3.vrf:
+                log.warning(
+                    "l3vni: its bridge is not in the VRF", vni=l3.vni, vrf=l3.vrf, found=port.vrf
+                )
+                continue
+            tied = [p for p in self.kernel_ports.values() if p.vrf == l3.vrf]
+            connected = tuple(
+                dict.fromkeys(
+                    ipaddress.ip_interface(address).network
+                    for p in tied
+                    for address in p.svi_addresses
+                )
+            )
+            out.append(
+                build_l3vni(
+                    config,
+                    l3,
+                    store,
+                    vtep_ip=port.local_ip,
+                    router_mac=mac_from_text(port.bridge_mac),
+                    table=port.vrf_table or RT_TABLE_MAIN,
+                    l2vnis=tuple(sorted(p.vni for p in tied)),
+                    connected=connected,
+                )
+            )
+        return out
 
     def _vni_configs(self, config: Config) -> tuple[VniConfig, ...]:
         """Configured VNIs, plus (with advertise_all_vni) those found in the kernel; the kernel
@@ -147,9 +219,13 @@ class Daemon:
             ]
         return tuple(out)
 
-    def kernel_changed(self, ports: dict[int, VxlanPort]) -> None:
-        """The data plane found VNIs come or go: re-originate (Type 3 per VNI)."""
+    def kernel_changed(
+        self, ports: dict[int, VxlanPort], l3_ports: dict[int, VxlanPort] | None = None
+    ) -> None:
+        """The data plane found VNIs come or go: re-originate (Type 3 per VNI, Type 5 per
+        L3VNI)."""
         self.kernel_ports = ports
+        self.kernel_l3_ports = l3_ports or {}
         self._originate(self.config)
 
     def reload(self, config: Config) -> None:
@@ -212,6 +288,8 @@ class Daemon:
                 driver.start()
                 log.info("reload: peer started", peer=address)
         self._originate(config)
+        if self.dataplane is not None:
+            self.dataplane.rediscover()
         log.info("reloaded", neighbors=len(config.neighbors), vnis=len(config.evpn.vnis))
 
     async def stop(self, message: str = "evpnd restarting") -> None:
@@ -337,6 +415,13 @@ class Daemon:
             return []
         targets = path.attributes.route_targets
         return [vni.vni for vni in self.vnis if vni.imports(targets)]
+
+    def importing_l3vnis(self, path: Path) -> list[int]:
+        """The L3VNIs whose import RTs match the path's."""
+        if path.source.is_local:
+            return []
+        targets = path.attributes.route_targets
+        return [l3.vni for l3 in self.l3vnis if l3.imports(targets)]
 
     # --- route distribution ------------------------------------------------------------------
 

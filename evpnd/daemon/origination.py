@@ -14,16 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evpnd.bgp.attributes import PMSI_INGRESS_REPLICATION, AsPath, PathAttributes, PmsiTunnel
-from evpnd.config import Config, VniConfig
+from evpnd.config import Config, L3VniConfig, Network, VniConfig
 from evpnd.evpn.extcommunities import (
     TUNNEL_VXLAN,
     Encapsulation,
     ExtCommunity,
     MacMobility,
+    RouterMac,
     RouteTarget,
 )
 from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher
-from evpnd.evpn.routes import EvpnRoute, InclusiveMulticastRoute, MacIpRoute
+from evpnd.evpn.routes import EvpnRoute, InclusiveMulticastRoute, IpPrefixRoute, MacIpRoute
 
 
 def auto_route_target(asn: int, vni: int) -> RouteTarget:
@@ -83,6 +84,75 @@ class Vni:
         return any(rt.assigned == self.vni for rt in route_targets)
 
 
+@dataclass(frozen=True, slots=True)
+class L3Vni(Vni):
+    """A routing VNI (RFC 9135 symmetric IRB) with what the kernel told us of it."""
+
+    vrf: str | None = None
+    router_mac: bytes = bytes(6)
+    table: int = 254
+    #: the L2VNIs whose SVIs route in this VRF: their hosts' routes carry this L3VNI too
+    l2vnis: tuple[int, ...] = ()
+    #: what we announce as Type 5 routes (connected SVI subnets and configured prefixes)
+    prefixes: tuple[Network, ...] = ()
+
+    def l3_communities(self) -> tuple[ExtCommunity, ...]:
+        return (*self.export_rts, RouterMac(self.router_mac))
+
+
+def build_l3vni(
+    config: Config,
+    l3: L3VniConfig,
+    store: RdIndexStore,
+    *,
+    vtep_ip: str | None,
+    router_mac: bytes,
+    table: int,
+    l2vnis: tuple[int, ...],
+    connected: tuple[Network, ...],
+) -> L3Vni:
+    rd = l3.rd or RouteDistinguisher.type1(config.router_id, store.index_for(l3.vni))
+    prefixes = [*(connected if l3.advertise_connected else ()), *l3.prefixes]
+    return L3Vni(
+        vni=l3.vni,
+        rd=rd,
+        export_rts=l3.export_rts or (auto_route_target(config.asn, l3.vni),),
+        import_rts=l3.import_rts,
+        vtep_ip=vtep_ip or config.evpn.vtep_ip or config.router_id,
+        vrf=l3.vrf,
+        router_mac=router_mac,
+        table=table,
+        l2vnis=l2vnis,
+        prefixes=tuple(dict.fromkeys(prefixes)),
+    )
+
+
+def prefix_routes(l3: L3Vni) -> list[tuple[PathAttributes, list[EvpnRoute]]]:
+    """Type 5 routes (RFC 9136 §4.4.1, interface-less: gateway 0, the L3VNI as label, the
+    Router's MAC in an extended community), as FRR sends them."""
+    if not l3.prefixes:
+        return []
+    attrs = PathAttributes(
+        origin=0,
+        as_path=AsPath(),
+        ext_communities=(Encapsulation(TUNNEL_VXLAN), *l3.l3_communities()),
+        nexthop=ipaddress.ip_address(l3.vtep_ip).packed,
+    )
+    routes: list[EvpnRoute] = [
+        IpPrefixRoute(
+            l3.rd,
+            0,
+            p.prefixlen,
+            p.network_address.packed,
+            ZERO_ESI,
+            bytes(len(p.network_address.packed)),
+            l3.vni,
+        )
+        for p in l3.prefixes
+    ]
+    return [(attrs, routes)]
+
+
 def build_vnis(
     config: Config, store: RdIndexStore, vni_configs: tuple[VniConfig, ...] | None = None
 ) -> list[Vni]:
@@ -104,9 +174,10 @@ def _vni(config: Config, vni_config: VniConfig, store: RdIndexStore) -> Vni:
 
 
 def local_routes(
-    vni: Vni, static_macs: tuple[tuple[bytes, bytes], ...] = ()
+    vni: Vni, static_macs: tuple[tuple[bytes, bytes], ...] = (), l3: L3Vni | None = None
 ) -> list[tuple[PathAttributes, list[EvpnRoute]]]:
-    """The Type 3 route of a VNI and the Type 2 routes of its static (sticky) MACs."""
+    """The Type 3 route of a VNI and the Type 2 routes of its static (sticky) MACs; with an
+    L3VNI, those with an IP also carry its label, RTs and Router's MAC (RFC 9135 §5.1)."""
     vtep = ipaddress.ip_address(vni.vtep_ip).packed
     communities: tuple[ExtCommunity, ...] = (Encapsulation(TUNNEL_VXLAN), *vni.export_rts)
     imet = PathAttributes(
@@ -126,7 +197,25 @@ def local_routes(
             ext_communities=(*communities, MacMobility(0, sticky=True)),
             nexthop=vtep,
         )
-        out.append(
-            (sticky, [MacIpRoute(vni.rd, 0, mac, ip, ZERO_ESI, vni.vni) for mac, ip in static_macs])
-        )
+        plain = [(mac, ip) for mac, ip in static_macs if l3 is None or not ip]
+        routed = [(mac, ip) for mac, ip in static_macs if l3 is not None and ip]
+        if plain:
+            out.append(
+                (sticky, [MacIpRoute(vni.rd, 0, mac, ip, ZERO_ESI, vni.vni) for mac, ip in plain])
+            )
+        if routed and l3 is not None:
+            both = PathAttributes(
+                origin=0,
+                as_path=AsPath(),
+                ext_communities=(
+                    *communities,
+                    MacMobility(0, sticky=True),
+                    *l3.l3_communities(),
+                ),
+                nexthop=vtep,
+            )
+            routes: list[EvpnRoute] = [
+                MacIpRoute(vni.rd, 0, mac, ip, ZERO_ESI, vni.vni, l3.vni) for mac, ip in routed
+            ]
+            out.append((both, routes))
     return out

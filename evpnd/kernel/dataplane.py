@@ -17,9 +17,11 @@ from evpnd.bgp.attributes import AsPath, PathAttributes
 from evpnd.evpn.extcommunities import TUNNEL_VXLAN, Encapsulation, ExtCommunity, MacMobility
 from evpnd.evpn.identifiers import ZERO_ESI, ip_to_text, mac_to_text
 from evpnd.evpn.routes import EvpnRoute, MacIpRoute
+from evpnd.kernel import iproutes as ipr
 from evpnd.kernel import neighbours as nl
-from evpnd.kernel.desired import Changes, Desired, DesiredState, VniPorts, diff
+from evpnd.kernel.desired import Changes, Desired, DesiredState, L3Ports, VniPorts, diff
 from evpnd.kernel.duplicates import DuplicateDetector
+from evpnd.kernel.iproutes import RT_TABLE_MAIN, dump_routes
 from evpnd.kernel.links import VxlanPort, discover
 from evpnd.kernel.netlink import Events, Writer, dump
 from evpnd.rib.bestpath import mobility
@@ -69,7 +71,17 @@ class DataPlane:
         self._by_vxlan: dict[int, VxlanPort] = {}
         self._by_bridge: dict[int, VxlanPort] = {}
         self.vni_ports: dict[int, VniPorts] = {}
-        self.state = DesiredState(daemon.rib, self.vni_ports, daemon.importing_vnis)
+        #: L3VNIs (symmetric IRB): their vxlan ports, and where their routes go
+        self.l3_ports: dict[int, VxlanPort] = {}
+        self.l3_vni_ports: dict[int, L3Ports] = {}
+        self._discovered: tuple[dict[int, VxlanPort], frozenset[int]] | None = None
+        self.state = DesiredState(
+            daemon.rib,
+            self.vni_ports,
+            daemon.importing_vnis,
+            self.l3_vni_ports,
+            daemon.importing_l3vnis,
+        )
         self.programmed = Desired()
         self.local: dict[LocalKey, bool] = {}  # -> sticky
         self._local_macs: dict[tuple[int, bytes], int] = {}  # (VNI, MAC) -> local routes
@@ -120,8 +132,34 @@ class DataPlane:
             return
         for note in notes:
             log.warning("vni", problem=note)
-        if ports == self.ports:
+        l3_config = {l3.vni: l3 for l3 in self.daemon.config.evpn.l3vnis}
+        if (ports, frozenset(l3_config)) == self._discovered:
             return
+        self._discovered = (ports, frozenset(l3_config))
+        l3_ports = {vni: p for vni, p in ports.items() if vni in l3_config}
+        ports = {vni: p for vni, p in ports.items() if vni not in l3_config}
+        for vni, port in l3_ports.items():
+            if self.l3_ports.get(vni) != port:
+                log.info(
+                    "l3vni found",
+                    vni=vni,
+                    vxlan=port.name,
+                    bridge=port.bridge_name,
+                    router_mac=port.bridge_mac,
+                    vrf=port.vrf or "default",
+                    table=port.vrf_table,
+                )
+                self.daemon.events.publish("l3vni", action="found", vni=vni, vxlan=port.name)
+        for vni, port in self.l3_ports.items():
+            if vni not in l3_ports:
+                log.info("l3vni gone", vni=vni, vxlan=port.name)
+                self.daemon.events.publish("l3vni", action="gone", vni=vni, vxlan=port.name)
+        self.l3_ports = l3_ports
+        self.l3_vni_ports.clear()
+        for vni, port in l3_ports.items():
+            self.l3_vni_ports[vni] = L3Ports(
+                vni, port.ifindex, port.bridge_ifindex, port.vrf_table or RT_TABLE_MAIN
+            )
         for vni, port in ports.items():
             if self.ports.get(vni) != port:
                 log.info(
@@ -154,7 +192,7 @@ class DataPlane:
                 else b""
             )
             self.vni_ports[vni] = VniPorts(vni, port.ifindex, port.bridge_ifindex, local)
-        self.daemon.kernel_changed(ports)
+        self.daemon.kernel_changed(ports, l3_ports)
         self.state.rebuild()
         # Compare with what the kernel has, not with the old wish: changes queued before the
         # rebuild and not yet written must not be lost.
@@ -171,11 +209,14 @@ class DataPlane:
         """The entries the kernel has that are ours: extern_learn FDB and neighbour entries
         and flood entries on the vxlan ports evpnd manages."""
         actual = Desired()
-        vxlans = {p.ifindex for p in self.ports.values()}
-        svis = {p.bridge_ifindex for p in self.ports.values()}
+        managed = [*self.ports.values(), *self.l3_ports.values()]
+        vxlans = {p.ifindex for p in managed}
+        svis = {p.bridge_ifindex for p in managed}
         try:
             bridge = dump(nl.AF_BRIDGE)
             inet = dump(socket.AF_INET) + dump(socket.AF_INET6)
+            # routes of our protocol number are ours, in whatever table
+            actual.routes = dump_routes()
         except OSError as exc:
             log.error("cannot dump neighbours", error=str(exc))
             return self.programmed
@@ -202,6 +243,7 @@ class DataPlane:
             changes.fdb_del.clear()
             changes.flood_del.clear()
             changes.neigh_del.clear()
+            changes.route_del.clear()
         self.programmed = actual
         if changes:
             log.info(
@@ -211,6 +253,7 @@ class DataPlane:
                 removed=len(changes.fdb_del) + len(changes.flood_del) + len(changes.neigh_del),
                 flood=len(changes.flood_add),
                 neigh=len(changes.neigh_set),
+                routes=len(changes.route_set) or None,
             )
             self.counters.repairs += len(changes)
             self.daemon.events.publish(
@@ -233,6 +276,7 @@ class DataPlane:
         changes = diff(actual, wanted)
 
         rows: list[dict[str, object]] = []
+        routes: list[tuple[ipr.RouteKey, str | None, str | None]] = []
 
         def row(kind: str, key: tuple[int, bytes], want: str | None, have: str | None) -> None:
             port = (self._by_bridge if kind == "neigh" else self._by_vxlan).get(key[0])
@@ -268,6 +312,33 @@ class DataPlane:
             )
         for key in changes.neigh_del:
             row("neigh", key, None, f"lladdr {mac_to_text(actual.neigh[key])}")
+
+        def route_text(nexthop: ipr.Nexthop | None) -> str | None:
+            if nexthop is None:
+                return None
+            port = next(
+                (p for p in self.l3_ports.values() if p.bridge_ifindex == nexthop.oif), None
+            )
+            device = port.bridge_name if port else f"ifindex {nexthop.oif}"
+            return f"via {ip_to_text(nexthop.gateway)} dev {device} onlink"
+
+        for route_key, nexthop in changes.route_set.items():
+            routes.append(
+                (route_key, route_text(nexthop), route_text(actual.routes.get(route_key)))
+            )
+        for route_key in changes.route_del:
+            routes.append((route_key, None, route_text(actual.routes[route_key])))
+        for route_key, wanted_text, have_text in routes:
+            rows.append(
+                {
+                    "kind": "route",
+                    "vni": None,
+                    "device": f"table {route_key.table}",
+                    "entry": f"{ip_to_text(route_key.dst)}/{route_key.dst_len}",
+                    "wanted": wanted_text,
+                    "kernel": have_text,
+                }
+            )
         rows.sort(key=lambda r: (str(r["kind"]), r["vni"] or 0, str(r["entry"])))
         return {
             "programming": True,
@@ -277,11 +348,13 @@ class DataPlane:
                 "fdb": len(wanted.fdb),
                 "flood": len(wanted.flood),
                 "neigh": len(wanted.neigh),
+                "routes": len(wanted.routes),
             },
             "kernel": {
                 "fdb": len(actual.fdb),
                 "flood": len(actual.flood),
                 "neigh": len(actual.neigh),
+                "routes": len(actual.routes),
             },
             "differences": rows,
         }
@@ -415,6 +488,12 @@ class DataPlane:
         changes.neigh_del &= set(self.programmed.neigh)
         for ifindex, ip in changes.neigh_del:
             neigh(remove, _DEL, ifindex, ip, None, 0, 0, ("neigh-del", ifindex, ip))
+        for key, nexthop in changes.route_set.items():
+            message = ipr.route_message(ipr.RTM_NEWROUTE, _SET, writer.next_seq(), key, nexthop)
+            batch.append((message, ("route", *key, *nexthop)))
+        for key in changes.route_del:
+            message = ipr.route_message(ipr.RTM_DELROUTE, _DEL, writer.next_seq(), key)
+            batch.append((message, ("route-del", *key)))
         try:
             failures = writer.send(batch)
         except OSError as exc:
@@ -450,6 +529,11 @@ class DataPlane:
                 programmed.neigh[key] = mac
         for key in changes.neigh_del:
             programmed.neigh.pop(key, None)
+        for route_key, nexthop in changes.route_set.items():
+            if ("route", *route_key, *nexthop) not in failed:
+                programmed.routes[route_key] = nexthop
+        for route_key in changes.route_del:
+            programmed.routes.pop(route_key, None)
 
     # --- events ------------------------------------------------------------------------------
 
@@ -483,6 +567,11 @@ class DataPlane:
     def _scheduled_reconcile(self) -> None:
         self._reconcile_handle = None
         self.reconcile()
+
+    def rediscover(self) -> None:
+        """Look at the links again soon (the configuration of L3VNIs changed, say)."""
+        if self._rediscover_handle is None:
+            self._rediscover_handle = self.loop.call_later(0, self._rediscover)
 
     def _rediscover(self) -> None:
         self._rediscover_handle = None
@@ -594,6 +683,11 @@ class DataPlane:
             communities: tuple[ExtCommunity, ...] = (Encapsulation(TUNNEL_VXLAN), *vni.export_rts)
             if sequence or sticky:
                 communities += (MacMobility(sequence, sticky),)
+            l3 = self.daemon.l3_of_l2.get(vni_number) if ip else None
+            if l3 is not None:
+                # RFC 9135 §5.1: a host's MAC/IP also carries the L3VNI, its RTs, and the
+                # Router's MAC, so remote VTEPs can route to it
+                communities += l3.l3_communities()
             attrs = PathAttributes(
                 origin=0,
                 as_path=AsPath(),
@@ -603,10 +697,15 @@ class DataPlane:
                 ),
             )
             groups.setdefault(attrs, []).append(
-                MacIpRoute(vni.rd, 0, mac, ip, ZERO_ESI, vni_number)
+                MacIpRoute(vni.rd, 0, mac, ip, ZERO_ESI, vni_number, l3.vni if l3 else None)
             )
         for attrs, routes in groups.items():
             self.daemon.rib.update(self.daemon.local_source, routes, attrs, [])
+
+    def reannounce_local(self) -> None:
+        """Local routes again, with what changed in their attributes (an L3VNI came or went)."""
+        if self.local:
+            self._announce_local(list(self.local))
 
     def _sequence(self, vni: int, mac: bytes) -> int:
         """RFC 7432 §15: a MAC learned here that another VTEP advertises is announced with a

@@ -5,16 +5,25 @@ change, and the difference to what it holds. No I/O here.
   port, as one master+self+extern_learn entry.
 - Type 2 with an IP: `IP lladdr MAC extern_learn NOARP` on the VNI's SVI (the bridge).
 - Type 3: `00:00:00:00:00:00 dst VTEP self permanent` on the vxlan port, one per remote VTEP.
+- Symmetric IRB (RFC 9135/9136): a Type 2 with an IP and a second label, or a Type 5, imported
+  by an L3VNI: `PREFIX via VTEP dev <L3VNI bridge> onlink` in the VRF's table, and for the
+  remote Router's MAC `VTEP lladdr RMAC extern_learn NOARP` on that bridge and the two-entry
+  FDB form on its vxlan port (as FRR programs them; shared by every route of that VTEP).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from evpnd.evpn.routes import InclusiveMulticastRoute, MacIpRoute
+from evpnd.evpn.routes import InclusiveMulticastRoute, IpPrefixRoute, MacIpRoute
+from evpnd.kernel.iproutes import Nexthop, RouteKey
 from evpnd.rib.locrib import Rib, RouteChange
 from evpnd.rib.paths import Path
+
+#: an IPv6 route's gateway for an IPv4 VTEP: the v4-mapped address (what FRR installs)
+V4_MAPPED = bytes(10) + b"\xff\xff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +36,16 @@ class VniPorts:
     local_ip: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class L3Ports:
+    """Where an L3VNI lives in the kernel, and the table its routes go to."""
+
+    vni: int
+    vxlan_ifindex: int
+    bridge_ifindex: int
+    table: int
+
+
 FdbKey = tuple[int, bytes]  # (vxlan ifindex, MAC) -> VTEP
 FloodKey = tuple[int, bytes]  # (vxlan ifindex, VTEP)
 NeighKey = tuple[int, bytes]  # (SVI ifindex, IP) -> MAC
@@ -37,6 +56,7 @@ class Desired:
     fdb: dict[FdbKey, bytes] = field(default_factory=dict)
     flood: dict[FloodKey, int] = field(default_factory=dict)  # -> how many routes want it
     neigh: dict[NeighKey, bytes] = field(default_factory=dict)
+    routes: dict[RouteKey, Nexthop] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,6 +69,8 @@ class Changes:
     flood_del: set[FloodKey] = field(default_factory=set)
     neigh_set: dict[NeighKey, bytes] = field(default_factory=dict)
     neigh_del: set[NeighKey] = field(default_factory=set)
+    route_set: dict[RouteKey, Nexthop] = field(default_factory=dict)
+    route_del: set[RouteKey] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return any(
@@ -59,6 +81,8 @@ class Changes:
                 self.flood_del,
                 self.neigh_set,
                 self.neigh_del,
+                self.route_set,
+                self.route_del,
             )
         )
 
@@ -70,6 +94,8 @@ class Changes:
             + len(self.flood_del)
             + len(self.neigh_set)
             + len(self.neigh_del)
+            + len(self.route_set)
+            + len(self.route_del)
         )
 
 
@@ -81,10 +107,22 @@ class DesiredState:
         rib: Rib,
         ports: dict[int, VniPorts],
         importing: Callable[[Path], list[int]],
+        l3ports: dict[int, L3Ports] | None = None,
+        importing_l3: Callable[[Path], list[int]] | None = None,
     ) -> None:
         self.rib = rib
         self.ports = ports
         self.importing = importing
+        self.l3ports: dict[int, L3Ports] = l3ports if l3ports is not None else {}
+        self.importing_l3 = importing_l3 or (lambda path: [])
+        #: what each routed key (Type 2 with IP, Type 5) contributes: routes, FDB, neighbours
+        self._l3_of: dict[object, list[tuple[str, tuple[int, bytes] | RouteKey, object]]] = {}
+        #: kind -> entry key -> {value: how many routes want it}; the smallest value wins
+        self._l3_users: dict[str, dict[object, dict[object, int]]] = {
+            "route": {},
+            "fdb": {},
+            "neigh": {},
+        }
         self.desired = Desired()
         self._pending = Changes()
         #: flood entries each Type 3 key contributes, so a withdrawal releases them
@@ -98,13 +136,19 @@ class DesiredState:
     # --- following the RIB ---------------------------------------------------------------
 
     def on_changes(self, changes: list[RouteChange]) -> None:
-        if not self.ports:
+        if not self.ports and not self.l3ports:
             return  # nothing to program; rebuild() catches up when VNIs appear
         for key, old, new in changes:
             path = new if new is not None else old
             if path is None:
                 continue
             route = path.route
+            if self.l3ports and (
+                isinstance(route, IpPrefixRoute) or (isinstance(route, MacIpRoute) and route.ip)
+            ):
+                self._l3(key, new)
+            if not self.ports:
+                continue
             if isinstance(route, MacIpRoute):
                 self._mac(route.label1, route.mac)
                 self._neighbours(key, new)
@@ -125,9 +169,16 @@ class DesiredState:
         self._neigh_of.clear()
         self._fdb_of.clear()
         self._imports.clear()
+        self._l3_of.clear()
+        for users in self._l3_users.values():
+            users.clear()
         self._pending = Changes()
         for path in self.rib.best_paths():
             route = path.route
+            if self.l3ports and (
+                isinstance(route, IpPrefixRoute) or (isinstance(route, MacIpRoute) and route.ip)
+            ):
+                self._l3(route.key, path, quiet=True)
             if isinstance(route, MacIpRoute):
                 self._mac(route.label1, route.mac, quiet=True)
                 self._neighbours(route.key, path, quiet=True)
@@ -239,6 +290,104 @@ class DesiredState:
         if wanted:
             self._flood_of[key] = wanted
 
+    # --- symmetric IRB ---------------------------------------------------------------------
+
+    def _l3(self, key: object, path: Path | None, quiet: bool = False) -> None:
+        wanted: list[tuple[str, tuple[int, bytes] | RouteKey, object]] = []
+        if path is not None and not path.source.is_local:
+            wanted = self._l3_entries(path)
+        before = self._l3_of.pop(key, [])
+        if wanted == before:
+            if wanted:
+                self._l3_of[key] = wanted
+            return
+        for kind, entry, value in before:
+            self._release(kind, entry, value, quiet)
+        for kind, entry, value in wanted:
+            self._claim(kind, entry, value, quiet)
+        if wanted:
+            self._l3_of[key] = wanted
+
+    def _l3_entries(self, path: Path) -> list[tuple[str, tuple[int, bytes] | RouteKey, object]]:
+        route = path.route
+        attrs = path.attributes
+        rmac, nexthop = attrs.router_mac, attrs.nexthop
+        if rmac is None or not nexthop:
+            return []
+        if isinstance(route, MacIpRoute):
+            if not route.label2:
+                return []  # an L2-only binding: ARP suppression handles it
+            dst, length = route.ip, len(route.ip) * 8
+        elif isinstance(route, IpPrefixRoute):
+            dst, length = route.network.network_address.packed, route.prefix_len
+        else:
+            return []
+        vtep = nexthop[:16] if len(nexthop) == 32 else nexthop
+        if len(vtep) == len(dst):
+            gateway = vtep
+        elif len(vtep) == 4:
+            gateway = V4_MAPPED + vtep
+        else:
+            return []  # an IPv4 prefix via an IPv6 VTEP would need RTA_VIA: not done
+        out: list[tuple[str, tuple[int, bytes] | RouteKey, object]] = []
+        for vni in self.importing_l3(path):
+            ports = self.l3ports.get(vni)
+            if ports is None:
+                continue
+            out.append(
+                (
+                    "route",
+                    RouteKey(ports.table, dst, length),
+                    Nexthop(gateway, ports.bridge_ifindex),
+                )
+            )
+            out.append(("fdb", (ports.vxlan_ifindex, rmac), vtep))
+            out.append(("neigh", (ports.bridge_ifindex, gateway), rmac))
+        return out
+
+    def _claim(self, kind: str, entry: object, value: object, quiet: bool) -> None:
+        users = self._l3_users[kind].setdefault(entry, {})
+        users[value] = users.get(value, 0) + 1
+        self._settle_l3(kind, entry, users, quiet)
+
+    def _release(self, kind: str, entry: object, value: object, quiet: bool) -> None:
+        users = self._l3_users[kind].get(entry, {})
+        left = users.get(value, 0) - 1
+        if left > 0:
+            users[value] = left
+        else:
+            users.pop(value, None)
+        if not users:
+            self._l3_users[kind].pop(entry, None)
+        self._settle_l3(kind, entry, users, quiet)
+
+    def _settle_l3(self, kind: str, entry: object, users: dict[object, int], quiet: bool) -> None:
+        """Bring one entry to what its users want: the smallest value (one deterministic
+        choice when, say, two VTEPs announce one prefix), or nothing."""
+        table, set_, del_ = self._l3_tables(kind)
+        value = min(users, key=_order) if users else None
+        if value is None:
+            if table.pop(entry, None) is not None and not quiet:
+                set_.pop(entry, None)
+                del_.add(entry)
+        elif table.get(entry) != value:
+            table[entry] = value
+            if not quiet:
+                del_.discard(entry)
+                set_[entry] = value
+
+    def _l3_tables(self, kind: str) -> tuple[dict[Any, Any], dict[Any, Any], set[Any]]:
+        desired, pending = self.desired, self._pending
+        if kind == "route":
+            return desired.routes, pending.route_set, pending.route_del
+        if kind == "fdb":
+            return desired.fdb, pending.fdb_set, pending.fdb_del
+        return desired.neigh, pending.neigh_set, pending.neigh_del
+
+
+def _order(value: object) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, tuple) else (value,)
+
 
 def diff(actual: Desired, wanted: Desired) -> Changes:
     """What turns `actual` into `wanted`."""
@@ -253,4 +402,8 @@ def diff(actual: Desired, wanted: Desired) -> Changes:
         if actual.neigh.get(key) != mac:
             changes.neigh_set[key] = mac
     changes.neigh_del = {k for k in actual.neigh if k not in wanted.neigh}
+    for route_key, nexthop in wanted.routes.items():
+        if actual.routes.get(route_key) != nexthop:
+            changes.route_set[route_key] = nexthop
+    changes.route_del = {k for k in actual.routes if k not in wanted.routes}
     return changes

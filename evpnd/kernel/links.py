@@ -25,6 +25,10 @@ class VxlanPort:
     learning: bool
     #: The bridge's (the SVI's) addresses, "10.0.100.1/24".
     svi_addresses: tuple[str, ...] = ()
+    #: The VRF device the bridge (the SVI) is enslaved to, and its routing table; None for the
+    #: default VRF (main table).
+    vrf: str | None = None
+    vrf_table: int | None = None
 
     @property
     def problems(self) -> list[str]:
@@ -41,6 +45,16 @@ class VxlanPort:
 
 def _attr(message: Any, name: str) -> Any:
     return message.get_attr(name) if message is not None else None
+
+
+def _vrf_of(links: dict[int, Any], device: Any) -> tuple[str | None, int | None]:
+    """The VRF a device is enslaved to: (name, table), or (None, None) for the default VRF."""
+    master = links.get(_attr(device, "IFLA_MASTER") or 0)
+    info = _attr(master, "IFLA_LINKINFO")
+    if _attr(info, "IFLA_INFO_KIND") != "vrf":
+        return None, None
+    table = _attr(_attr(info, "IFLA_INFO_DATA"), "IFLA_VRF_TABLE")
+    return str(_attr(master, "IFLA_IFNAME")), int(table) if table is not None else None
 
 
 def discover() -> tuple[dict[int, VxlanPort], list[str]]:
@@ -71,6 +85,7 @@ def discover() -> tuple[dict[int, VxlanPort], list[str]]:
         if _attr(_attr(bridge, "IFLA_LINKINFO"), "IFLA_INFO_KIND") != "bridge":
             continue
         slave = _attr(info, "IFLA_INFO_SLAVE_DATA")
+        vrf_name, vrf_table = _vrf_of(links, bridge)
         port = VxlanPort(
             vni=int(vni),
             ifindex=index,
@@ -82,6 +97,8 @@ def discover() -> tuple[dict[int, VxlanPort], list[str]]:
             neigh_suppress=bool(_attr(slave, "IFLA_BRPORT_NEIGH_SUPPRESS")),
             learning=bool(_attr(slave, "IFLA_BRPORT_LEARNING")),
             svi_addresses=tuple(addresses.get(int(master), ())),
+            vrf=vrf_name,
+            vrf_table=vrf_table,
         )
         if port.vni in found:
             notes.append(

@@ -1,0 +1,154 @@
+"""RTM_NEWROUTE / RTM_DELROUTE for the routes symmetric IRB installs (`PREFIX via VTEP dev
+<L3VNI bridge> onlink`), packed with struct like the neighbour messages, and parsed from dumps.
+
+Every route evpnd installs carries protocol RTPROT_EVPND, so that reconciliation can tell its
+own routes from everyone else's and never touches the others."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import struct
+from typing import NamedTuple
+
+from evpnd.kernel import neighbours as nl
+
+RTM_NEWROUTE = 24
+RTM_DELROUTE = 25
+RTM_GETROUTE = 26
+
+RTA_DST = 1
+RTA_OIF = 4
+RTA_GATEWAY = 5
+RTA_PRIORITY = 6
+RTA_TABLE = 15
+
+RTN_UNICAST = 1
+RT_SCOPE_UNIVERSE = 0
+RTNH_F_ONLINK = 4
+RT_TABLE_COMPAT = 252
+RT_TABLE_MAIN = 254
+
+#: Not in iproute2's list of assigned numbers (FRR's bgpd uses 186, zebra 11).
+RTPROT_EVPND = 238
+#: FRR installs EVPN routes with metric 20; so do we, so that `ip route` reads the same.
+METRIC = 20
+
+_HEADER = struct.Struct("=IHHII")
+_RTMSG = struct.Struct("=BBBBBBBBI")
+_NLA = struct.Struct("=HH")
+_U32 = struct.Struct("=I")
+
+
+class RouteKey(NamedTuple):
+    table: int
+    dst: bytes  # 4 or 16 bytes, host bits clear
+    dst_len: int
+
+
+class Nexthop(NamedTuple):
+    gateway: bytes
+    oif: int
+
+
+def _nla(kind: int, value: bytes) -> bytes:
+    size = _NLA.size + len(value)
+    return _NLA.pack(size, kind) + value + bytes(-size % 4)
+
+
+def route_message(
+    kind: int, flags: int, seq: int, key: RouteKey, nexthop: Nexthop | None = None
+) -> bytes:
+    """One route message; `nexthop` only for RTM_NEWROUTE."""
+    family = socket.AF_INET if len(key.dst) == 4 else socket.AF_INET6
+    table_field = key.table if key.table < 256 else RT_TABLE_COMPAT
+    attrs = _nla(RTA_TABLE, _U32.pack(key.table))
+    if key.dst_len:
+        attrs += _nla(RTA_DST, key.dst)
+    rtm_flags = 0
+    if nexthop is not None:
+        attrs += _nla(RTA_GATEWAY, nexthop.gateway)
+        attrs += _nla(RTA_OIF, _U32.pack(nexthop.oif))
+        rtm_flags = RTNH_F_ONLINK
+    attrs += _nla(RTA_PRIORITY, _U32.pack(METRIC))
+    body = _RTMSG.pack(
+        family,
+        key.dst_len,
+        0,
+        0,
+        table_field,
+        RTPROT_EVPND,
+        RT_SCOPE_UNIVERSE,
+        RTN_UNICAST,
+        rtm_flags,
+    )
+    length = _HEADER.size + len(body) + len(attrs)
+    return _HEADER.pack(length, kind, flags, seq, 0) + body + attrs
+
+
+def parse_routes(data: bytes, protocol: int = RTPROT_EVPND) -> tuple[dict[RouteKey, Nexthop], bool]:
+    """Routes of `protocol` in a dump's messages, and whether the dump is done."""
+    out: dict[RouteKey, Nexthop] = {}
+    offset = 0
+    done = False
+    while offset + _HEADER.size <= len(data):
+        length, kind, _, _, _ = _HEADER.unpack_from(data, offset)
+        if length < _HEADER.size:
+            break
+        if kind == nl.NLMSG_DONE:
+            done = True
+        elif kind == nl.NLMSG_ERROR:
+            (error,) = struct.unpack_from("=i", data, offset + _HEADER.size)
+            if error:
+                raise OSError(-error, os.strerror(-error))
+        elif kind == RTM_NEWROUTE:
+            body = offset + _HEADER.size
+            family, dst_len, _, _, table, proto, _, rtype, _ = _RTMSG.unpack_from(data, body)
+            if proto == protocol and rtype == RTN_UNICAST:
+                dst = bytes(4 if family == socket.AF_INET else 16)
+                gateway, oif = b"", 0
+                at = body + _RTMSG.size
+                while at + _NLA.size <= offset + length:
+                    size, attr = _NLA.unpack_from(data, at)
+                    if size < _NLA.size:
+                        break
+                    value = data[at + _NLA.size : at + size]
+                    attr &= 0x3FFF
+                    if attr == RTA_DST:
+                        dst = value
+                    elif attr == RTA_GATEWAY:
+                        gateway = value
+                    elif attr == RTA_OIF:
+                        (oif,) = _U32.unpack(value)
+                    elif attr == RTA_TABLE:
+                        (table,) = _U32.unpack(value)
+                    at += (size + 3) & ~3
+                out[RouteKey(table, dst, dst_len)] = Nexthop(gateway, oif)
+        offset += (length + 3) & ~3
+    return out, done
+
+
+def dump_request(family: int, seq: int) -> bytes:
+    body = _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
+    return (
+        _HEADER.pack(
+            _HEADER.size + len(body), RTM_GETROUTE, nl.NLM_F_REQUEST | nl.NLM_F_DUMP, seq, 0
+        )
+        + body
+    )
+
+
+def dump_routes() -> dict[RouteKey, Nexthop]:
+    """Every IPv4 and IPv6 route of ours, in every table."""
+    out: dict[RouteKey, Nexthop] = {}
+    for family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.closing(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)) as sock:
+            sock.bind((0, 0))
+            sock.sendall(dump_request(family, 1))
+            while True:
+                found, done = parse_routes(sock.recv(1 << 20))
+                out.update(found)
+                if done:
+                    break
+    return out

@@ -1,0 +1,175 @@
+"""Symmetric IRB (RFC 9135) and IP prefix routes (RFC 9136) against the real kernel: two VTEPs
+with hosts in different subnets (one L2VNI each) share L3VNI 4001 in the default VRF, set up
+as shared/reference/FRR_REFERENCE.md describes, and route to each other through the fabric —
+evpnd with evpnd, and evpnd with FRR."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.netns import Evpnd, Lab, lab, wait_for
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+
+PROTO = "238"  # evpnd's route protocol number (evpnd/kernel/iproutes.py)
+
+
+@dataclass
+class Side:
+    vtep: str
+    host: str
+    address: str  # underlay
+    subnet: str  # "10.1.1"
+    vni: int
+    router_mac: str
+
+
+def irb_vtep(the_lab: Lab, vtep: str, host: str, address: str, subnet: str, vni: int) -> Side:
+    """The reference's layout: vxlan4001 in br4001 (its MAC is the Router's MAC), an L2VNI
+    bridge with the hosts' gateway address, forwarding on; a host in the subnet behind it."""
+    run = the_lab.run
+    run(vtep, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    run(vtep, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+    for number in (4001, vni):
+        vxlan, bridge = f"vxlan{number}", f"br{number}"
+        run(vtep, "ip", "link", "add", vxlan, "type", "vxlan", "id", str(number),
+            "dstport", "4789", "local", address, "nolearning")  # fmt: skip
+        run(vtep, "ip", "link", "add", bridge, "type", "bridge")
+        run(vtep, "ip", "link", "set", vxlan, "master", bridge)
+        run(vtep, "ip", "link", "set", vxlan, "type", "bridge_slave",
+            "neigh_suppress", "on", "learning", "off")  # fmt: skip
+        run(vtep, "ip", "link", "set", vxlan, "up")
+        run(vtep, "ip", "link", "set", bridge, "up")
+    run(vtep, "ip", "addr", "add", f"{subnet}.1/24", "dev", f"br{vni}")
+    run(vtep, "ip", "addr", "add", f"fd00:{vni}::1/64", "dev", f"br{vni}", "nodad")
+    port = f"p{the_lab.tag}{host[-2:]}"
+    run(vtep, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", host)
+    run(vtep, "ip", "link", "set", port, "master", f"br{vni}")
+    run(vtep, "ip", "link", "set", port, "up")
+    run(host, "ip", "addr", "add", f"{subnet}.10/24", "dev", "eth0")
+    run(host, "ip", "addr", "add", f"fd00:{vni}::10/64", "dev", "eth0", "nodad")
+    run(host, "ip", "link", "set", "eth0", "up")
+    run(host, "ip", "route", "add", "default", "via", f"{subnet}.1")
+    run(host, "ip", "-6", "route", "add", "default", "via", f"fd00:{vni}::1")
+    mac = run(vtep, "cat", "/sys/class/net/br4001/address").strip()
+    return Side(vtep, host, address, subnet, vni, mac)
+
+
+def irb_config(me: str, other: str, extra: str = "") -> str:
+    return f"""asn: 65000
+router_id: {me}
+listen: {{address: "{me}", port: 179}}
+neighbors:
+  - {{address: {other}, remote_as: 65000, connect_retry: 1}}
+evpn:
+  l3vni: {{vni: 4001{extra}}}
+"""
+
+
+@dataclass
+class Pair:
+    lab: Lab
+    one: Side
+    two: Side
+    e1: Evpnd
+    e2: Evpnd
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    with lab() as the_lab:
+        v1, v2, h1, h2 = (the_lab.ns(n) for n in ("v1", "v2", "h1", "h2"))
+        the_lab.link(v1, "192.168.61.1/24", v2, "192.168.61.2/24")
+        one = irb_vtep(the_lab, v1, h1, "192.168.61.1", "10.1.1", 110)
+        two = irb_vtep(the_lab, v2, h2, "192.168.61.2", "10.2.2", 220)
+        e1 = the_lab.evpnd(
+            v1,
+            "e1",
+            irb_config("192.168.61.1", "192.168.61.2", ", advertise: {prefixes: [10.9.9.0/24]}"),
+        )
+        e2 = the_lab.evpnd(v2, "e2", irb_config("192.168.61.2", "192.168.61.1"))
+        wait_for("Established", lambda: e1.peer_state("192.168.61.2") == "Established", 30)
+        yield Pair(the_lab, one, two, e1, e2)
+
+
+def routes(the_lab: Lab, ns: str, *family: str) -> str:
+    return the_lab.run(ns, "ip", *family, "route", "show", "proto", PROTO)
+
+
+def test_hosts_in_different_subnets_route_through_the_l3vni(pair: Pair) -> None:
+    lab_, one, two = pair.lab, pair.one, pair.two
+    # Type 5 for each side's connected subnet, installed at the other as FRR installs it
+    wait_for(
+        "v1 to route 10.2.2.0/24 via v2",
+        lambda: (
+            "10.2.2.0/24 via 192.168.61.2 dev br4001 metric 20 onlink" in routes(lab_, one.vtep)
+        ),
+        30,
+    )
+    wait_for(
+        "v2 to route 10.1.1.0/24 and the configured 10.9.9.0/24 via v1",
+        lambda: all(
+            f"{prefix} via 192.168.61.1 dev br4001 metric 20 onlink" in routes(lab_, two.vtep)
+            for prefix in ("10.1.1.0/24", "10.9.9.0/24")
+        ),
+        30,
+    )
+    assert "fd00:220::/64 via ::ffff:192.168.61.2 dev br4001 metric 20 onlink" in routes(
+        lab_, one.vtep, "-6"
+    )
+    # the remote Router's MAC: a neighbour on the L3VNI bridge and the two FDB entries
+    neighbours = lab_.run(one.vtep, "ip", "neigh", "show", "dev", "br4001")
+    assert f"192.168.61.2 lladdr {two.router_mac} extern_learn NOARP" in neighbours
+    fdb = lab_.run(one.vtep, "bridge", "fdb", "show", "dev", "vxlan4001")
+    assert f"{two.router_mac} dst 192.168.61.2 self extern_learn" in fdb
+    assert f"{two.router_mac} extern_learn master br4001" in fdb
+    # the hosts reach each other, routed: IPv4 and IPv6
+    lab_.run(one.host, "ping", "-c2", "-W2", f"{two.subnet}.10")
+    lab_.run(two.host, "ping", "-c2", "-W2", f"{one.subnet}.10")
+    lab_.run(one.host, "ping", "-6", "-c2", "-W2", "fd00:220::10")
+
+    # now each VTEP knows its host's MAC/IP: Type 2 with both labels, both RTs and the Rmac
+    def host_route() -> dict[str, object] | None:
+        found = [
+            r
+            for r in pair.e1.routes(type="2")
+            if r["ip"] == "10.2.2.10" and r["source"] == "192.168.61.2"
+        ]
+        return found[0] if found else None
+
+    route = wait_for("h2's MAC/IP route at v1", host_route, 30)
+    assert route["router_mac"] == two.router_mac
+    assert set(route["rts"]) == {"65000:220", "65000:4001"}  # type: ignore[arg-type]
+    assert "[2]:[0]:[48]:" in str(route["text"])
+    local = [r for r in pair.e2.routes(type="2") if r["ip"] == "10.2.2.10"]
+    assert local and local[0]["source"] == "local"
+    wait_for(
+        "the host route at v1",
+        lambda: "10.2.2.10 via 192.168.61.2 dev br4001 metric 20 onlink" in routes(lab_, one.vtep),
+        30,
+    )
+    # the Type 5 routes carry what FRR's do
+    (t5,) = [r for r in pair.e1.routes(type="5") if r["prefix"] == "10.2.2.0/24"]
+    assert t5["vni"] == 4001 and t5["rts"] == ["65000:4001"] and t5["router_mac"] == two.router_mac
+
+    # the configured prefix: reachable from the other side's host (v1 owns 10.9.9.1)
+    lab_.run(one.vtep, "ip", "addr", "add", "10.9.9.1/32", "dev", "lo")
+    lab_.run(two.host, "ping", "-c2", "-W2", "10.9.9.1")
+    # withdrawn by a reload without it: gone at v2, and only that route
+    config = pair.e1.home / "evpnd.yaml"
+    config.write_text(config.read_text().replace(", advertise: {prefixes: [10.9.9.0/24]}", ""))
+    assert pair.e1.ctl("reload")["reloaded"]
+    wait_for("10.9.9.0/24 gone at v2", lambda: "10.9.9.0/24" not in routes(lab_, two.vtep), 30)
+    assert "10.1.1.0/24 via 192.168.61.1" in routes(lab_, two.vtep)
+
+    # routes evpnd did not install are never touched, and the kernel is in sync
+    lab_.run(two.vtep, "ip", "route", "add", "10.77.0.0/16", "via", "192.168.61.1", "proto", "bgp")
+    result = pair.e2.ctl("show", "kernel")
+    assert result["wanted"]["routes"] >= 2 and not [
+        d for d in result["differences"] if d["kind"] == "route"
+    ]
+    assert "10.77.0.0/16" in lab_.run(two.vtep, "ip", "route")
