@@ -173,3 +173,88 @@ def test_hosts_in_different_subnets_route_through_the_l3vni(pair: Pair) -> None:
         d for d in result["differences"] if d["kind"] == "route"
     ]
     assert "10.77.0.0/16" in lab_.run(two.vtep, "ip", "route")
+
+
+FRR_IRB = """frr defaults traditional
+hostname frr-irb
+!
+vni 4001
+!
+router bgp 65000
+ bgp router-id {me}
+ no bgp default ipv4-unicast
+ neighbor {other} remote-as 65000
+ neighbor {other} timers connect 1
+ !
+ address-family ipv4 unicast
+  redistribute connected
+ exit-address-family
+ !
+ address-family l2vpn evpn
+  neighbor {other} activate
+  advertise-all-vni
+  advertise ipv4 unicast
+ exit-address-family
+!
+"""
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/usr/lib/frr/bgpd"),
+    reason="FRR is not installed (scripts/test installs Debian's frr)",
+)
+def test_irb_with_frr() -> None:
+    with lab() as the_lab:
+        v1, v2, h1, h2 = (the_lab.ns(n) for n in ("v1", "v2", "h1", "h2"))
+        the_lab.link(v1, "192.168.62.1/24", v2, "192.168.62.2/24")
+        one = irb_vtep(the_lab, v1, h1, "192.168.62.1", "10.1.1", 110)
+        two = irb_vtep(the_lab, v2, h2, "192.168.62.2", "10.2.2", 220)
+        frr = the_lab.frr(v2, "frr", FRR_IRB.format(me="192.168.62.2", other="192.168.62.1"))
+        evpnd = the_lab.evpnd(v1, "e1", irb_config("192.168.62.1", "192.168.62.2"))
+        wait_for("Established", lambda: evpnd.peer_state("192.168.62.2") == "Established", 60)
+
+        def frr_prefix() -> dict[str, object] | None:
+            data = frr.json("show bgp l2vpn evpn route type prefix")
+            for rd, entries in data.items():
+                if isinstance(entries, dict) and rd.startswith("192.168.62.1:"):
+                    for prefix, info in entries.items():
+                        if "10.1.1.0" in prefix and isinstance(info, dict):
+                            return info
+            return None
+
+        info = wait_for("FRR to have evpnd's Type 5", frr_prefix, 30)
+        path = info["paths"][0]  # type: ignore[index]
+        if isinstance(path, list):
+            path = path[0]
+        communities = path["extendedCommunity"]["string"]
+        assert "RT:65000:4001" in communities and "ET:8" in communities, communities
+        assert f"Rmac:{one.router_mac}" in communities, communities
+        # FRR installs it in its kernel
+        wait_for(
+            "FRR to install 10.1.1.0/24",
+            lambda: "10.1.1.0/24" in the_lab.run(v2, "ip", "route", "show", "proto", "bgp"),
+            30,
+        )
+        # evpnd installs FRR's Type 5
+        wait_for(
+            "evpnd to install 10.2.2.0/24",
+            lambda: (
+                "10.2.2.0/24 via 192.168.62.2 dev br4001 metric 20 onlink" in routes(the_lab, v1)
+            ),
+            30,
+        )
+        the_lab.run(h1, "ping", "-c3", "-W2", "10.2.2.10")
+        the_lab.run(h2, "ping", "-c3", "-W2", "10.1.1.10")
+        # both hosts are known now: each side has the other's host route
+        wait_for(
+            "evpnd's host route to h2",
+            lambda: "10.2.2.10 via 192.168.62.2 dev br4001" in routes(the_lab, v1),
+            30,
+        )
+        wait_for(
+            "FRR's host route to h1",
+            lambda: "10.1.1.10" in the_lab.run(v2, "ip", "route", "show", "proto", "bgp"),
+            30,
+        )
+        vni = frr.json("show evpn vni 4001")
+        assert vni.get("type") == "L3" and two.router_mac in str(vni)
