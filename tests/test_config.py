@@ -94,3 +94,35 @@ def test_evpnctl_without_a_daemon_says_so(tmp_path) -> None:
     )
     assert result.returncode == 3
     assert "is evpnd running?" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_l3vni_and_vrfs() -> None:
+    text = """asn: 65000
+router_id: 192.0.2.1
+evpn:
+  vnis: [{vni: 110}]
+  l3vni:
+    vni: 4001
+    advertise: {connected: false, prefixes: [10.9.0.0/16, "2001:db8::/32"]}
+  vrfs:
+    red: {l3vni: 5001}
+"""
+    config = parse(text, "evpnd.yaml")
+    default, red = config.evpn.l3vnis
+    assert (default.vni, default.vrf, default.advertise_connected) == (4001, None, False)
+    assert [str(p) for p in default.prefixes] == ["10.9.0.0/16", "2001:db8::/32"]
+    assert (red.vni, red.vrf, red.advertise_connected) == (5001, "red", True)
+    assert problems(text.replace("10.9.0.0/16", "10.9.1.1/16")) == [
+        "evpnd.yaml:7: evpn.l3vni.advertise.prefixes[0]: expected a prefix like 10.9.0.0/16:"
+        " 10.9.1.1/16 has host bits set"
+    ]
+    assert problems(text.replace("l3vni: 5001", "l3vni: 110")) == [
+        "evpnd.yaml:9: evpn.vrfs.red: VNI 110 is configured twice (L2VNI or L3VNI)"
+    ]
+    assert problems(text.replace("{l3vni: 5001}", "{vni: 5001}")) == [
+        "evpnd.yaml:9: evpn.vrfs.red.l3vni: required: a VNI",
+        "evpnd.yaml:9: evpn.vrfs.red.vni: unknown key",
+    ]
+    assert problems(text + "control_group: no-such-group-here\n") == [
+        "evpnd.yaml:10: control_group: no group named 'no-such-group-here' on this host"
+    ]

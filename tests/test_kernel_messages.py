@@ -7,6 +7,7 @@ import socket
 import pytest
 from pyroute2 import IPBatch
 
+from evpnd.kernel import iproutes as ipr
 from evpnd.kernel import neighbours as nl
 
 
@@ -98,3 +99,46 @@ def test_parse_reads_what_we_build_and_acks() -> None:
         )
     ]
     assert acks == [nl.Ack(5, -17)] and not done
+
+
+@pytest.mark.parametrize(
+    ("dst", "length", "gateway", "table"),
+    [
+        ("10.2.2.0", 24, "192.0.2.2", 254),
+        ("10.2.2.10", 32, "192.0.2.2", 1001),  # a VRF's table: beyond the 8-bit field
+        ("2001:db8:220::", 64, "::ffff:192.0.2.2", 254),
+    ],
+)
+def test_route_matches_pyroute2_and_parses_back(
+    dst: str, length: int, gateway: str, table: int
+) -> None:
+    family = socket.AF_INET if "." in dst else socket.AF_INET6
+    key = ipr.RouteKey(table, socket.inet_pton(family, dst), length)
+    nexthop = ipr.Nexthop(socket.inet_pton(family, gateway), 5)
+    flags = nl.NLM_F_REQUEST | nl.NLM_F_CREATE | nl.NLM_F_REPLACE
+    ours = ipr.route_message(ipr.RTM_NEWROUTE, flags, 1, key, nexthop)
+    theirs = pyroute2_bytes(
+        "replace",
+        "route",
+        dst=f"{dst}/{length}",
+        gateway=gateway,
+        oif=5,
+        table=table,
+        proto=ipr.RTPROT_EVPND,
+        priority=ipr.METRIC,
+        flags=ipr.RTNH_F_ONLINK,
+        scope=0,
+        type=1,
+    )
+    if table > 255:
+        # the 8-bit field is a don't-care when RTA_TABLE is there: iproute2 sends 0 (as we
+        # do), pyroute2 254
+        theirs = theirs[:20] + ours[20:21] + theirs[21:]
+    same_body(ours, theirs)
+    # a dump answer has the same layout: our own parser reads it back, and skips routes of
+    # other protocols
+    parsed, done = ipr.parse_routes(ours)
+    assert parsed == {key: nexthop} and not done
+    assert ipr.parse_routes(ours, protocol=186) == ({}, False)
+    removal = ipr.route_message(ipr.RTM_DELROUTE, nl.NLM_F_REQUEST, 2, key)
+    assert removal[4:6] == ipr.RTM_DELROUTE.to_bytes(2, "little")

@@ -27,7 +27,6 @@ RTA_TABLE = 15
 RTN_UNICAST = 1
 RT_SCOPE_UNIVERSE = 0
 RTNH_F_ONLINK = 4
-RT_TABLE_COMPAT = 252
 RT_TABLE_MAIN = 254
 
 #: Not in iproute2's list of assigned numbers (FRR's bgpd uses 186, zebra 11).
@@ -62,15 +61,15 @@ def route_message(
 ) -> bytes:
     """One route message; `nexthop` only for RTM_NEWROUTE."""
     family = socket.AF_INET if len(key.dst) == 4 else socket.AF_INET6
-    table_field = key.table if key.table < 256 else RT_TABLE_COMPAT
-    attrs = _nla(RTA_TABLE, _U32.pack(key.table))
-    if key.dst_len:
-        attrs += _nla(RTA_DST, key.dst)
+    # as iproute2 does: tables past 255 only in RTA_TABLE, which the kernel prefers anyway
+    table_field = key.table if key.table < 256 else 0
+    attrs = _nla(RTA_DST, key.dst) if key.dst_len else b""
     rtm_flags = 0
     if nexthop is not None:
         attrs += _nla(RTA_GATEWAY, nexthop.gateway)
         attrs += _nla(RTA_OIF, _U32.pack(nexthop.oif))
         rtm_flags = RTNH_F_ONLINK
+    attrs += _nla(RTA_TABLE, _U32.pack(key.table))
     attrs += _nla(RTA_PRIORITY, _U32.pack(METRIC))
     body = _RTMSG.pack(
         family,
