@@ -6,12 +6,13 @@ evpnd with evpnd, and evpnd with FRR."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from tests.netns import Evpnd, Lab, lab, wait_for
+from tests.netns import Evpnd, Lab, lab, sh, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -155,6 +156,14 @@ def test_hosts_in_different_subnets_route_through_the_l3vni(pair: Pair) -> None:
     # the Type 5 routes carry what FRR's do
     (t5,) = [r for r in pair.e1.routes(type="5") if r["prefix"] == "10.2.2.0/24"]
     assert t5["vni"] == 4001 and t5["rts"] == ["65000:4001"] and t5["router_mac"] == two.router_mac
+
+    (l3,) = pair.e1.ctl("show", "l3vni")
+    assert (l3["vni"], l3["vrf"], l3["state"], l3["bridge"]) == (4001, "default", "up", "br4001")
+    assert l3["router_mac"] == one.router_mac and l3["l2vnis"] == [110] and l3["table"] == 254
+    assert l3["advertised"] == ["10.1.1.0/24", "fd00:110::/64", "10.9.9.0/24"]
+    assert l3["routes_installed"] >= 3 and l3["remote_vteps"] == ["192.168.61.2"]
+    table = sh(sys.executable, "-m", "evpnd.control.cli", "-s", pair.e1.socket, "show", "l3vni")
+    assert table.splitlines()[1].split()[:5] == ["4001", "default", "up", "br4001", one.router_mac]
 
     # the configured prefix: reachable from the other side's host (v1 owns 10.9.9.1)
     lab_.run(one.vtep, "ip", "addr", "add", "10.9.9.1/32", "dev", "lo")

@@ -150,6 +150,27 @@ def show_vni_table(vnis: list[dict[str, Any]]) -> str:
     return table(rows, [*headers, "Problems"])
 
 
+def show_l3vni_table(l3vnis: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            str(v["vni"]),
+            v["vrf"],
+            v["state"],
+            v["bridge"] or "",
+            v["router_mac"] or "",
+            str(v["table"] or ""),
+            v["rd"] or "",
+            " ".join(v["export_rts"]),
+            ",".join(str(n) for n in v["l2vnis"]),
+            str(len(v["advertised"])),
+            str(v["routes_installed"]),
+        ]
+        for v in l3vnis
+    ]
+    headers = ["L3VNI", "VRF", "State", "Bridge", "Router MAC", "Table", "RD", "Export RTs"]
+    return table(rows, [*headers, "L2VNIs", "Advertised", "Installed"])
+
+
 def show_neigh_table(neighs: list[dict[str, Any]]) -> str:
     rows = [
         [
@@ -172,8 +193,8 @@ def show_kernel_table(result: dict[str, Any]) -> str:
     wanted, kernel = result["wanted"], result["kernel"]
     head = (
         f"wanted: {wanted['fdb']} FDB, {wanted['flood']} flood, {wanted['neigh']} neighbour"
-        f" entries; kernel: {kernel['fdb']} FDB, {kernel['flood']} flood,"
-        f" {kernel['neigh']} neighbour entries"
+        f" entries, {wanted['routes']} routes; kernel: {kernel['fdb']} FDB, {kernel['flood']}"
+        f" flood, {kernel['neigh']} neighbour entries, {kernel['routes']} routes"
     )
     if not result["settled"]:
         head += "\n(peers have not all sent End-of-RIB: extra entries are kept until they do)"
@@ -248,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     show = sub.add_parser("show", parents=[common], help="show state")
     show.add_argument(
-        "what", choices=["peers", "routes", "vni", "mac", "neigh", "kernel", "summary"]
+        "what",
+        choices=["peers", "routes", "vni", "l3vni", "mac", "neigh", "kernel", "summary"],
     )
     show.add_argument("--type", type=int, choices=[1, 2, 3, 4, 5], help="routes of this type")
     show.add_argument("--vni", type=int)
@@ -317,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             "peers": show_peers,
             "routes": show_routes,
             "vni": show_vni_table,
+            "l3vni": show_l3vni_table,
             "mac": show_mac_table,
             "neigh": show_neigh_table,
             "kernel": show_kernel_table,

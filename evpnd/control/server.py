@@ -22,6 +22,7 @@ import structlog
 
 from evpnd.control.views import (
     kernel_view,
+    l3vni_view,
     mac_view,
     neigh_view,
     peer_view,
@@ -143,6 +144,8 @@ class ControlServer:
             return mac_view(self.daemon, filters)
         if command == "show neigh":
             return neigh_view(self.daemon, filters)
+        if command == "show l3vni":
+            return l3vni_view(self.daemon)
         if command == "show kernel":
             return kernel_view(self.daemon)
         if command == "show summary":

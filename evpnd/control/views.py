@@ -15,6 +15,7 @@ from evpnd.evpn.routes import (
     IpPrefixRoute,
     MacIpRoute,
 )
+from evpnd.kernel.desired import V4_MAPPED
 from evpnd.rib.bestpath import mobility
 from evpnd.rib.paths import Path
 
@@ -208,3 +209,44 @@ def kernel_view(daemon: Daemon) -> dict[str, Any]:
     if dataplane is None:
         return {"programming": False, "in_sync": True, "wanted": {}, "differences": []}
     return dataplane.compare()
+
+
+def l3vni_view(daemon: Daemon) -> list[dict[str, Any]]:
+    """Configured L3VNIs: what the kernel has of them and what they route."""
+    dataplane = daemon.dataplane
+    active = {l3.vni: l3 for l3 in daemon.l3vnis}
+    installed: dict[int, int] = {}
+    vteps: dict[int, set[str]] = {}
+    if dataplane is not None:
+        by_table = {p.table: vni for vni, p in dataplane.l3_vni_ports.items()}
+        for key, nexthop in dataplane.state.desired.routes.items():
+            vni = by_table.get(key.table)
+            if vni is not None:
+                installed[vni] = installed.get(vni, 0) + 1
+                gateway = nexthop.gateway
+                vteps.setdefault(vni, set()).add(
+                    ip_to_text(gateway[12:] if gateway[:12] == V4_MAPPED else gateway)
+                )
+    out = []
+    for config in daemon.config.evpn.l3vnis:
+        l3 = active.get(config.vni)
+        port = dataplane.l3_ports.get(config.vni) if dataplane else None
+        out.append(
+            {
+                "vni": config.vni,
+                "vrf": config.vrf or "default",
+                "state": "up" if l3 is not None else "not in the kernel",
+                "vxlan": port.name if port else None,
+                "bridge": port.bridge_name if port else None,
+                "router_mac": mac_to_text(l3.router_mac) if l3 else None,
+                "table": l3.table if l3 else None,
+                "rd": str(l3.rd) if l3 else None,
+                "export_rts": [rt.value for rt in l3.export_rts] if l3 else [],
+                "import_rts": ([rt.value for rt in l3.import_rts] or ["auto"]) if l3 else [],
+                "l2vnis": list(l3.l2vnis) if l3 else [],
+                "advertised": [str(p) for p in l3.prefixes] if l3 else [],
+                "routes_installed": installed.get(config.vni, 0),
+                "remote_vteps": sorted(vteps.get(config.vni, ())),
+            }
+        )
+    return out

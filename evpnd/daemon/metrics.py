@@ -20,6 +20,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from evpnd.bgp.events import State
+from evpnd.control.views import l3vni_view
 from evpnd.evpn.routes import MacIpRoute
 from evpnd.kernel.dataplane import LATENCY_BUCKETS
 
@@ -187,7 +188,22 @@ class DaemonCollector(Collector):
                 cumulative += count
                 buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
             latency.add_metric([], buckets, counters.latency_sum)
+            l3_routes = GaugeMetricFamily(
+                "evpnd_l3vni_routes_installed",
+                "Routes installed for the L3VNI (Type 5 prefixes and remote hosts)",
+                labels=["l3vni", "vrf"],
+            )
+            l3_advertised = GaugeMetricFamily(
+                "evpnd_l3vni_prefixes_advertised",
+                "Type 5 prefixes announced for the L3VNI",
+                labels=["l3vni", "vrf"],
+            )
+            for view in l3vni_view(daemon):
+                labels = [str(view["vni"]), view["vrf"]]
+                l3_routes.add_metric(labels, view["routes_installed"])
+                l3_advertised.add_metric(labels, len(view["advertised"]))
             out += [problems, local, remote, vteps, local_neigh, remote_neigh]
+            out += [l3_routes, l3_advertised]
             out += [ops, errors, repairs, moves, frozen, latency]
         return out
 
