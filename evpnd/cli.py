@@ -172,12 +172,23 @@ def main(argv: list[str] | None = None) -> int:
         loop_factory = uvloop.new_event_loop
     except ImportError:
         pass
+    profile = os.environ.get("EVPND_PROFILE")  # a file: cProfile the event loop's thread
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(_run(config, args.config))
     except OSError as exc:
         print(f"evpnd: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(str(profile))
     return 0
 
 

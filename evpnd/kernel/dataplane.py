@@ -40,6 +40,8 @@ _REMOTE_FLAGS = nl.NTF_MASTER | nl.NTF_SELF | nl.NTF_EXT_LEARNED
 _LEARNED_STATES = nl.NUD_REACHABLE | nl.NUD_STALE | nl.NUD_DELAY | nl.NUD_PROBE
 
 LocalKey = tuple[int, bytes, bytes]  # (VNI, MAC, IP or b"")
+#: removals per write from which our own removals' notifications are filtered in the kernel
+BULK_REMOVAL = 1000
 
 
 #: upper bounds (seconds) of the UPDATE-to-kernel histogram's buckets
@@ -118,6 +120,7 @@ class DataPlane:
         if self.events is not None:
             self.loop.remove_reader(self.events.fileno())
             self.events.close()
+            self.events = None
         if flush:
             self._write(diff(self.programmed, Desired()))
         self.writer.close()
@@ -192,6 +195,7 @@ class DataPlane:
                 else b""
             )
             self.vni_ports[vni] = VniPorts(vni, port.ifindex, port.bridge_ifindex, local)
+        self._filter_events()
         self.daemon.kernel_changed(ports, l3_ports)
         self.state.rebuild()
         # Compare with what the kernel has, not with the old wish: changes queued before the
@@ -202,6 +206,16 @@ class DataPlane:
         gone = [k for k in self.local if k[0] not in ports]
         if gone:
             self._withdraw_local(gone)
+
+    def _filter_events(self, deletions: bool = False) -> None:
+        if self.events is None:
+            return
+        managed = [*self.ports.values(), *self.l3_ports.values()]
+        ports = frozenset(p.ifindex for p in managed) | {p.bridge_ifindex for p in managed}
+        try:
+            self.events.ignore_own(ports, self.writer.port_id, deletions)
+        except OSError as exc:
+            log.warning("cannot filter netlink events in the kernel", error=str(exc))
 
     # --- kernel state ------------------------------------------------------------------------
 
@@ -388,12 +402,10 @@ class DataPlane:
         self._apply_handle = None
         changes = self.state.take()
         if changes:
-            self._write(changes)
-            if self.oldest_update is not None:
-                self.counters.observe(self.loop.time() - self.oldest_update)
+            self._write(changes, since=self.oldest_update)
         self.oldest_update = None
 
-    def _write(self, changes: Changes) -> None:
+    def _write(self, changes: Changes, since: float | None = None) -> None:
         writer = self.writer
         batch: list[tuple[bytes, object]] = []
 
@@ -485,7 +497,8 @@ class DataPlane:
             )
         # Only entries that are ours: one an operator or orchestrator replaced is theirs now
         # (FRR deletes those, FRRouting/frr#21472).
-        changes.neigh_del &= set(self.programmed.neigh)
+        programmed_neigh = self.programmed.neigh
+        changes.neigh_del = {k for k in changes.neigh_del if k in programmed_neigh}
         for ifindex, ip in changes.neigh_del:
             neigh(remove, _DEL, ifindex, ip, None, 0, 0, ("neigh-del", ifindex, ip))
         for key, nexthop in changes.route_set.items():
@@ -494,44 +507,63 @@ class DataPlane:
         for key in changes.route_del:
             message = ipr.route_message(ipr.RTM_DELROUTE, _DEL, writer.next_seq(), key)
             batch.append((message, ("route-del", *key)))
+        if not batch:
+            return
+        # Our own removals' notifications are dropped in the kernel while we make many of
+        # them (the periodic reconciliation still finds anyone else's); new entries' always.
+        bulk_removal = len(changes.fdb_del) + len(changes.neigh_del) >= BULK_REMOVAL
+        if bulk_removal:
+            self._filter_events(deletions=True)
         try:
             failures = writer.send(batch)
         except OSError as exc:
             log.error("netlink write failed", error=str(exc), entries=len(batch))
+            self._schedule_reconcile(1.0)  # find out what did get through
             return
+        finally:
+            if bulk_removal:
+                self._filter_events()
         self.counters.netlink_ops += len(batch)
+        if since is not None:
+            self.counters.observe(self.loop.time() - since)
+        self._record(changes)
         # ENOENT on a removal: already gone, which is what was wanted
-        failed = {
+        failed = [
             tag
             for tag, err in failures
             if not (err == 2 and isinstance(tag, tuple) and str(tag[0]).endswith("-del"))
-        }
-        for tag, err in failures:
-            if tag in failed:
-                self.counters.netlink_errors += 1
-                log.warning("netlink refused", entry=_describe(tag), errno=err)
-        self._record(changes, failed)
-
-    def _record(self, changes: Changes, failed: set[object]) -> None:
+        ]
+        if not failed:
+            return
+        errors = dict(failures)
         programmed = self.programmed
-        for key, vtep in changes.fdb_set.items():
-            if ("fdb", *key, vtep) not in failed:
-                programmed.fdb[key] = vtep
+        for tag in failed:
+            self.counters.netlink_errors += 1
+            log.warning("netlink refused", entry=_describe(tag), errno=errors.get(tag))
+            assert isinstance(tag, tuple)
+            kind, *fields = tag
+            # not programmed after all: the next reconciliation tries again
+            if kind == "fdb":
+                programmed.fdb.pop((fields[0], fields[1]), None)
+            elif kind == "flood":
+                programmed.flood.pop((fields[0], fields[1]), None)
+            elif kind == "neigh":
+                programmed.neigh.pop((fields[0], fields[1]), None)
+            elif kind == "route":
+                programmed.routes.pop(ipr.RouteKey(*fields[:3]), None)
+
+    def _record(self, changes: Changes) -> None:
+        programmed = self.programmed
+        programmed.fdb.update(changes.fdb_set)
         for key in changes.fdb_del:
             programmed.fdb.pop(key, None)
-        for key in changes.flood_add:
-            if ("flood", *key) not in failed:
-                programmed.flood[key] = 1
+        programmed.flood.update(dict.fromkeys(changes.flood_add, 1))
         for key in changes.flood_del:
             programmed.flood.pop(key, None)
-        for key, mac in changes.neigh_set.items():
-            if ("neigh", *key, mac) not in failed:
-                programmed.neigh[key] = mac
+        programmed.neigh.update(changes.neigh_set)
         for key in changes.neigh_del:
             programmed.neigh.pop(key, None)
-        for route_key, nexthop in changes.route_set.items():
-            if ("route", *route_key, *nexthop) not in failed:
-                programmed.routes[route_key] = nexthop
+        programmed.routes.update(changes.route_set)
         for route_key in changes.route_del:
             programmed.routes.pop(route_key, None)
 

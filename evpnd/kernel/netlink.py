@@ -7,6 +7,7 @@ import contextlib
 import errno
 import os
 import socket
+import struct
 from collections.abc import Iterable
 
 from evpnd.kernel import neighbours as nl
@@ -102,6 +103,55 @@ def dump(family: int) -> list[nl.Neighbour]:
                 return out
 
 
+SO_ATTACH_FILTER = 26
+SO_DETACH_FILTER = 27
+_BPF_INSN = struct.Struct("=HBBI")  # struct sock_filter: code, jt, jf, k
+_LD_W, _LD_H, _LD_B = 0x20, 0x28, 0x30  # BPF_LD | size | BPF_ABS
+_JEQ, _JSET, _RET = 0x15, 0x45, 0x06
+_ACCEPT, _DROP = 0xFFFFFFFF, 0
+#: the classic BPF limit is 4096 instructions; past this many ports we filter nothing
+MAX_FILTERED_PORTS = 2000
+
+
+def _wire(fmt: str, value: int) -> int:
+    """A host-order field as BPF's absolute loads see it: in network byte order."""
+    return int.from_bytes(struct.pack(fmt, value), "big")
+
+
+def own_events_filter(ports: frozenset[int], pid: int, deletions: bool = False) -> bytes:
+    """A socket filter that drops, in the kernel, the notifications our own writes cause: those
+    carrying our writer's port id (IP neighbours), and new extern_learn entries on the ports we
+    program (the bridge and vxlan FDB notifications carry port id 0). A bulk write of 100,000
+    MACs otherwise costs 200,000 reads of one notification each. With `deletions`, removals of
+    extern_learn entries on those ports go too (while we remove many ourselves; a
+    reconciliation afterwards finds anyone else's)."""
+    code = [
+        (_LD_W, 0, 0, 12),  # nlmsg_pid
+        (_JEQ, 0, 1, _wire("=I", pid)),
+        (_RET, 0, 0, _DROP),
+        (_LD_H, 0, 0, 4),  # nlmsg_type
+        (_JEQ, 2, 0, _wire("=H", nl.RTM_NEWNEIGH)),
+        (_JEQ, 1, 0, _wire("=H", nl.RTM_DELNEIGH)) if deletions else (_JEQ, 0, 0, 0),
+        (_RET, 0, 0, _ACCEPT),
+        (_LD_B, 0, 0, 26),  # ndm_flags
+        (_JSET, 1, 0, nl.NTF_EXT_LEARNED),
+        (_RET, 0, 0, _ACCEPT),
+        (_LD_W, 0, 0, 20),  # ndm_ifindex
+    ]
+    for ifindex in sorted(ports):
+        code += [(_JEQ, 0, 1, _wire("=i", ifindex)), (_RET, 0, 0, _DROP)]
+    code.append((_RET, 0, 0, _ACCEPT))
+    return b"".join(_BPF_INSN.pack(*insn) for insn in code)
+
+
+def attach_filter(sock: socket.socket, program: bytes) -> None:
+    import ctypes
+
+    buffer = ctypes.create_string_buffer(program)
+    fprog = struct.pack("@HP", len(program) // _BPF_INSN.size, ctypes.addressof(buffer))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+
 class Events:
     """Link, address and neighbour notifications, readable without blocking."""
 
@@ -114,6 +164,16 @@ class Events:
 
     def fileno(self) -> int:
         return self.sock.fileno()
+
+    def ignore_own(self, ports: frozenset[int], pid: int, deletions: bool = False) -> bool:
+        """Filter out what our own writes cause (see own_events_filter); False when there
+        are too many ports to filter in the kernel (then walk() skips them, slower)."""
+        if len(ports) > MAX_FILTERED_PORTS:
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
+            return False
+        attach_filter(self.sock, own_events_filter(ports, pid, deletions))
+        return True
 
     def read(
         self, skip_pid: int = -1, skip_new_on: frozenset[int] = frozenset()
