@@ -186,6 +186,11 @@ class DesiredState:
                 self._flood(route.key, path, quiet=True)
         self._pending = diff(saved, wanted)
 
+    @property
+    def pending_fdb(self) -> int:
+        """FDB changes waiting for take(): how much a write would carry now."""
+        return len(self._pending.fdb_set) + len(self._pending.fdb_del)
+
     def take(self) -> Changes:
         pending = self._pending
         self._pending = Changes()
