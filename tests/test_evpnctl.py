@@ -215,3 +215,12 @@ def test_readers_and_writers_by_group(two: Two) -> None:
     assert refused.returncode == 4
     assert "not allowed" in refused.stderr and "Traceback" not in refused.stderr
     assert two.e1.peer_state(f"{UNDERLAY}.2") == "Established"
+
+
+def test_clear_mac_needs_a_frozen_mac(two: Two) -> None:
+    result = ctl(two.e1, "clear", "mac", H2_MAC, "--vni", "100")
+    assert result.returncode == 1 and "is not frozen" in result.stderr
+    bad = ctl(two.e1, "clear", "mac", "02:zz", "--vni", "100")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    usage = ctl(two.e1, "clear", "mac", H2_MAC)
+    assert usage.returncode == 2 and "--vni is needed" in usage.stderr

@@ -276,10 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--vni", type=int)
     show.add_argument("--mac")
     show.add_argument("--rd")
-    clear = sub.add_parser("clear", parents=[common], help="reset a session")
-    clear.add_argument("what", choices=["peer"])
-    clear.add_argument("address")
+    clear = sub.add_parser(
+        "clear", parents=[common], help="reset a session, or unfreeze a duplicate MAC"
+    )
+    clear.add_argument("what", choices=["peer", "mac"])
+    clear.add_argument("address", help="the peer's address, or the MAC")
     clear.add_argument("--soft", action="store_true", help="refresh routes, keep the session")
+    clear.add_argument("--vni", type=int, help="the MAC's VNI (clear mac)")
     sub.add_parser("reload", parents=[common], help="re-read the configuration file")
     watching = sub.add_parser("watch", parents=[common], help="stream route and MAC events")
     watching.add_argument("--vni", type=int)
@@ -301,6 +304,10 @@ def main(argv: list[str] | None = None) -> int:
                 if getattr(args, k, None) is not None
             }
             result = request(args.socket, f"show {args.what}", filters=filters)
+        elif args.command == "clear" and args.what == "mac":
+            if args.vni is None:
+                parser.error("clear mac: --vni is needed")
+            result = request(args.socket, "clear mac", vni=args.vni, mac=args.address)
         elif args.command == "clear":
             result = request(args.socket, "clear peer", address=args.address, soft=args.soft)
         else:
@@ -325,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         for problem in result["problems"]:
             print(f"  {problem}")
+    elif args.command == "clear" and args.what == "mac":
+        print(f"{result['mac']} in VNI {result['vni']}: unfrozen; announced again if it is here")
     elif args.command == "clear":
         print(
             {

@@ -29,13 +29,14 @@ from evpnd.control.views import (
     routes_view,
     vni_view,
 )
+from evpnd.evpn.identifiers import mac_from_text, mac_to_text
 
 if TYPE_CHECKING:
     from evpnd.daemon.daemon import Daemon
 
 log = structlog.get_logger("evpnd.control")
 
-WRITE_COMMANDS = frozenset({"clear peer", "reload"})
+WRITE_COMMANDS = frozenset({"clear peer", "clear mac", "reload"})
 
 
 class Refused(Exception):
@@ -172,6 +173,15 @@ class ControlServer:
             soft = bool(request.get("soft"))
             log.info("clear peer", peer=address, soft=soft)
             return driver.clear(soft)
+        if command == "clear mac":
+            dataplane = self.daemon.dataplane
+            if dataplane is None:
+                raise ValueError("kernel programming is off: no duplicate detection")
+            vni = int(request.get("vni") or 0)
+            mac = mac_from_text(str(request.get("mac") or ""))
+            if not dataplane.unfreeze(vni, mac):
+                raise ValueError(f"{mac_to_text(mac)} in VNI {vni} is not frozen")
+            return {"vni": vni, "mac": mac_to_text(mac), "action": "cleared"}
         if command == "reload":
             if self.reload is None:
                 raise ValueError("reload: this evpnd runs without a configuration file")

@@ -793,6 +793,17 @@ class DataPlane:
         for attrs, routes in groups.items():
             self.daemon.rib.update(self.daemon.local_source, routes, attrs, [])
 
+    def unfreeze(self, vni: int, mac: bytes) -> bool:
+        """`evpnctl clear mac`: forget a duplicate-address freeze; the MAC is announced again
+        if it is here (read back from the kernel)."""
+        if not self.duplicates.is_frozen(vni, mac):
+            return False
+        self.duplicates.clear(vni, mac)
+        log.info("duplicate address: mac cleared", vni=vni, mac=mac_to_text(mac))
+        self.daemon.events.publish("mac", action="cleared", vni=vni, mac=mac_to_text(mac))
+        self._learn_all()
+        return True
+
     def reannounce_local(self) -> None:
         """Local routes again, with what changed in their attributes (an L3VNI came or went)."""
         if self.local:
