@@ -183,6 +183,19 @@ def test_hosts_in_different_subnets_route_through_the_l3vni(pair: Pair) -> None:
     ]
     assert "10.77.0.0/16" in lab_.run(two.vtep, "ip", "route")
 
+    # a restart keeps the routes in place; one of ours that no route backs any more (left by
+    # a crash, say) goes once the peer has sent End-of-RIB; everyone else's stays
+    lab_.run(two.vtep, "ip", "route", "add", "10.66.0.0/16", "via", "192.168.61.1",
+             "dev", "br4001", "onlink", "proto", PROTO)  # fmt: skip
+    pair.e2.stop()
+    assert "10.1.1.0/24 via 192.168.61.1 dev br4001" in routes(lab_, two.vtep)
+    pair.e2.start()
+    wait_for("v2 back", lambda: pair.e2.peer_state("192.168.61.1") == "Established", 30)
+    wait_for("the stale route gone", lambda: "10.66.0.0/16" not in routes(lab_, two.vtep), 30)
+    assert "10.1.1.0/24 via 192.168.61.1 dev br4001" in routes(lab_, two.vtep)
+    assert "10.77.0.0/16" in lab_.run(two.vtep, "ip", "route")
+    lab_.run(two.host, "ping", "-c1", "-W2", f"{one.subnet}.10")
+
 
 FRR_IRB = """frr defaults traditional
 hostname frr-irb

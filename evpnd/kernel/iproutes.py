@@ -70,7 +70,9 @@ def route_message(
         attrs += _nla(RTA_OIF, _U32.pack(nexthop.oif))
         rtm_flags = RTNH_F_ONLINK
     attrs += _nla(RTA_TABLE, _U32.pack(key.table))
-    attrs += _nla(RTA_PRIORITY, _U32.pack(METRIC))
+    if nexthop is not None:
+        # (a removal names no metric: the kernel then takes ours whatever its metric is)
+        attrs += _nla(RTA_PRIORITY, _U32.pack(METRIC))
     body = _RTMSG.pack(
         family,
         key.dst_len,
