@@ -416,16 +416,22 @@ def _range(reader: _Reader, node: yaml.Node, where: str) -> ListenRange | None:
     return result if len(reader.problems) == before else None
 
 
+def _rd(reader: _Reader, fields: _Fields) -> RouteDistinguisher | None:
+    """`rd`: absent or "auto" (None: derived as FRR does), or ASN:N / IPv4:N."""
+    text = fields.text("rd", None)
+    if text is None or text == "auto":
+        return None
+    try:
+        return RouteDistinguisher.from_text(text)
+    except ValueError as exc:
+        reader.problem(fields.get("rd"), fields._at("rd"), str(exc))
+        return None
+
+
 def _l3vni(reader: _Reader, fields: _Fields, vrf: str | None) -> L3VniConfig:
     key = "l3vni" if vrf is not None else "vni"
     vni = fields.number(key, 0, 1, 0xFFFFFF, "a VNI", required=True) or 0
-    rd = None
-    rd_text = fields.text("rd", None)
-    if rd_text is not None and rd_text != "auto":
-        try:
-            rd = RouteDistinguisher.from_text(rd_text)
-        except ValueError as exc:
-            reader.problem(fields.get("rd"), fields._at("rd"), str(exc))
+    rd = _rd(reader, fields)
     connected = True
     prefixes: list[Network] = []
     advertise_node = fields.get("advertise")
@@ -471,13 +477,7 @@ def _evpn(reader: _Reader, node: yaml.Node) -> EvpnConfig:
         if vni in seen:
             reader.problem(vni_node, f"{where}.vni", f"VNI {vni} is configured twice")
         seen.add(vni)
-        rd = None
-        rd_text = vni_fields.text("rd", None)
-        if rd_text is not None and rd_text != "auto":
-            try:
-                rd = RouteDistinguisher.from_text(rd_text)
-            except ValueError as exc:
-                reader.problem(vni_fields.get("rd"), f"{where}.rd", str(exc))
+        rd = _rd(reader, vni_fields)
         macs = []
         for mac_where, mac_node in vni_fields.items_of("macs"):
             mac_fields = _Fields(reader, mac_node, mac_where)

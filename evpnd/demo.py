@@ -97,21 +97,33 @@ class Fabric:
         return _sh("ip", "netns", "exec", ns, *args, timeout=timeout)
 
     def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for pidfile in self.pidfiles:
-            with contextlib.suppress(OSError, ValueError):
-                os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
-        for ns in self.namespaces:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        teardown(self.processes, self.pidfiles, self.namespaces, self.dir)
+
+
+def teardown(
+    processes: list[subprocess.Popen[bytes]],
+    pidfiles: list[Path],
+    namespaces: list[str],
+    directory: Path,
+    pidfile_signal: int = signal.SIGTERM,
+) -> None:
+    """Stop exactly the processes started (our children, and daemons by their pid files),
+    then remove the namespaces and the scratch directory; never fails half-way."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for pidfile in pidfiles:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pidfile.read_text().strip()), pidfile_signal)
+    for ns in namespaces:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _evpnd_config(vtep: Vtep, others: list[Vtep]) -> str:

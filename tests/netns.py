@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from evpnd.demo import teardown
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -158,21 +160,7 @@ class Lab:
         return Frr(self, ns, home)
 
     def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for pidfile in self.pidfiles:
-            with contextlib.suppress(OSError, ValueError):
-                os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
-        for ns in self.namespaces:
-            sh("ip", "netns", "del", ns, check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        teardown(self.processes, self.pidfiles, self.namespaces, self.dir, signal.SIGKILL)
 
 
 class Evpnd:
