@@ -280,3 +280,56 @@ def test_irb_with_frr() -> None:
         )
         vni = frr.json("show evpn vni 4001")
         assert vni.get("type") == "L3" and two.router_mac in str(vni)
+
+
+def test_a_prefix_from_two_vteps_is_an_ecmp_route() -> None:
+    """Two VTEPs announce one prefix (an anycast service, two border leafs): the third routes
+    it over both, and over the one left when the other withdraws it."""
+    with lab() as the_lab:
+        spine = the_lab.ns("sw")
+        the_lab.run(spine, "ip", "link", "add", "sw", "type", "bridge")
+        the_lab.run(spine, "ip", "link", "set", "sw", "up")
+        sides, daemons = [], []
+        addresses = [f"192.168.63.{i}" for i in (1, 2, 3)]
+        for index, address in enumerate(addresses, start=1):
+            vtep, host = the_lab.ns(f"v{index}"), the_lab.ns(f"h{index}")
+            up = f"u{the_lab.tag}{index}"
+            the_lab.run(spine, "ip", "link", "add", up, "type", "veth", "peer", "name", "eth0",
+                        "netns", vtep)  # fmt: skip
+            the_lab.run(spine, "ip", "link", "set", up, "master", "sw", "up")
+            the_lab.run(vtep, "ip", "addr", "add", f"{address}/24", "dev", "eth0")
+            the_lab.run(vtep, "ip", "link", "set", "eth0", "up")
+            sides.append(irb_vtep(the_lab, vtep, host, address, f"10.{index}.1", 100 + index))
+        for index, side in enumerate(sides):
+            others = [a for a in addresses if a != addresses[index]]
+            anycast = ", advertise: {prefixes: [10.99.0.0/24]}" if index else ""
+            config = irb_config(addresses[index], others[0], anycast).replace(
+                "neighbors:\n",
+                f"neighbors:\n  - {{address: {others[1]}, remote_as: 65000, connect_retry: 1}}\n",
+            )
+            if index:
+                the_lab.run(side.vtep, "ip", "addr", "add", "10.99.0.1/32", "dev", "lo")
+            daemons.append(the_lab.evpnd(side.vtep, f"e{index + 1}", config))
+        v1 = sides[0].vtep
+        wait_for(
+            "v1 to route 10.99.0.0/24 over both",
+            lambda: all(
+                f"nexthop via {a} dev br4001 weight 1 onlink" in routes(the_lab, v1)
+                for a in addresses[1:]
+            ),
+            30,
+        )
+        the_lab.run(sides[0].host, "ping", "-c2", "-W2", "10.99.0.1")
+        # v3 stops announcing it: one path left, replaced in place
+        config = daemons[2].home / "evpnd.yaml"
+        config.write_text(config.read_text().replace(", advertise: {prefixes: [10.99.0.0/24]}", ""))
+        assert daemons[2].ctl("reload")["reloaded"]
+        wait_for(
+            "v1 to route 10.99.0.0/24 via v2 only",
+            lambda: (
+                "10.99.0.0/24 via 192.168.63.2 dev br4001 metric 20 onlink" in routes(the_lab, v1)
+            ),
+            30,
+        )
+        the_lab.run(sides[0].host, "ping", "-c1", "-W2", "10.99.0.1")
+        assert daemons[0].ctl("show", "kernel")["in_sync"]

@@ -67,8 +67,8 @@ def test_type5_and_host_route_share_the_router_mac_entries() -> None:
     rib.update(B, [host], attrs(V2, RMAC2, RouteTarget(0, 65000, 220), RT_L3), [])
     changes = desired.take()
     assert changes.route_set == {
-        key("10.2.2.0/24"): Nexthop(V2, 21),
-        key("10.2.2.10/32"): Nexthop(V2, 21),
+        key("10.2.2.0/24"): (Nexthop(V2, 21),),
+        key("10.2.2.10/32"): (Nexthop(V2, 21),),
     }
     assert changes.fdb_set == {(20, RMAC2): V2}
     assert changes.neigh_set == {(21, V2): RMAC2}
@@ -92,30 +92,33 @@ def test_host_route_and_covering_prefix_from_different_vteps() -> None:
     )
     rib.update(C, [host], attrs(V3, RMAC3, RT_L3), [])
     assert desired.desired.routes == {
-        key("10.2.0.0/16"): Nexthop(V2, 21),
-        key("10.2.3.10/32"): Nexthop(V3, 21),  # longest match: the kernel's job from here
+        key("10.2.0.0/16"): (Nexthop(V2, 21),),
+        key("10.2.3.10/32"): (Nexthop(V3, 21),),  # longest match: the kernel's job from here
     }
     assert desired.desired.fdb == {(20, RMAC2): V2, (20, RMAC3): V3}
     assert desired.desired.neigh == {(21, V2): RMAC2, (21, V3): RMAC3}
 
 
-def test_one_prefix_from_two_vteps_is_one_route_that_fails_over() -> None:
+def test_one_prefix_from_two_vteps_is_one_ecmp_route() -> None:
     rib, desired = state()
     rib.update(C, [prefix(RD3, "10.8.0.0/16")], attrs(V3, RMAC3, RT_L3), [])
     rib.update(B, [prefix(RD2, "10.8.0.0/16")], attrs(V2, RMAC2, RT_L3), [])
-    assert desired.desired.routes == {key("10.8.0.0/16"): Nexthop(V2, 21)}  # the lower VTEP
+    both = (Nexthop(V2, 21), Nexthop(V3, 21))
+    assert desired.desired.routes == {key("10.8.0.0/16"): both}
+    assert desired.desired.neigh == {(21, V2): RMAC2, (21, V3): RMAC3}
     desired.take()
     rib.update(B, [], attrs(V2, RMAC2), [prefix(RD2, "10.8.0.0/16")])
     changes = desired.take()
-    assert changes.route_set == {key("10.8.0.0/16"): Nexthop(V3, 21)}  # replaced in place
+    assert changes.route_set == {key("10.8.0.0/16"): (Nexthop(V3, 21),)}  # replaced in place
     assert not changes.route_del
+    assert changes.neigh_del == {(21, V2)} and changes.fdb_del == {(20, RMAC2)}
 
 
 def test_ipv6_via_an_ipv4_vtep_uses_the_mapped_address() -> None:
     rib, desired = state()
     rib.update(B, [prefix(RD2, "2001:db8:220::/64")], attrs(V2, RMAC2, RT_L3), [])
     mapped = V4_MAPPED + V2
-    assert desired.desired.routes == {key("2001:db8:220::/64"): Nexthop(mapped, 21)}
+    assert desired.desired.routes == {key("2001:db8:220::/64"): (Nexthop(mapped, 21),)}
     assert desired.desired.neigh == {(21, mapped): RMAC2}
 
 
@@ -135,7 +138,7 @@ def test_what_is_not_routed() -> None:
 def test_a_vrf_table() -> None:
     rib, desired = state(L3Ports(5001, vxlan_ifindex=30, bridge_ifindex=31, table=1001))
     rib.update(B, [prefix(RD2, "10.2.2.0/24")], attrs(V2, RMAC2, RouteTarget(0, 65000, 5001)), [])
-    assert desired.desired.routes == {key("10.2.2.0/24", 1001): Nexthop(V2, 31)}
+    assert desired.desired.routes == {key("10.2.2.0/24", 1001): (Nexthop(V2, 31),)}
 
 
 def test_rebuild_finds_the_same() -> None:

@@ -116,7 +116,7 @@ def test_route_matches_pyroute2_and_parses_back(
     key = ipr.RouteKey(table, socket.inet_pton(family, dst), length)
     nexthop = ipr.Nexthop(socket.inet_pton(family, gateway), 5)
     flags = nl.NLM_F_REQUEST | nl.NLM_F_CREATE | nl.NLM_F_REPLACE
-    ours = ipr.route_message(ipr.RTM_NEWROUTE, flags, 1, key, nexthop)
+    ours = ipr.route_message(ipr.RTM_NEWROUTE, flags, 1, key, (nexthop,))
     theirs = pyroute2_bytes(
         "replace",
         "route",
@@ -138,7 +138,33 @@ def test_route_matches_pyroute2_and_parses_back(
     # a dump answer has the same layout: our own parser reads it back, and skips routes of
     # other protocols
     parsed, done = ipr.parse_routes(ours)
-    assert parsed == {key: nexthop} and not done
+    assert parsed == {key: (nexthop,)} and not done
     assert ipr.parse_routes(ours, protocol=186) == ({}, False)
     removal = ipr.route_message(ipr.RTM_DELROUTE, nl.NLM_F_REQUEST, 2, key)
     assert removal[4:6] == ipr.RTM_DELROUTE.to_bytes(2, "little")
+
+
+def test_ecmp_route_matches_pyroute2_and_parses_back() -> None:
+    key = ipr.RouteKey(254, socket.inet_aton("10.8.0.0"), 16)
+    hops = (
+        ipr.Nexthop(socket.inet_aton("192.0.2.2"), 5),
+        ipr.Nexthop(socket.inet_aton("192.0.2.3"), 5),
+    )
+    flags = nl.NLM_F_REQUEST | nl.NLM_F_CREATE | nl.NLM_F_REPLACE
+    ours = ipr.route_message(ipr.RTM_NEWROUTE, flags, 1, key, hops)
+    theirs = pyroute2_bytes(
+        "replace",
+        "route",
+        dst="10.8.0.0/16",
+        multipath=[
+            {"gateway": "192.0.2.2", "oif": 5, "flags": ipr.RTNH_F_ONLINK},
+            {"gateway": "192.0.2.3", "oif": 5, "flags": ipr.RTNH_F_ONLINK},
+        ],
+        table=254,
+        proto=ipr.RTPROT_EVPND,
+        priority=ipr.METRIC,
+        scope=0,
+        type=1,
+    )
+    same_body(ours, theirs)
+    assert ipr.parse_routes(ours) == ({key: hops}, False)

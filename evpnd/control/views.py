@@ -223,10 +223,11 @@ def l3vni_view(daemon: Daemon) -> list[dict[str, Any]]:
             vni = by_table.get(key.table)
             if vni is not None:
                 installed[vni] = installed.get(vni, 0) + 1
-                gateway = nexthop.gateway
-                vteps.setdefault(vni, set()).add(
-                    ip_to_text(gateway[12:] if gateway[:12] == V4_MAPPED else gateway)
-                )
+                for hop in nexthop:
+                    gateway = hop.gateway
+                    vteps.setdefault(vni, set()).add(
+                        ip_to_text(gateway[12:] if gateway[:12] == V4_MAPPED else gateway)
+                    )
     out = []
     for config in daemon.config.evpn.l3vnis:
         l3 = active.get(config.vni)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from evpnd.bgp.attributes import AsPath, PathAttributes
+from evpnd.config import L3VniConfig
 from evpnd.evpn.extcommunities import TUNNEL_VXLAN, Encapsulation, ExtCommunity, MacMobility
 from evpnd.evpn.identifiers import ZERO_ESI, ip_to_text, mac_to_text
 from evpnd.evpn.routes import EvpnRoute, MacIpRoute
@@ -88,7 +89,7 @@ class DataPlane:
         #: L3VNIs (symmetric IRB): their vxlan ports, and where their routes go
         self.l3_ports: dict[int, VxlanPort] = {}
         self.l3_vni_ports: dict[int, L3Ports] = {}
-        self._discovered: tuple[dict[int, VxlanPort], frozenset[int]] | None = None
+        self._discovered: tuple[dict[int, VxlanPort], tuple[L3VniConfig, ...]] | None = None
         self.state = DesiredState(
             daemon.rib,
             self.vni_ports,
@@ -151,9 +152,10 @@ class DataPlane:
         for note in notes:
             log.warning("vni", problem=note)
         l3_config = {l3.vni: l3 for l3 in self.daemon.config.evpn.l3vnis}
-        if (ports, frozenset(l3_config)) == self._discovered:
+        # the kernel's ports and the L3VNI configuration together decide what is L2 and L3
+        if (ports, self.daemon.config.evpn.l3vnis) == self._discovered:
             return
-        self._discovered = (ports, frozenset(l3_config))
+        self._discovered = (ports, self.daemon.config.evpn.l3vnis)
         l3_ports = {vni: p for vni, p in ports.items() if vni in l3_config}
         ports = {vni: p for vni, p in ports.items() if vni not in l3_config}
         for vni, port in l3_ports.items():
@@ -348,14 +350,17 @@ class DataPlane:
         for key in changes.neigh_del:
             row("neigh", key, None, f"lladdr {mac_to_text(actual.neigh[key])}")
 
-        def route_text(nexthop: ipr.Nexthop | None) -> str | None:
-            if nexthop is None:
+        def route_text(nexthops: ipr.Nexthops | None) -> str | None:
+            if not nexthops:
                 return None
-            port = next(
-                (p for p in self.l3_ports.values() if p.bridge_ifindex == nexthop.oif), None
-            )
-            device = port.bridge_name if port else f"ifindex {nexthop.oif}"
-            return f"via {ip_to_text(nexthop.gateway)} dev {device} onlink"
+            words = []
+            for hop in nexthops:
+                port = next(
+                    (p for p in self.l3_ports.values() if p.bridge_ifindex == hop.oif), None
+                )
+                device = port.bridge_name if port else f"ifindex {hop.oif}"
+                words.append(f"via {ip_to_text(hop.gateway)} dev {device} onlink")
+            return "; ".join(words)
 
         for route_key, nexthop in changes.route_set.items():
             routes.append(
@@ -529,7 +534,7 @@ class DataPlane:
             neigh(remove, _DEL, ifindex, ip, None, 0, 0, ("neigh-del", ifindex, ip))
         for key, nexthop in changes.route_set.items():
             message = ipr.route_message(ipr.RTM_NEWROUTE, _SET, writer.next_seq(), key, nexthop)
-            batch.append((message, ("route", *key, *nexthop)))
+            batch.append((message, ("route", *key, nexthop)))
         for key in changes.route_del:
             message = ipr.route_message(ipr.RTM_DELROUTE, _DEL, writer.next_seq(), key)
             batch.append((message, ("route-del", *key)))
@@ -900,6 +905,8 @@ def _describe(tag: object) -> str:
     for item in rest:
         if isinstance(item, bytes):
             parts.append(mac_to_text(item) if len(item) == 6 else ip_to_text(item))
+        elif isinstance(item, tuple) and all(isinstance(h, ipr.Nexthop) for h in item):
+            parts.append(" ".join(f"via {ip_to_text(h.gateway)} oif {h.oif}" for h in item))
         else:
             parts.append(str(item))
     return " ".join(parts)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evpnd.evpn.routes import InclusiveMulticastRoute, IpPrefixRoute, MacIpRoute
-from evpnd.kernel.iproutes import Nexthop, RouteKey
+from evpnd.kernel.iproutes import Nexthop, Nexthops, RouteKey
 from evpnd.rib.locrib import Rib, RouteChange
 from evpnd.rib.paths import Path
 
@@ -56,7 +56,7 @@ class Desired:
     fdb: dict[FdbKey, bytes] = field(default_factory=dict)
     flood: dict[FloodKey, int] = field(default_factory=dict)  # -> how many routes want it
     neigh: dict[NeighKey, bytes] = field(default_factory=dict)
-    routes: dict[RouteKey, Nexthop] = field(default_factory=dict)
+    routes: dict[RouteKey, Nexthops] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,7 +69,7 @@ class Changes:
     flood_del: set[FloodKey] = field(default_factory=set)
     neigh_set: dict[NeighKey, bytes] = field(default_factory=dict)
     neigh_del: set[NeighKey] = field(default_factory=set)
-    route_set: dict[RouteKey, Nexthop] = field(default_factory=dict)
+    route_set: dict[RouteKey, Nexthops] = field(default_factory=dict)
     route_del: set[RouteKey] = field(default_factory=set)
 
     def __bool__(self) -> bool:
@@ -367,10 +367,15 @@ class DesiredState:
         self._settle_l3(kind, entry, users, quiet)
 
     def _settle_l3(self, kind: str, entry: object, users: dict[object, int], quiet: bool) -> None:
-        """Bring one entry to what its users want: the smallest value (one deterministic
-        choice when, say, two VTEPs announce one prefix), or nothing."""
+        """Bring one entry to what its users want: a route goes via every VTEP that announces
+        its prefix (ECMP, next hops sorted); a Router's MAC entry takes one value (the smallest,
+        should two VTEPs ever claim one MAC); nothing when nobody wants it."""
         table, set_, del_ = self._l3_tables(kind)
-        value = min(users, key=_order) if users else None
+        value: object = None
+        if users and kind == "route":
+            value = tuple(sorted(users))  # type: ignore[type-var]
+        elif users:
+            value = min(users, key=_order)
         if value is None:
             if table.pop(entry, None) is not None and not quiet:
                 set_.pop(entry, None)

@@ -22,6 +22,7 @@ RTA_DST = 1
 RTA_OIF = 4
 RTA_GATEWAY = 5
 RTA_PRIORITY = 6
+RTA_MULTIPATH = 9
 RTA_TABLE = 15
 
 RTN_UNICAST = 1
@@ -51,26 +52,36 @@ class Nexthop(NamedTuple):
     oif: int
 
 
+#: a route's next hops, sorted: one, or several for ECMP (one prefix from several VTEPs)
+Nexthops = tuple[Nexthop, ...]
+_RTNH = struct.Struct("=HBBi")  # struct rtnexthop: len, flags, hops, ifindex
+
+
 def _nla(kind: int, value: bytes) -> bytes:
     size = _NLA.size + len(value)
     return _NLA.pack(size, kind) + value + bytes(-size % 4)
 
 
-def route_message(
-    kind: int, flags: int, seq: int, key: RouteKey, nexthop: Nexthop | None = None
-) -> bytes:
-    """One route message; `nexthop` only for RTM_NEWROUTE."""
+def route_message(kind: int, flags: int, seq: int, key: RouteKey, nexthops: Nexthops = ()) -> bytes:
+    """One route message; `nexthops` only for RTM_NEWROUTE (more than one: RTA_MULTIPATH,
+    each on-link)."""
     family = socket.AF_INET if len(key.dst) == 4 else socket.AF_INET6
     # as iproute2 does: tables past 255 only in RTA_TABLE, which the kernel prefers anyway
     table_field = key.table if key.table < 256 else 0
     attrs = _nla(RTA_DST, key.dst) if key.dst_len else b""
     rtm_flags = 0
-    if nexthop is not None:
-        attrs += _nla(RTA_GATEWAY, nexthop.gateway)
-        attrs += _nla(RTA_OIF, _U32.pack(nexthop.oif))
+    if len(nexthops) == 1:
+        attrs += _nla(RTA_GATEWAY, nexthops[0].gateway)
+        attrs += _nla(RTA_OIF, _U32.pack(nexthops[0].oif))
         rtm_flags = RTNH_F_ONLINK
+    elif nexthops:
+        hops = b""
+        for hop in nexthops:
+            gateway = _nla(RTA_GATEWAY, hop.gateway)
+            hops += _RTNH.pack(_RTNH.size + len(gateway), RTNH_F_ONLINK, 0, hop.oif) + gateway
+        attrs += _nla(RTA_MULTIPATH, hops)
     attrs += _nla(RTA_TABLE, _U32.pack(key.table))
-    if nexthop is not None:
+    if nexthops:
         # (a removal names no metric: the kernel then takes ours whatever its metric is)
         attrs += _nla(RTA_PRIORITY, _U32.pack(METRIC))
     body = _RTMSG.pack(
@@ -88,9 +99,11 @@ def route_message(
     return _HEADER.pack(length, kind, flags, seq, 0) + body + attrs
 
 
-def parse_routes(data: bytes, protocol: int = RTPROT_EVPND) -> tuple[dict[RouteKey, Nexthop], bool]:
+def parse_routes(
+    data: bytes, protocol: int = RTPROT_EVPND
+) -> tuple[dict[RouteKey, Nexthops], bool]:
     """Routes of `protocol` in a dump's messages, and whether the dump is done."""
-    out: dict[RouteKey, Nexthop] = {}
+    out: dict[RouteKey, Nexthops] = {}
     offset = 0
     done = False
     while offset + _HEADER.size <= len(data):
@@ -109,6 +122,7 @@ def parse_routes(data: bytes, protocol: int = RTPROT_EVPND) -> tuple[dict[RouteK
             if proto == protocol and rtype == RTN_UNICAST:
                 dst = bytes(4 if family == socket.AF_INET else 16)
                 gateway, oif = b"", 0
+                hops: list[Nexthop] = []
                 at = body + _RTMSG.size
                 while at + _NLA.size <= offset + length:
                     size, attr = _NLA.unpack_from(data, at)
@@ -124,10 +138,34 @@ def parse_routes(data: bytes, protocol: int = RTPROT_EVPND) -> tuple[dict[RouteK
                         (oif,) = _U32.unpack(value)
                     elif attr == RTA_TABLE:
                         (table,) = _U32.unpack(value)
+                    elif attr == RTA_MULTIPATH:
+                        hops = _multipath(value)
                     at += (size + 3) & ~3
-                out[RouteKey(table, dst, dst_len)] = Nexthop(gateway, oif)
+                found = hops or [Nexthop(gateway, oif)]
+                out[RouteKey(table, dst, dst_len)] = tuple(sorted(found))
         offset += (length + 3) & ~3
     return out, done
+
+
+def _multipath(value: bytes) -> list[Nexthop]:
+    hops = []
+    at = 0
+    while at + _RTNH.size <= len(value):
+        length, _, _, ifindex = _RTNH.unpack_from(value, at)
+        if length < _RTNH.size:
+            break
+        gateway = b""
+        inner = at + _RTNH.size
+        while inner + _NLA.size <= at + length:
+            size, attr = _NLA.unpack_from(value, inner)
+            if size < _NLA.size:
+                break
+            if attr & 0x3FFF == RTA_GATEWAY:
+                gateway = value[inner + _NLA.size : inner + size]
+            inner += (size + 3) & ~3
+        hops.append(Nexthop(gateway, ifindex))
+        at += (length + 3) & ~3
+    return hops
 
 
 def dump_request(family: int, seq: int) -> bytes:
@@ -140,9 +178,9 @@ def dump_request(family: int, seq: int) -> bytes:
     )
 
 
-def dump_routes() -> dict[RouteKey, Nexthop]:
+def dump_routes() -> dict[RouteKey, Nexthops]:
     """Every IPv4 and IPv6 route of ours, in every table."""
-    out: dict[RouteKey, Nexthop] = {}
+    out: dict[RouteKey, Nexthops] = {}
     for family in (socket.AF_INET, socket.AF_INET6):
         with contextlib.closing(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)) as sock:
             sock.bind((0, 0))
