@@ -4,6 +4,7 @@ null, never missing, so scripts can index them."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from evpnd.bgp.attributes import PathAttributes
@@ -147,58 +148,47 @@ def vni_view(daemon: Daemon) -> list[dict[str, Any]]:
     return out
 
 
-def mac_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
+def _type2(daemon: Daemon, filters: dict[str, Any], with_ip: bool) -> Iterator[dict[str, Any]]:
+    """Best Type 2 paths (MAC-only, or with an IP) in the fields both views show."""
     wanted_vni = filters.get("vni")
-    dataplane = daemon.dataplane
-    out = []
     for path in daemon.rib.best_paths():
         route = path.route
-        if not isinstance(route, MacIpRoute) or route.ip:
+        if not isinstance(route, MacIpRoute) or bool(route.ip) != with_ip:
             continue
         if wanted_vni is not None and route.label1 != int(wanted_vni):
             continue
         sticky, seq = mobility(path.attributes)
-        out.append(
-            {
-                "vni": route.label1,
-                "mac": mac_to_text(route.mac),
-                "type": "local" if path.source.is_local else "remote",
-                "vtep": path.attributes.nexthop_text,
-                "seq": seq,
-                "sticky": bool(sticky),
-                "frozen": bool(
-                    dataplane and dataplane.duplicates.is_frozen(route.label1, route.mac)
-                ),
-                "source": path.source.name,
-            }
-        )
+        yield {
+            "vni": route.label1,
+            "mac": mac_to_text(route.mac),
+            "ip": ip_to_text(route.ip) if route.ip else None,
+            "type": "local" if path.source.is_local else "remote",
+            "vtep": path.attributes.nexthop_text,
+            "seq": seq,
+            "sticky": bool(sticky),
+            "source": path.source.name,
+            "_key": (route.label1, route.mac),
+        }
+
+
+def mac_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
+    dataplane = daemon.dataplane
+    out = []
+    for view in _type2(daemon, filters, with_ip=False):
+        del view["ip"]
+        vni, mac = view.pop("_key")
+        view["frozen"] = bool(dataplane and dataplane.duplicates.is_frozen(vni, mac))
+        out.append(view)
     out.sort(key=lambda m: (m["vni"], m["mac"], m["type"]))
     return out
 
 
 def neigh_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
     """MAC/IP bindings, local and remote: what ARP/ND suppression answers from."""
-    wanted_vni = filters.get("vni")
     out = []
-    for path in daemon.rib.best_paths():
-        route = path.route
-        if not isinstance(route, MacIpRoute) or not route.ip:
-            continue
-        if wanted_vni is not None and route.label1 != int(wanted_vni):
-            continue
-        sticky, seq = mobility(path.attributes)
-        out.append(
-            {
-                "vni": route.label1,
-                "ip": ip_to_text(route.ip),
-                "mac": mac_to_text(route.mac),
-                "type": "local" if path.source.is_local else "remote",
-                "vtep": path.attributes.nexthop_text,
-                "seq": seq,
-                "sticky": bool(sticky),
-                "source": path.source.name,
-            }
-        )
+    for view in _type2(daemon, filters, with_ip=True):
+        del view["_key"]
+        out.append(view)
     out.sort(key=lambda n: (n["vni"], len(str(n["ip"])), str(n["ip"]), n["type"]))
     return out
 
