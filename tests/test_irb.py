@@ -182,6 +182,15 @@ def test_hosts_in_different_subnets_route_through_the_l3vni(pair: Pair) -> None:
         d for d in result["differences"] if d["kind"] == "route"
     ]
     assert "10.77.0.0/16" in lab_.run(two.vtep, "ip", "route")
+    # one of ours deleted by hand comes back at once (a route event), not at the next
+    # periodic comparison
+    lab_.run(two.vtep, "ip", "route", "del", "10.1.1.0/24", "proto", PROTO)
+    wait_for(
+        "10.1.1.0/24 back",
+        lambda: "10.1.1.0/24 via 192.168.61.1" in routes(lab_, two.vtep),
+        5,
+        0.05,
+    )
 
     # a restart keeps the routes in place; one of ours that no route backs any more (left by
     # a crash, say) goes once the peer has sent End-of-RIB; everyone else's stays

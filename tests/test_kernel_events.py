@@ -41,7 +41,7 @@ PROBE = textwrap.dedent(
     run("bridge", "fdb", "del", "02:00:00:00:00:01", "dev", "vxlan100", "dst", "192.0.2.2",
         "self")
     time.sleep(0.2)
-    seen, _, _ = events.read()
+    seen, _, _, _ = events.read()
     for n in seen:
         kind = "new" if n.kind == nl.RTM_NEWNEIGH else "del"
         what = n.mac.hex(":") if n.family == nl.AF_BRIDGE else socket.inet_ntop(n.family, n.dst)
@@ -73,6 +73,37 @@ def test_filter_program_is_plain_bpf() -> None:
     from evpnd.kernel.netlink import MAX_FILTERED_PORTS, own_events_filter
 
     program = own_events_filter(frozenset(range(1, 11)), 1234)
-    assert len(program) % 8 == 0 and len(program) // 8 == 12 + 2 * 10
+    assert len(program) % 8 == 0 and len(program) // 8 == 18 + 2 * 10
     big = own_events_filter(frozenset(range(1, MAX_FILTERED_PORTS + 1)), 1)
     assert len(big) // 8 <= 4096  # the kernel's limit for classic BPF
+
+
+ROUTES_PROBE = textwrap.dedent(
+    """
+    import subprocess, time
+    from evpnd.kernel.netlink import Events
+
+    def run(*args):
+        subprocess.run(args, check=True)
+
+    events = Events()
+    events.ignore_own(frozenset(), pid=0x7FFFFFF0)
+    run("ip", "route", "add", "10.77.0.0/16", "dev", "lo", "proto", "bgp")
+    time.sleep(0.1)
+    print("others", events.read(route_protocol=238)[3])
+    run("ip", "route", "add", "10.66.0.0/16", "dev", "lo", "proto", "238")
+    time.sleep(0.1)
+    print("ours", events.read(route_protocol=238)[3])
+    """
+)
+
+
+def test_only_our_routes_changes_are_seen() -> None:
+    with lab() as the_lab:
+        ns = the_lab.ns("rt")
+        out = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", ROUTES_PROBE],
+            capture_output=True, text=True, cwd=ROOT, timeout=30,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split("\n")[:2] == ["others False", "ours True"]

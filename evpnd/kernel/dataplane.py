@@ -639,7 +639,9 @@ class DataPlane:
             # New entries on vxlan ports are ours (the kernel does not learn there with
             # learning off); only their removal by someone else matters.
             vxlans = frozenset(p.ifindex for p in self.ports.values())
-            neighbours, links, lost = self.events.read(self.writer.port_id, vxlans)
+            neighbours, links, lost, routes = self.events.read(
+                self.writer.port_id, vxlans, ipr.RTPROT_EVPND
+            )
         except OSError as exc:
             log.error("netlink events", error=str(exc))
             return
@@ -649,6 +651,8 @@ class DataPlane:
         repair = False
         for n in neighbours:
             repair |= self._on_neighbour(n)
+        if routes and self.l3_ports:
+            repair = True  # one of our routes was changed or removed by someone else
         if repair:
             self._schedule_reconcile(0.05)
         elif lost:

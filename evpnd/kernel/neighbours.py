@@ -13,6 +13,8 @@ import socket
 import struct
 from typing import NamedTuple
 
+RTM_NEWROUTE = 24
+RTM_DELROUTE = 25
 RTM_NEWNEIGH = 28
 RTM_DELNEIGH = 29
 RTM_GETNEIGH = 30
@@ -149,14 +151,18 @@ class Ack(NamedTuple):
 
 
 def parse(buffer: bytes, skip_pid: int = -1) -> tuple[list[Neighbour], list[Ack], bool]:
-    neighbours, acks, done, _ = walk(buffer, skip_pid)
+    neighbours, acks, done, _, _ = walk(buffer, skip_pid)
     return neighbours, acks, done
 
 
 def walk(
-    buffer: bytes, skip_pid: int = -1, skip_new_on: frozenset[int] = frozenset()
-) -> tuple[list[Neighbour], list[Ack], bool, bool]:
-    """Neighbour messages and acks in a netlink read; the flag says a dump ended (NLMSG_DONE).
+    buffer: bytes,
+    skip_pid: int = -1,
+    skip_new_on: frozenset[int] = frozenset(),
+    route_protocol: int = -1,
+) -> tuple[list[Neighbour], list[Ack], bool, bool, bool]:
+    """Neighbour messages and acks in a netlink read; whether a dump ended (NLMSG_DONE), a
+    link or address message came, and a route of `route_protocol` changed.
 
     Notifications of neighbours carry the port id of the requester: `skip_pid` drops those of
     our own writes unread. The bridge's and vxlan's FDB notifications carry 0 instead, so
@@ -165,6 +171,7 @@ def walk(
     acks: list[Ack] = []
     done = False
     other = False  # a message of another kind (links, addresses) was seen
+    routes = False
     pos = 0
     size = len(buffer)
     unpack_header = _HEADER.unpack_from
@@ -205,7 +212,10 @@ def walk(
                     master = struct.unpack("=I", value)[0]
                 at += (nla_len + 3) & ~3
             neighbours.append(Neighbour(kind, family, ifindex, state, flags, mac, dst, master))
+        elif kind in (RTM_NEWROUTE, RTM_DELROUTE):
+            # rtm_protocol; everyone else's routes (a full BGP table, say) are not our business
+            routes |= length >= 28 and buffer[pos + 21] == route_protocol
         elif kind not in (RTM_NEWNEIGH, RTM_DELNEIGH):
             other = True
         pos += (length + 3) & ~3
-    return neighbours, acks, done, other
+    return neighbours, acks, done, other, routes

@@ -19,7 +19,9 @@ SO_RCVBUFFORCE = 33
 RTNLGRP_LINK = 1
 RTNLGRP_NEIGH = 3
 RTNLGRP_IPV4_IFADDR = 5
+RTNLGRP_IPV4_ROUTE = 7
 RTNLGRP_IPV6_IFADDR = 9
+RTNLGRP_IPV6_ROUTE = 11
 
 #: Messages per sendmsg: the kernel handles a whole batch inside one system call (each message
 #: takes and drops the RTNL lock by itself), and its refusals (about 100 bytes each) must fit
@@ -125,18 +127,28 @@ def _wire(fmt: str, value: int) -> int:
     return int.from_bytes(struct.pack(fmt, value), "big")
 
 
-def own_events_filter(ports: frozenset[int], pid: int, deletions: bool = False) -> bytes:
+def own_events_filter(
+    ports: frozenset[int], pid: int, deletions: bool = False, route_protocol: int = 238
+) -> bytes:
     """A socket filter that drops, in the kernel, the notifications our own writes cause: those
     carrying our writer's port id (IP neighbours), and new extern_learn entries on the ports we
     program (the bridge and vxlan FDB notifications carry port id 0). A bulk write of 100,000
     MACs otherwise costs 200,000 reads of one notification each. With `deletions`, removals of
     extern_learn entries on those ports go too (while we remove many ourselves; a
-    reconciliation afterwards finds anyone else's)."""
+    reconciliation afterwards finds anyone else's). Of route notifications only those of
+    `route_protocol` (ours, changed by someone else) pass: a full routing table churning beside
+    us must not wake us."""
     code = [
         (_LD_W, 0, 0, 12),  # nlmsg_pid
         (_JEQ, 0, 1, _wire("=I", pid)),
         (_RET, 0, 0, _DROP),
         (_LD_H, 0, 0, 4),  # nlmsg_type
+        (_JEQ, 1, 0, _wire("=H", nl.RTM_NEWROUTE)),
+        (_JEQ, 0, 4, _wire("=H", nl.RTM_DELROUTE)),
+        (_LD_B, 0, 0, 21),  # rtm_protocol
+        (_JEQ, 1, 0, route_protocol),
+        (_RET, 0, 0, _DROP),
+        (_RET, 0, 0, _ACCEPT),
         (_JEQ, 2, 0, _wire("=H", nl.RTM_NEWNEIGH)),
         (_JEQ, 1, 0, _wire("=H", nl.RTM_DELNEIGH)) if deletions else (_JEQ, 0, 0, 0),
         (_RET, 0, 0, _ACCEPT),
@@ -163,7 +175,16 @@ class Events:
     """Link, address and neighbour notifications, readable without blocking."""
 
     def __init__(self) -> None:
-        self.sock = _socket((RTNLGRP_LINK, RTNLGRP_NEIGH, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR))
+        self.sock = _socket(
+            (
+                RTNLGRP_LINK,
+                RTNLGRP_NEIGH,
+                RTNLGRP_IPV4_IFADDR,
+                RTNLGRP_IPV6_IFADDR,
+                RTNLGRP_IPV4_ROUTE,
+                RTNLGRP_IPV6_ROUTE,
+            )
+        )
         # room for a bulk write's notifications (two per FDB entry, ~100 bytes each)
         with contextlib.suppress(OSError):
             self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 128 << 20)
@@ -183,26 +204,32 @@ class Events:
         return True
 
     def read(
-        self, skip_pid: int = -1, skip_new_on: frozenset[int] = frozenset()
-    ) -> tuple[list[nl.Neighbour], bool, bool]:
+        self,
+        skip_pid: int = -1,
+        skip_new_on: frozenset[int] = frozenset(),
+        route_protocol: int = -1,
+    ) -> tuple[list[nl.Neighbour], bool, bool, bool]:
         """Neighbour events, whether any link/address event came, whether events were lost
-        (the buffer overran: a full resync is due)."""
+        (the buffer overran: a full resync is due), whether a route of `route_protocol`
+        changed."""
         neighbours: list[nl.Neighbour] = []
         links = False
         lost = False
+        routes = False
         while True:
             try:
                 data = self.sock.recv(1 << 20)
             except BlockingIOError:
-                return neighbours, links, lost
+                return neighbours, links, lost, routes
             except OSError as exc:
                 if exc.errno == errno.ENOBUFS:
                     lost = True
                     continue
                 raise
-            found, _, _, other = nl.walk(data, skip_pid, skip_new_on)
+            found, _, _, other, changed = nl.walk(data, skip_pid, skip_new_on, route_protocol)
             neighbours.extend(found)
-            links |= other  # anything but a neighbour message is a link or address change
+            links |= other  # anything but a neighbour or route message: a link or an address
+            routes |= changed
 
     def close(self) -> None:
         self.sock.close()
