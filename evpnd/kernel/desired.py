@@ -150,13 +150,15 @@ class DesiredState:
             if not self.ports:
                 continue
             if isinstance(route, MacIpRoute):
-                self._mac(route.label1, route.mac)
-                self._neighbours(key, new)
+                # the MAC's routes, winner first: looked up once for all that follows
+                paths = self.rib.mac_paths(route.label1, route.mac)
+                self._mac(route.label1, route.mac, paths=paths)
+                self._neighbours(key, new, winners=paths)
                 # a local route for this MAC appearing or going changes what its remote
                 # routes' neighbours should be
-                for path in self.rib.mac_paths(route.label1, route.mac):
-                    if path.route.key != key:
-                        self._neighbours(path.route.key, path)
+                for other in paths:
+                    if other.route.key != key:
+                        self._neighbours(other.route.key, other, winners=paths)
             elif isinstance(route, InclusiveMulticastRoute):
                 self._flood(key, new)
 
@@ -212,10 +214,13 @@ class DesiredState:
         self._imports[id(attrs)] = (attrs, ports)
         return ports
 
-    def _mac(self, label: int, mac: bytes, quiet: bool = False) -> None:
+    def _mac(
+        self, label: int, mac: bytes, quiet: bool = False, paths: list[Path] | None = None
+    ) -> None:
         """Set the FDB entries for one MAC from the mobility winner among its routes."""
         targets: dict[FdbKey, bytes] = {}
-        paths = self.rib.mac_paths(label, mac)
+        if paths is None:
+            paths = self.rib.mac_paths(label, mac)
         if paths:
             nexthop = paths[0].attributes.nexthop
             if nexthop is not None:
@@ -237,15 +242,21 @@ class DesiredState:
         if targets:
             self._fdb_of[(label, mac)] = list(targets)
 
-    def _neighbours(self, key: object, path: Path | None, quiet: bool = False) -> None:
+    def _neighbours(
+        self,
+        key: object,
+        path: Path | None,
+        quiet: bool = False,
+        winners: list[Path] | None = None,
+    ) -> None:
         wanted: list[NeighKey] = []
-        if path is not None:
-            route = path.route
-            assert isinstance(route, MacIpRoute)
-            winners = self.rib.mac_paths(route.label1, route.mac)
+        route = path.route if path is not None else None
+        if path is not None and isinstance(route, MacIpRoute) and route.ip:
+            if winners is None:
+                winners = self.rib.mac_paths(route.label1, route.mac)
             if winners and winners[0].source.is_local:
                 pass  # the host is here (e.g. a migrated VM's static entries): hands off
-            elif route.ip:
+            else:
                 for ports in self._ports_for(path):
                     nkey = (ports.bridge_ifindex, route.ip)
                     wanted.append(nkey)
