@@ -275,9 +275,11 @@ def main() -> None:
             if theirs is not None:
                 results[f"frr_converge_{count}_s"] = round(theirs["converge_s"], 3)
                 results[f"frr_withdraw_{count}_s"] = round(theirs["withdraw_s"], 3)
-                results[f"vs_frr_ratio_{count}"] = round(
-                    theirs["converge_s"] / mine["converge_s"], 2
-                )
+                if not any("not 0" not in p for p in theirs["problems"]):
+                    # (no ratio for a speaker that never got all the entries in)
+                    results[f"vs_frr_ratio_{count}"] = round(
+                        theirs["converge_s"] / mine["converge_s"], 2
+                    )
                 line += f"; FRR {theirs['converge_s']:.3f} s in, {theirs['withdraw_s']:.3f} s out"
                 if theirs["problems"]:
                     line += f" (FRR: {'; '.join(theirs['problems'])})"
