@@ -224,3 +224,44 @@ def test_clear_mac_needs_a_frozen_mac(two: Two) -> None:
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     usage = ctl(two.e1, "clear", "mac", H2_MAC)
     assert usage.returncode == 2 and "--vni is needed" in usage.stderr
+
+
+def test_a_flapping_mac_is_frozen_and_cleared(two: Two) -> None:
+    """A MAC that two hosts claim moves back and forth; after five moves one VTEP freezes it
+    (duplicate address detection), shows it, and `clear mac` lets it go again."""
+    mac = "02:00:00:00:5a:5a"
+    ports = {two.v1: f"p{two.lab.tag}h1", two.v2: f"p{two.lab.tag}{two.h2[-2:]}"}
+
+    def claim(vtep: str) -> None:
+        two.lab.run(vtep, "bridge", "fdb", "replace", mac, "dev", ports[vtep], "master", "dynamic")
+
+    def local_at(daemon: Evpnd) -> bool:
+        return any(r["source"] == "local" for r in daemon.routes(mac=mac))
+
+    def frozen_at() -> Evpnd | None:
+        for daemon in (two.e1, two.e2):
+            if any(m["frozen"] for m in daemon.ctl("show", "mac") if m["mac"] == mac):
+                return daemon
+        return None
+
+    for turn in range(12):
+        here, daemon = (two.v1, two.e1) if turn % 2 else (two.v2, two.e2)
+        claim(here)
+        wait_for(f"move {turn}", lambda d=daemon: local_at(d) or frozen_at(), 10)
+        if frozen_at():
+            break
+    frozen = frozen_at()
+    assert frozen is not None, "no VTEP froze the flapping MAC"
+    assert turn >= 4  # five moves in 180 s, as FRR counts them
+    assert "duplicate address: mac frozen" in frozen.log.read_text()
+    table = ctl(frozen, "show", "mac")
+    assert any(mac in line and "frozen" in line for line in table.stdout.splitlines())
+    # the frozen VTEP no longer announces it, whatever its kernel learns
+    assert not local_at(frozen)
+    cleared = ctl(frozen, "clear", "mac", mac, "--vni", "100")
+    assert cleared.returncode == 0, cleared.stderr
+    assert "unfrozen" in cleared.stdout
+    # (the other VTEP may freeze it in turn as this one announces it again: both hosts still
+    # claim it — an operator removes the duplicate host first)
+    assert not any(m["frozen"] for m in frozen.ctl("show", "mac") if m["mac"] == mac)
+    assert "duplicate address: mac cleared" in frozen.log.read_text()

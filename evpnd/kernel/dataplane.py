@@ -780,6 +780,8 @@ class DataPlane:
                 continue
             sticky = self.local[(vni_number, mac, ip)]
             sequence = self._sequence(vni_number, mac)
+            if self.duplicates.is_frozen(vni_number, mac):
+                continue  # this very move froze it: it stays where the fabric has it
             communities: tuple[ExtCommunity, ...] = (Encapsulation(TUNNEL_VXLAN), *vni.export_rts)
             if sequence or sticky:
                 communities += (MacMobility(sequence, sticky),)
@@ -811,6 +813,9 @@ class DataPlane:
         log.info("duplicate address: mac cleared", vni=vni, mac=mac_to_text(mac))
         self.daemon.events.publish("mac", action="cleared", vni=vni, mac=mac_to_text(mac))
         self._learn_all()
+        here = [k for k in self.local if k[0] == vni and k[1] == mac]
+        if here:
+            self._announce_local(here)
         return True
 
     def reannounce_local(self) -> None:
