@@ -580,7 +580,10 @@ class DataPlane:
         since: float | None,
         future: concurrent.futures.Future[list[tuple[object, int]] | None],
     ) -> None:
-        failures = None if future.exception() is not None else future.result()
+        exc = future.exception()
+        if exc is not None:  # (OSError is handled in _send: this is a bug, say so)
+            log.error("netlink writer failed", error=repr(exc))
+        failures = None if exc is not None else future.result()
         with contextlib.suppress(RuntimeError):  # the loop is gone: nothing left to record
             self.loop.call_soon_threadsafe(self._sent, failures, since)
 
