@@ -133,13 +133,16 @@ def main(argv: list[str] | None = None) -> int:
                      help="add an FRR VTEP (default: when FRR is installed)")  # fmt: skip
     frr.add_argument("--no-frr", dest="frr", action="store_false")
     demo.add_argument("--keep", action="store_true", help="leave it up until Ctrl-C")
+    demo.add_argument(
+        "--irb", action="store_true", help="a subnet per VTEP, routed through an L3VNI"
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         from evpnd.demo import run as run_demo
 
         if not 1 <= args.vteps <= 20:
             parser.error("--vteps: 1 to 20")
-        return run_demo(args.vteps, args.frr, args.keep)
+        return run_demo(args.vteps, args.frr, args.keep, args.irb)
     if args.command == "decode":
         return _decode(args.hex if args.hex is not None else sys.stdin.read())
     if args.command == "default-config":

@@ -1,7 +1,9 @@
 """`evpnd demo`: a throw-away fabric in network namespaces on this machine.
 
 Three evpnd VTEPs (and one FRR VTEP when FRR is installed) share VNI 100 over an underlay
-switch; a host hangs off each VTEP's bridge. The demo waits for the sessions, pings every host
+switch; a host hangs off each VTEP's bridge. With `--irb` each VTEP has a subnet of its own
+instead (VNI 101, 102, …) and the hosts are routed to each other through L3VNI 4001
+(symmetric IRB, Type 5 routes). The demo waits for the sessions, pings every host
 from every host, prints what one VTEP knows, and removes everything again — also when it is
 interrupted. Nothing outside the namespaces it creates is touched, and each run has its own
 names, so two demos (or a demo and the tests) can run side by side."""
@@ -24,10 +26,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from evpnd.control.cli import ControlError, request, show_mac_table, show_peers
+from evpnd.control.cli import (
+    ControlError,
+    request,
+    show_l3vni_table,
+    show_mac_table,
+    show_peers,
+)
 
 ASN = 65000
 VNI = 100
+L3VNI = 4001
 UNDERLAY = "198.18.0"  # RFC 2544 benchmarking space: never a real network's
 OVERLAY = "10.100.0"
 FRR_BGPD = "/usr/lib/frr/bgpd"
@@ -84,6 +93,7 @@ class Fabric:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     pidfiles: list[Path] = field(default_factory=list)
     vteps: list[Vtep] = field(default_factory=list)
+    irb: bool = False
     dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="evpnd-demo-")))
 
     def ns(self, name: str) -> str:
@@ -126,7 +136,8 @@ def teardown(
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def _evpnd_config(vtep: Vtep, others: list[Vtep]) -> str:
+def _evpnd_config(vtep: Vtep, others: list[Vtep], irb: bool) -> str:
+    l3vni = f", l3vni: {{vni: {L3VNI}}}" if irb else ""
     neighbors = "\n".join(
         f"  - {{address: {o.address}, remote_as: {ASN}, connect_retry: 1}}" for o in others
     )
@@ -137,17 +148,18 @@ hostname: {vtep.name}
 listen: {{address: "{vtep.address}", port: 179}}
 neighbors:
 {neighbors}
-evpn: {{advertise_all_vni: true}}
+evpn: {{advertise_all_vni: true{l3vni}}}
 control_socket: {vtep.socket}
 state_dir: {vtep.home}
 """
 
 
-def _frr_config(vtep: Vtep, others: list[Vtep]) -> str:
+def _frr_config(vtep: Vtep, others: list[Vtep], irb: bool) -> str:
     lines = [
         "frr defaults traditional",
         f"hostname {vtep.name}",
         "!",
+        *([f"vni {L3VNI}", "!"] if irb else []),
         f"router bgp {ASN}",
         f" bgp router-id {vtep.address}",
         " no bgp default ipv4-unicast",
@@ -157,10 +169,28 @@ def _frr_config(vtep: Vtep, others: list[Vtep]) -> str:
             f" neighbor {o.address} remote-as {ASN}",
             f" neighbor {o.address} timers connect 1",
         ]
+    if irb:
+        # the host subnet only: `redistribute connected` would announce the underlay too
+        subnet = vtep.host_ip.rsplit(".", 1)[0] + ".0/24"
+        lines += [" address-family ipv4 unicast", f"  network {subnet}", " exit-address-family"]
     lines += [" !", " address-family l2vpn evpn"]
     lines += [f"  neighbor {o.address} activate" for o in others]
-    lines += ["  advertise-all-vni", " exit-address-family", "!", ""]
+    lines += ["  advertise-all-vni", *(["  advertise ipv4 unicast"] if irb else [])]
+    lines += [" exit-address-family", "!", ""]
     return "\n".join(lines)
+
+
+def _vxlan_bridge(fabric: Fabric, ns: str, vni: int, local: str, suppress: bool) -> None:
+    vxlan, bridge = f"vxlan{vni}", f"br{vni}"
+    fabric.run(ns, "ip", "link", "add", vxlan, "type", "vxlan", "id", str(vni),
+               "dstport", "4789", "local", local, "nolearning")  # fmt: skip
+    fabric.run(ns, "ip", "link", "add", bridge, "type", "bridge")
+    fabric.run(ns, "ip", "link", "set", vxlan, "master", bridge)
+    if suppress:
+        fabric.run(ns, "ip", "link", "set", vxlan, "type", "bridge_slave",
+                   "neigh_suppress", "on", "learning", "off")  # fmt: skip
+    fabric.run(ns, "ip", "link", "set", vxlan, "up")
+    fabric.run(ns, "ip", "link", "set", bridge, "up")
 
 
 def build(fabric: Fabric, evpnd_count: int, with_frr: bool, say: Callable[[str], None]) -> None:
@@ -180,33 +210,40 @@ def build(fabric: Fabric, evpnd_count: int, with_frr: bool, say: Callable[[str],
         fabric.run(spine, "ip", "link", "set", uplink, "master", "underlay", "up")
         fabric.run(vtep.namespace, "ip", "addr", "add", f"{vtep.address}/24", "dev", "eth0")
         fabric.run(vtep.namespace, "ip", "link", "set", "eth0", "up")
-        # The VTEP: vxlan100 in bridge br100, set up the way EVPN wants it (no data-plane
-        # learning, ARP/ND answered from the neighbour table), with a gateway address.
+        # The VTEP: a vxlan port in a bridge, set up the way EVPN wants it (no data-plane
+        # learning, ARP/ND answered from the neighbour table), with the hosts' gateway address.
         ns = vtep.namespace
-        fabric.run(ns, "ip", "link", "add", f"vxlan{VNI}", "type", "vxlan", "id", str(VNI),
-                   "dstport", "4789", "local", vtep.address, "nolearning")  # fmt: skip
-        fabric.run(ns, "ip", "link", "add", f"br{VNI}", "type", "bridge")
-        fabric.run(ns, "ip", "link", "set", f"vxlan{VNI}", "master", f"br{VNI}")
-        fabric.run(ns, "ip", "link", "set", f"vxlan{VNI}", "type", "bridge_slave",
-                   "neigh_suppress", "on", "learning", "off")  # fmt: skip
-        fabric.run(ns, "ip", "link", "set", f"vxlan{VNI}", "up")
-        fabric.run(ns, "ip", "addr", "add", f"{OVERLAY}.{index}/24", "dev", f"br{VNI}")
-        fabric.run(ns, "ip", "link", "set", f"br{VNI}", "up")
+        vni = VNI + index if fabric.irb else VNI
+        subnet = f"10.{vni}.0" if fabric.irb else OVERLAY
+        gateway = f"{subnet}.1" if fabric.irb else f"{subnet}.{index}"
+        _vxlan_bridge(fabric, ns, vni, vtep.address, suppress=True)
+        fabric.run(ns, "ip", "addr", "add", f"{gateway}/24", "dev", f"br{vni}")
+        if fabric.irb:
+            # the L3VNI's bridge: its MAC is this VTEP's Router's MAC
+            _vxlan_bridge(fabric, ns, L3VNI, vtep.address, suppress=False)
+            fabric.run(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         # Its host, a namespace with one interface on the bridge.
         vtep.host = fabric.ns(f"host{index}")
-        vtep.host_ip = f"{OVERLAY}.{100 + index}"
+        vtep.host_ip = f"{subnet}.10" if fabric.irb else f"{subnet}.{100 + index}"
         vtep.host_mac = f"02:de:00:00:00:{index:02x}"
         port = f"evd{fabric.tag}h{index}"
         fabric.run(ns, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0",
                    "netns", vtep.host)  # fmt: skip
-        fabric.run(ns, "ip", "link", "set", port, "master", f"br{VNI}", "up")
+        fabric.run(ns, "ip", "link", "set", port, "master", f"br{vni}", "up")
         fabric.run(vtep.host, "ip", "link", "set", "eth0", "address", vtep.host_mac)
         fabric.run(vtep.host, "ip", "addr", "add", f"{vtep.host_ip}/24", "dev", "eth0")
         fabric.run(vtep.host, "ip", "link", "set", "eth0", "up")
+        if fabric.irb:
+            fabric.run(vtep.host, "ip", "route", "add", "default", "via", gateway)
     roles = ", ".join(f"{v.name}: {v.kind}" for v in fabric.vteps)
+    layout = (
+        f"a subnet each (VNI {VNI + 1}.., 10.{VNI + 1}.0.0/24..) routed through L3VNI {L3VNI}"
+        if fabric.irb
+        else f"VNI {VNI} ({OVERLAY}.0/24)"
+    )
     say(
         f"built evdemo-{fabric.tag}-*: {len(kinds)} VTEPs ({roles}), "
-        f"a host behind each, underlay {UNDERLAY}.0/24, VNI {VNI} ({OVERLAY}.0/24)"
+        f"a host behind each, underlay {UNDERLAY}.0/24, {layout}"
     )
     for vtep in fabric.vteps:
         others = [o for o in fabric.vteps if o is not vtep]
@@ -218,7 +255,7 @@ def build(fabric: Fabric, evpnd_count: int, with_frr: bool, say: Callable[[str],
 
 def _start_evpnd(fabric: Fabric, vtep: Vtep, others: list[Vtep]) -> None:
     config = vtep.home / "evpnd.yaml"
-    config.write_text(_evpnd_config(vtep, others))
+    config.write_text(_evpnd_config(vtep, others, fabric.irb))
     log = (vtep.home / "evpnd.log").open("ab")
     process = subprocess.Popen(
         ["ip", "netns", "exec", vtep.namespace, sys.executable, "-m", "evpnd.cli",
@@ -233,7 +270,7 @@ def _start_frr(fabric: Fabric, vtep: Vtep, others: list[Vtep]) -> None:
     os.chmod(fabric.dir, 0o755)
     shutil.chown(vtep.home, "frr", "frr")
     conf = vtep.home / "frr.conf"
-    conf.write_text(_frr_config(vtep, others))
+    conf.write_text(_frr_config(vtep, others, fabric.irb))
     shutil.chown(conf, "frr", "frr")
     for daemon in ("zebra", "bgpd"):
         pidfile = vtep.home / f"{daemon}.pid"
@@ -292,7 +329,9 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def run(evpnd_count: int = 3, frr: bool | None = None, keep: bool = False) -> int:
+def run(
+    evpnd_count: int = 3, frr: bool | None = None, keep: bool = False, irb: bool = False
+) -> int:
     if os.geteuid() != 0:
         print("evpnd demo: needs root (it creates network namespaces)", file=sys.stderr)
         return 2
@@ -310,7 +349,7 @@ def run(evpnd_count: int = 3, frr: bool | None = None, keep: bool = False) -> in
     if not with_frr:
         say("FRR is not installed: the fabric is evpnd only (apt install frr adds an FRR VTEP)")
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    fabric = Fabric()
+    fabric = Fabric(irb=irb)
     status = 1
     try:
         build(fabric, evpnd_count, with_frr, say)
@@ -319,10 +358,17 @@ def run(evpnd_count: int = 3, frr: bool | None = None, keep: bool = False) -> in
         first = fabric.vteps[0]
         print(f"\n$ evpnctl show peers          (on {first.name})")
         print(show_peers(request(first.socket, "show peers")))
-        print(f"\n$ evpnctl show mac            (on {first.name})")
-        print(show_mac_table(request(first.socket, "show mac", filters={})))
-        print(f"\n$ bridge fdb show dev vxlan{VNI}  (on {first.name}: what evpnd programmed)")
-        print(fabric.run(first.namespace, "bridge", "fdb", "show", "dev", f"vxlan{VNI}").rstrip())
+        if irb:
+            print(f"\n$ evpnctl show l3vni          (on {first.name})")
+            print(show_l3vni_table(request(first.socket, "show l3vni")))
+            print(f"\n$ ip route show proto 238     (on {first.name}: what evpnd installed)")
+            print(fabric.run(first.namespace, "ip", "route", "show", "proto", "238").rstrip())
+        else:
+            print(f"\n$ evpnctl show mac            (on {first.name})")
+            print(show_mac_table(request(first.socket, "show mac", filters={})))
+            print(f"\n$ bridge fdb show dev vxlan{VNI}  (on {first.name}: what evpnd programmed)")
+            fdb = fabric.run(first.namespace, "bridge", "fdb", "show", "dev", f"vxlan{VNI}")
+            print(fdb.rstrip())
         print()
         if failed:
             say("no answer: " + ", ".join(failed))

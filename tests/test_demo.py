@@ -76,3 +76,23 @@ def test_demo_interrupted_removes_everything() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_demo_irb_routes_between_subnets() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "evpnd.cli", "demo", "--irb"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    vteps = 4 if os.path.exists("/usr/lib/frr/bgpd") else 3
+    pairs = vteps * (vteps - 1)
+    assert f"ping: {pairs} of {pairs} host pairs answered" in out
+    assert re.search(r"4001\s+default\s+up\s+br4001", out)
+    # vtep1 routes the other VTEPs' subnets through the L3VNI (FRR's too, when it is there)
+    for index in range(2, vteps + 1):
+        assert f"10.10{index}.0.0/24 via 198.18.0.{index} dev br4001 metric 20 onlink" in out
+    assert _namespaces(_tag(out)) == []
