@@ -27,9 +27,11 @@ def _tag(output: str) -> str:
     return found.group(1)
 
 
-def test_demo_pings_every_host_and_cleans_up() -> None:
+def run_demo(*args: str) -> tuple[str, int]:
+    """Runs `evpnd demo ARGS` to the end; its output, and how many VTEPs it built. It must
+    have pinged every pair and left no namespace behind."""
     result = subprocess.run(
-        [sys.executable, "-m", "evpnd.cli", "demo"],
+        [sys.executable, "-m", "evpnd.cli", "demo", *args],
         capture_output=True,
         text=True,
         timeout=180,
@@ -40,12 +42,17 @@ def test_demo_pings_every_host_and_cleans_up() -> None:
     vteps = 4 if os.path.exists("/usr/lib/frr/bgpd") else 3
     pairs = vteps * (vteps - 1)
     assert f"ping: {pairs} of {pairs} host pairs answered" in out
+    assert _namespaces(_tag(out)) == []
+    return out, vteps
+
+
+def test_demo_pings_every_host_and_cleans_up() -> None:
+    out, vteps = run_demo()
     # show mac on vtep1: its own host local, every other host remote behind its VTEP.
     for index in range(2, vteps + 1):
         assert re.search(rf"100\s+02:de:00:00:00:0{index}\s+remote\s+198\.18\.0\.{index}\b", out)
     assert re.search(r"100\s+02:de:00:00:00:01\s+local", out)
     assert "02:de:00:00:00:02 dst 198.18.0.2 self extern_learn" in out
-    assert _namespaces(_tag(out)) == []
 
 
 def test_demo_interrupted_removes_everything() -> None:
@@ -79,20 +86,8 @@ def test_demo_interrupted_removes_everything() -> None:
 
 
 def test_demo_irb_routes_between_subnets() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "evpnd.cli", "demo", "--irb"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=ROOT,
-    )
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
-    vteps = 4 if os.path.exists("/usr/lib/frr/bgpd") else 3
-    pairs = vteps * (vteps - 1)
-    assert f"ping: {pairs} of {pairs} host pairs answered" in out
+    out, vteps = run_demo("--irb")
     assert re.search(r"4001\s+default\s+up\s+br4001", out)
     # vtep1 routes the other VTEPs' subnets through the L3VNI (FRR's too, when it is there)
     for index in range(2, vteps + 1):
         assert f"10.10{index}.0.0/24 via 198.18.0.{index} dev br4001 metric 20 onlink" in out
-    assert _namespaces(_tag(out)) == []

@@ -148,8 +148,10 @@ def vni_view(daemon: Daemon) -> list[dict[str, Any]]:
     return out
 
 
-def _type2(daemon: Daemon, filters: dict[str, Any], with_ip: bool) -> Iterator[dict[str, Any]]:
-    """Best Type 2 paths (MAC-only, or with an IP) in the fields both views show."""
+def _type2(
+    daemon: Daemon, filters: dict[str, Any], with_ip: bool
+) -> Iterator[tuple[MacIpRoute, dict[str, Any]]]:
+    """Best Type 2 paths (MAC-only, or with an IP), each with the fields both views show."""
     wanted_vni = filters.get("vni")
     for path in daemon.rib.best_paths():
         route = path.route
@@ -158,37 +160,32 @@ def _type2(daemon: Daemon, filters: dict[str, Any], with_ip: bool) -> Iterator[d
         if wanted_vni is not None and route.label1 != int(wanted_vni):
             continue
         sticky, seq = mobility(path.attributes)
-        yield {
-            "vni": route.label1,
-            "mac": mac_to_text(route.mac),
-            "ip": ip_to_text(route.ip) if route.ip else None,
+        view = {"vni": route.label1, "mac": mac_to_text(route.mac)}
+        if with_ip:
+            view["ip"] = ip_to_text(route.ip)
+        view |= {
             "type": "local" if path.source.is_local else "remote",
             "vtep": path.attributes.nexthop_text,
             "seq": seq,
             "sticky": bool(sticky),
             "source": path.source.name,
-            "_key": (route.label1, route.mac),
         }
+        yield route, view
 
 
 def mac_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
     dataplane = daemon.dataplane
     out = []
-    for view in _type2(daemon, filters, with_ip=False):
-        del view["ip"]
-        vni, mac = view.pop("_key")
-        view["frozen"] = bool(dataplane and dataplane.duplicates.is_frozen(vni, mac))
-        out.append(view)
+    for route, view in _type2(daemon, filters, with_ip=False):
+        frozen = dataplane is not None and dataplane.duplicates.is_frozen(route.label1, route.mac)
+        out.append(view | {"frozen": frozen})
     out.sort(key=lambda m: (m["vni"], m["mac"], m["type"]))
     return out
 
 
 def neigh_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
     """MAC/IP bindings, local and remote: what ARP/ND suppression answers from."""
-    out = []
-    for view in _type2(daemon, filters, with_ip=True):
-        del view["_key"]
-        out.append(view)
+    out = [view for _, view in _type2(daemon, filters, with_ip=True)]
     out.sort(key=lambda n: (n["vni"], len(str(n["ip"])), str(n["ip"]), n["type"]))
     return out
 

@@ -30,9 +30,6 @@ class EventStream:
         self.limit = limit
         self._watchers: set[_Watcher] = set()
 
-    def __bool__(self) -> bool:
-        return bool(self._watchers)
-
     def publish(self, event: str, **fields: Any) -> None:
         if not self._watchers:
             return
@@ -56,7 +53,8 @@ class EventStream:
             self._watchers.discard(watcher)
 
     def route_changes(self, changes: list[RouteChange]) -> None:
-        """Best-path changes as events: a MAC's route says learned / moved / withdrawn."""
+        """Best-path changes as events: added, changed, moved (another next hop, or between
+        local and remote), withdrawn."""
         if not self._watchers:
             return
         for _, old, new in changes:

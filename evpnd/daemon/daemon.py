@@ -8,6 +8,7 @@ import ipaddress
 import pathlib
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
@@ -219,13 +220,11 @@ class Daemon:
             ]
         return tuple(out)
 
-    def kernel_changed(
-        self, ports: dict[int, VxlanPort], l3_ports: dict[int, VxlanPort] | None = None
-    ) -> None:
+    def kernel_changed(self, ports: dict[int, VxlanPort], l3_ports: dict[int, VxlanPort]) -> None:
         """The data plane found VNIs come or go: re-originate (Type 3 per VNI, Type 5 per
         L3VNI)."""
         self.kernel_ports = ports
-        self.kernel_l3_ports = l3_ports or {}
+        self.kernel_l3_ports = l3_ports
         self._originate(self.config)
 
     def reload(self, config: Config) -> None:
@@ -411,17 +410,11 @@ class Daemon:
 
     def importing_vnis(self, path: Path) -> list[int]:
         """The local VNIs whose import RTs match the path's (auto: any *:VNI)."""
-        if path.source.is_local:
-            return []
-        targets = path.attributes.route_targets
-        return [vni.vni for vni in self.vnis if vni.imports(targets)]
+        return _importing(self.vnis, path)
 
     def importing_l3vnis(self, path: Path) -> list[int]:
         """The L3VNIs whose import RTs match the path's."""
-        if path.source.is_local:
-            return []
-        targets = path.attributes.route_targets
-        return [l3.vni for l3 in self.l3vnis if l3.imports(targets)]
+        return _importing(self.l3vnis, path)
 
     # --- route distribution ------------------------------------------------------------------
 
@@ -439,6 +432,13 @@ class Daemon:
             if driver.adj_out is not None and driver.adj_out.pending:
                 driver.peer.send(driver.adj_out.flush(), driver.now())
                 driver.process()
+
+
+def _importing(vnis: Sequence[Vni], path: Path) -> list[int]:
+    if path.source.is_local:
+        return []
+    targets = path.attributes.route_targets
+    return [vni.vni for vni in vnis if vni.imports(targets)]
 
 
 _IN_PLACE = ("description", "max_routes", "connect_retry")

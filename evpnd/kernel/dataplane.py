@@ -25,9 +25,9 @@ from evpnd.kernel import iproutes as ipr
 from evpnd.kernel import neighbours as nl
 from evpnd.kernel.desired import Changes, Desired, DesiredState, L3Ports, VniPorts, diff
 from evpnd.kernel.duplicates import DuplicateDetector
-from evpnd.kernel.iproutes import RT_TABLE_MAIN, dump_routes
+from evpnd.kernel.iproutes import RT_TABLE_MAIN
 from evpnd.kernel.links import VxlanPort, discover
-from evpnd.kernel.netlink import Events, Writer, dump
+from evpnd.kernel.netlink import Events, Writer, dump, dump_routes
 from evpnd.rib.bestpath import mobility
 from evpnd.rib.locrib import RouteChange
 
@@ -224,9 +224,14 @@ class DataPlane:
         if gone:
             self._withdraw_local(gone)
 
-    def _managed_ports(self) -> frozenset[int]:
+    def _managed(self) -> tuple[frozenset[int], frozenset[int]]:
+        """The vxlan ports and the bridges (SVIs) of the L2 and L3 VNIs we program."""
         managed = [*self.ports.values(), *self.l3_ports.values()]
-        return frozenset(p.ifindex for p in managed) | {p.bridge_ifindex for p in managed}
+        return frozenset(p.ifindex for p in managed), frozenset(p.bridge_ifindex for p in managed)
+
+    def _managed_ports(self) -> frozenset[int]:
+        vxlans, bridges = self._managed()
+        return vxlans | bridges
 
     def _filter_events(self) -> None:
         if self.events is None:
@@ -242,9 +247,7 @@ class DataPlane:
         """The entries the kernel has that are ours: extern_learn FDB and neighbour entries
         and flood entries on the vxlan ports evpnd manages."""
         actual = Desired()
-        managed = [*self.ports.values(), *self.l3_ports.values()]
-        vxlans = {p.ifindex for p in managed}
-        svis = {p.bridge_ifindex for p in managed}
+        vxlans, svis = self._managed()
         try:
             bridge = dump(nl.AF_BRIDGE)
             inet = dump(socket.AF_INET) + dump(socket.AF_INET6)
@@ -283,25 +286,17 @@ class DataPlane:
             changes.route_del.clear()
         self.programmed = actual
         if changes:
+            counts = {
+                "fdb": len(changes.fdb_set),
+                "flood": len(changes.flood_add),
+                "neigh": len(changes.neigh_set),
+                "removed": len(changes.fdb_del) + len(changes.flood_del) + len(changes.neigh_del),
+            }
             log.info(
-                "reconcile",
-                repairs=len(changes),
-                fdb=len(changes.fdb_set),
-                removed=len(changes.fdb_del) + len(changes.flood_del) + len(changes.neigh_del),
-                flood=len(changes.flood_add),
-                neigh=len(changes.neigh_set),
-                routes=len(changes.route_set) or None,
+                "reconcile", repairs=len(changes), routes=len(changes.route_set) or None, **counts
             )
             self.counters.repairs += len(changes)
-            self.daemon.events.publish(
-                "kernel",
-                action="repaired",
-                entries=len(changes),
-                fdb=len(changes.fdb_set),
-                flood=len(changes.flood_add),
-                neigh=len(changes.neigh_set),
-                removed=len(changes.fdb_del) + len(changes.flood_del) + len(changes.neigh_del),
-            )
+            self.daemon.events.publish("kernel", action="repaired", entries=len(changes), **counts)
             self._write(changes)
         return len(changes)
 
@@ -313,7 +308,6 @@ class DataPlane:
         changes = diff(actual, wanted)
 
         rows: list[dict[str, object]] = []
-        routes: list[tuple[ipr.RouteKey, str | None, str | None]] = []
 
         def row(kind: str, key: tuple[int, bytes], want: str | None, have: str | None) -> None:
             port = (self._by_bridge if kind == "neigh" else self._by_vxlan).get(key[0])
@@ -362,21 +356,15 @@ class DataPlane:
                 words.append(f"via {ip_to_text(hop.gateway)} dev {device} onlink")
             return "; ".join(words)
 
-        for route_key, nexthop in changes.route_set.items():
-            routes.append(
-                (route_key, route_text(nexthop), route_text(actual.routes.get(route_key)))
-            )
-        for route_key in changes.route_del:
-            routes.append((route_key, None, route_text(actual.routes[route_key])))
-        for route_key, wanted_text, have_text in routes:
+        for route_key in [*changes.route_set, *changes.route_del]:
             rows.append(
                 {
                     "kind": "route",
                     "vni": None,
                     "device": f"table {route_key.table}",
                     "entry": f"{ip_to_text(route_key.dst)}/{route_key.dst_len}",
-                    "wanted": wanted_text,
-                    "kernel": have_text,
+                    "wanted": route_text(changes.route_set.get(route_key)),
+                    "kernel": route_text(actual.routes.get(route_key)),
                 }
             )
         rows.sort(key=lambda r: (str(r["kind"]), r["vni"] or 0, str(r["entry"])))

@@ -117,8 +117,8 @@ class DesiredState:
         self.importing_l3 = importing_l3 or (lambda path: [])
         #: what each routed key (Type 2 with IP, Type 5) contributes: routes, FDB, neighbours
         self._l3_of: dict[object, list[tuple[str, tuple[int, bytes] | RouteKey, object]]] = {}
-        #: kind -> entry key -> {value: how many routes want it}; the smallest value wins
-        self._l3_users: dict[str, dict[object, dict[object, int]]] = {
+        #: kind -> entry key -> {value: how many routes want it} (see _settle_l3)
+        self._l3_users: dict[str, dict[object, dict[Any, int]]] = {
             "route": {},
             "fdb": {},
             "neigh": {},
@@ -377,16 +377,16 @@ class DesiredState:
             self._l3_users[kind].pop(entry, None)
         self._settle_l3(kind, entry, users, quiet)
 
-    def _settle_l3(self, kind: str, entry: object, users: dict[object, int], quiet: bool) -> None:
+    def _settle_l3(self, kind: str, entry: object, users: dict[Any, int], quiet: bool) -> None:
         """Bring one entry to what its users want: a route goes via every VTEP that announces
         its prefix (ECMP, next hops sorted); a Router's MAC entry takes one value (the smallest,
         should two VTEPs ever claim one MAC); nothing when nobody wants it."""
         table, set_, del_ = self._l3_tables(kind)
         value: object = None
         if users and kind == "route":
-            value = tuple(sorted(users))  # type: ignore[type-var]
+            value = tuple(sorted(users))
         elif users:
-            value = min(users, key=_order)
+            value = min(users)
         if value is None:
             if table.pop(entry, None) is not None and not quiet:
                 set_.pop(entry, None)
@@ -404,10 +404,6 @@ class DesiredState:
         if kind == "fdb":
             return desired.fdb, pending.fdb_set, pending.fdb_del
         return desired.neigh, pending.neigh_set, pending.neigh_del
-
-
-def _order(value: object) -> tuple[Any, ...]:
-    return tuple(value) if isinstance(value, tuple) else (value,)
 
 
 def diff(actual: Desired, wanted: Desired) -> Changes:

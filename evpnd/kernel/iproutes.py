@@ -6,7 +6,6 @@ own routes from everyone else's and never touches the others."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import struct
@@ -176,18 +175,3 @@ def dump_request(family: int, seq: int) -> bytes:
         )
         + body
     )
-
-
-def dump_routes() -> dict[RouteKey, Nexthops]:
-    """Every IPv4 and IPv6 route of ours, in every table."""
-    out: dict[RouteKey, Nexthops] = {}
-    for family in (socket.AF_INET, socket.AF_INET6):
-        with contextlib.closing(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)) as sock:
-            sock.bind((0, 0))
-            sock.sendall(dump_request(family, 1))
-            while True:
-                found, done = parse_routes(sock.recv(1 << 20))
-                out.update(found)
-                if done:
-                    break
-    return out

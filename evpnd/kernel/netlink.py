@@ -8,8 +8,9 @@ import errno
 import os
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from evpnd.kernel import iproutes as ipr
 from evpnd.kernel import neighbours as nl
 
 NETLINK_ROUTE = 0
@@ -96,20 +97,42 @@ class Writer:
             refused += [(ack.seq, -ack.error) for ack in acks if ack.error]
 
 
+def _dump(request: bytes, read: Callable[[bytes], bool]) -> None:
+    """Send a dump request and hand each read to `read`, which says when the dump is done."""
+    with contextlib.closing(_socket()) as sock:
+        sock.sendall(request)
+        while not read(sock.recv(1 << 20)):
+            pass
+
+
 def dump(family: int) -> list[nl.Neighbour]:
     """Every neighbour (family AF_BRIDGE: every FDB entry) the kernel has."""
-    with contextlib.closing(_socket()) as sock:
-        sock.sendall(nl.dump_request(family, 1))
-        out: list[nl.Neighbour] = []
-        while True:
-            data = sock.recv(1 << 20)
-            neighbours, acks, done = nl.parse(data)
-            out.extend(neighbours)
-            for ack in acks:
-                if ack.error:
-                    raise OSError(-ack.error, os.strerror(-ack.error))
-            if done:
-                return out
+    out: list[nl.Neighbour] = []
+
+    def read(data: bytes) -> bool:
+        neighbours, acks, done = nl.parse(data)
+        out.extend(neighbours)
+        for ack in acks:
+            if ack.error:
+                raise OSError(-ack.error, os.strerror(-ack.error))
+        return done
+
+    _dump(nl.dump_request(family, 1), read)
+    return out
+
+
+def dump_routes() -> dict[ipr.RouteKey, ipr.Nexthops]:
+    """Every IPv4 and IPv6 route of ours (protocol RTPROT_EVPND), in every table."""
+    out: dict[ipr.RouteKey, ipr.Nexthops] = {}
+
+    def read(data: bytes) -> bool:
+        found, done = ipr.parse_routes(data)
+        out.update(found)
+        return done
+
+    for family in (socket.AF_INET, socket.AF_INET6):
+        _dump(ipr.dump_request(family, 1), read)
+    return out
 
 
 SO_ATTACH_FILTER = 26
