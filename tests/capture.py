@@ -6,7 +6,8 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+#: The FRR captures the tests read, kept in the repository (see tests/data/README.md).
+REFERENCE = Path(__file__).resolve().parent / "data"
 
 
 @dataclass

@@ -1,5 +1,6 @@
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -13,3 +14,24 @@ settings.register_profile(
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test module that uses the namespace helpers (tests/netns.py) must mark its tests `lab`,
+    or `pytest -m "not lab"` would start namespaces and daemons in the quick loop."""
+    unmarked = sorted(
+        {
+            item.module.__name__
+            for item in items
+            if isinstance(item, pytest.Function)
+            and item.get_closest_marker("lab") is None
+            and any(
+                getattr(value, "__module__", None) == "tests.netns"
+                for value in vars(item.module).values()
+            )
+        }
+    )
+    if unmarked:
+        raise pytest.UsageError(
+            f"these modules use tests/netns.py but do not mark their tests lab: {unmarked}"
+        )

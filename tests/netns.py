@@ -17,9 +17,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from evpnd.demo import teardown
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: Every test that needs root, network namespaces or an external daemon carries these marks:
+#: `pytest -m "not lab"` leaves them out (tests/conftest.py refuses a module that uses this
+#: file's helpers without them).
+LAB = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
+]
 
 
 def sh(*args: str, check: bool = True, timeout: float = 30) -> str:
@@ -42,6 +52,40 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30, every: fl
                 return last
         time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}; last saw: {last!r}")
+
+
+def tcp_counter(lab: Lab, ns: str, name: str) -> int:
+    """A TcpExt counter of a namespace's network stack (/proc/net/netstat is per namespace),
+    e.g. TCPMD5Failure or TCPMinTTLDrop: the kernel's own word that it dropped a segment."""
+    lines = lab.run(ns, "cat", "/proc/net/netstat").splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=True):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split(), values.split(), strict=True))[name])
+    raise KeyError(name)
+
+
+class Ping:
+    """`ping` running in the background; the constructor returns once the first reply came,
+    so whatever the test does next happens while packets are flowing."""
+
+    def __init__(self, lab: Lab, ns: str, target: str, count: int, interval: float) -> None:
+        command = ["ip", "netns", "exec", ns, "ping", "-i", str(interval), "-c", str(count)]
+        self.process = subprocess.Popen(
+            [*command, "-W", "1", target], stdout=subprocess.PIPE, text=True
+        )
+        lab.processes.append(self.process)  # type: ignore[arg-type]
+        assert self.process.stdout is not None
+        self.head: list[str] = []
+        for line in self.process.stdout:  # ends when ping does, if no reply ever comes
+            self.head.append(line)
+            if "bytes from" in line:
+                return
+        raise AssertionError(f"no reply from {target}: {''.join(self.head)}")
+
+    def output(self, timeout: float = 60) -> str:
+        """Everything ping printed, once it has finished."""
+        rest, _ = self.process.communicate(timeout=timeout)
+        return "".join(self.head) + rest
 
 
 class Lab:

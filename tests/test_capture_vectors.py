@@ -1,4 +1,4 @@
-"""The FRR 8.4 captures in shared/reference, message by message.
+"""The FRR 8.4 captures in tests/data, message by message.
 
 Expected values were written out by hand from `tshark -V` of the same files; every message must
 also re-encode to exactly the bytes FRR sent.

@@ -4,21 +4,20 @@ to what BGP says after someone deletes an entry or evpnd restarts."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.netns import ROOT, Evpnd, Lab, lab, sh, wait_for
+from tests.netns import LAB, ROOT, Evpnd, Lab, Ping, lab, sh, wait_for
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+pytestmark = LAB
 
 H1_MAC, H2_MAC = "02:00:00:00:01:11", "02:00:00:00:01:12"
 
@@ -105,7 +104,7 @@ def converged(fab: Fabric) -> bool:
 def test_hosts_reach_each_other_with_frr_shaped_entries(fabric: Fabric) -> None:
     wait_for("the remote host's entries", lambda: converged(fabric), 30)
     table = fdb(fabric, fabric.v1)
-    # exactly the reference's entries (shared/reference/FRR_REFERENCE.md)
+    # exactly the reference's entries (docs/frr-reference.md)
     # (iproute2 prints the flags in another order than the reference: both are the same entry)
     assert f"{H2_MAC} extern_learn master br100" in table
     assert f"{H2_MAC} dst 192.168.50.2 self extern_learn" in table
@@ -187,29 +186,10 @@ def test_an_entry_deleted_by_hand_comes_back(fabric: Fabric) -> None:
 
 def test_restarting_evpnd_does_not_interrupt_traffic(fabric: Fabric) -> None:
     wait_for("the remote host's entries", lambda: converged(fabric), 30)
-    ping = subprocess.Popen(
-        [
-            "ip",
-            "netns",
-            "exec",
-            fabric.h1,
-            "ping",
-            "-i",
-            "0.05",
-            "-c",
-            "100",
-            "-W",
-            "1",
-            "10.0.100.12",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    fabric.lab.processes.append(ping)  # type: ignore[arg-type]
-    time.sleep(1)
+    ping = Ping(fabric.lab, fabric.h1, "10.0.100.12", count=100, interval=0.05)
     fabric.e1.stop(signal.SIGTERM)
     fabric.e1.start()
-    out, _ = ping.communicate(timeout=60)
+    out = ping.output()
     assert " 0% packet loss" in out, out
     assert converged(fabric)
 
@@ -269,40 +249,39 @@ def test_arp_for_a_remote_host_never_crosses_the_tunnel(fabric: Fabric) -> None:
     the underlay, a host's ARP for the remote host's IP is not seen there, and ping works."""
     wait_for("the remote host's entries", lambda: converged(fabric), 30)
     dev = fabric.lab.run(fabric.v1, "ip", "-o", "addr", "show", "to", "192.168.50.1").split()[1]
-    pcap = fabric.lab.dir / "underlay.pcap"
+    # One line per frame on the underlay, printed (and flushed, -l) as it is captured, each
+    # decoded through VXLAN: its protocol and, for ARP, the address asked for.
     capture = subprocess.Popen(
-        [
-            "ip",
-            "netns",
-            "exec",
-            fabric.v1,
-            "tshark",
-            "-q",
-            "-i",
-            dev,
-            "-w",
-            str(pcap),
-            "-f",
-            "udp port 4789",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+        ["ip", "netns", "exec", fabric.v1, "tshark", "-l", "-i", dev, "-f", "udp port 4789",
+         "-T", "fields", "-e", "_ws.col.Protocol", "-e", "arp.dst.proto_ipv4"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
     fabric.lab.processes.append(capture)  # type: ignore[arg-type]
-    time.sleep(2)
+    assert capture.stdout is not None and capture.stderr is not None
+    # tshark says so once the interface is open and the capture running (an empty line: it
+    # ended without starting)
+    line = "-"
+    while line and "Capturing on" not in line:
+        line = capture.stderr.readline()
+    assert line, "tshark did not start capturing"
+    frames: list[str] = []
+
+    def read() -> None:
+        for frame in capture.stdout:  # type: ignore[union-attr]
+            frames.append(frame)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
     fabric.lab.run(fabric.h1, "ip", "neigh", "flush", "all")
     fabric.lab.run(fabric.h1, "ping", "-c2", "-W2", "10.0.100.12")
-    time.sleep(1)
+    # Both echo requests and both replies crossed the tunnel and were captured: an ARP request
+    # for the remote host, which would have come before them, would have been captured too.
+    wait_for("the pings on the underlay", lambda: sum("ICMP" in f for f in frames) >= 4, 15)
     capture.terminate()
-    capture.wait(10)
-    arp = subprocess.run(
-        ["tshark", "-r", str(pcap), "-Y", "arp"], capture_output=True, text=True
-    ).stdout
-    icmp = subprocess.run(
-        ["tshark", "-r", str(pcap), "-Y", "icmp"], capture_output=True, text=True
-    ).stdout
-    assert icmp.strip(), "the pings should cross the tunnel"
-    assert "10.0.100.12" not in arp, arp  # answered locally, never sent over VXLAN
+    reader.join(10)
+    arp = [f for f in frames if f.startswith("ARP")]
+    assert not [f for f in arp if "10.0.100.12" in f], arp  # answered locally, never tunnelled
 
 
 def test_a_host_that_moves_is_followed(fabric: Fabric) -> None:
@@ -390,7 +369,21 @@ def test_a_late_withdrawal_leaves_a_migrated_vms_static_entries_alone(fabric: Fa
         ),
         15,
     )
-    time.sleep(2)  # time for anything wrong to happen
+    # VTEP 2 has taken the withdrawal in (VTEP 1's path is gone from its RIB) and its kernel
+    # equals what it wants: whatever the withdrawal was going to do to the kernel is done.
+    wait_for(
+        "VTEP 2 to drop VTEP 1's path",
+        lambda: (
+            not any(
+                r["source"] == "192.168.50.1" and r["mac"] == H1_MAC
+                for r in fabric.e2.routes(type="2")
+            )
+        ),
+        15,
+    )
+    wait_for(
+        "VTEP 2's kernel in sync", lambda: not fabric.e2.ctl("show", "kernel")["differences"], 15
+    )
     assert v2_entries() == (True, True)
     assert any(
         r["source"] == "local" and r["mac"] == H1_MAC and r["sticky"]

@@ -3,15 +3,12 @@ stale FDB or neighbour entry may be left (FRR sometimes leaves one: FRRouting/fr
 
 from __future__ import annotations
 
-import os
 import sys
 import textwrap
 
-import pytest
+from tests.netns import LAB, lab, wait_for
 
-from tests.netns import lab, wait_for
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+pytestmark = LAB
 
 CLIENT = textwrap.dedent("""
     import sys, time, socket
@@ -40,6 +37,8 @@ CLIENT = textwrap.dedent("""
                                 pmsi_tunnel=PmsiTunnel(0, 6, 100, vtep))
 
     def session(actions):
+        # The pauses are the stimulus, not a wait for a condition: they place the cut in the
+        # middle of evpnd's programming, as a flapping peer would.
         client = Client(179, host="192.168.70.1", source="192.168.70.3")
         for data, pause in actions:
             client.send(data)
@@ -55,7 +54,7 @@ CLIENT = textwrap.dedent("""
             (join(pack_withdrawals(a[:5000])), 0.3),
             (join(pack_announcements(b, attrs)), 0.0),  # cut right after: mid-programming
         ])
-        time.sleep(0.5)
+        time.sleep(0.5)  # the stimulus again: the next flap half a second later
     import subprocess
 
     def programmed():
@@ -65,12 +64,12 @@ CLIENT = textwrap.dedent("""
 
     client = Client(179, host="192.168.70.1", source="192.168.70.3")
     client.send(join(pack_announcements(imet, imet_attrs)) + join(pack_announcements(a, attrs)))
-    deadline = time.time() + 20
-    while programmed() < 20000 and time.time() < deadline:
+    deadline = time.monotonic() + 20
+    while programmed() < 20000 and time.monotonic() < deadline:
         time.sleep(0.2)
     print("peak", programmed())  # master and self entry for each of the 10,000 MACs
     client.send(join(pack_withdrawals(a)) + join(pack_withdrawals(imet)))
-    time.sleep(1.0)
+    time.sleep(1.0)  # the stimulus: the session ends a second after the withdrawal
     client.close()
     print("done")
 """)

@@ -6,12 +6,12 @@ import os
 
 import pytest
 
-from tests.netns import lab, wait_for
+from tests.netns import LAB, lab, wait_for
 from tests.test_dataplane import H1_MAC, H2_MAC, add_host, two_vteps, vtep_config
 from tests.test_interop_frr import frr_config
 
 pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
+    *LAB,
     pytest.mark.skipif(
         not os.path.exists("/usr/lib/frr/bgpd"),
         reason="FRR is not installed (scripts/test installs Debian's frr)",

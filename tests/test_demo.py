@@ -10,11 +10,9 @@ import subprocess
 import sys
 import time
 
-import pytest
+from tests.netns import LAB, ROOT, sh
 
-from tests.netns import ROOT, sh
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+pytestmark = LAB
 
 
 def _namespaces(tag: str) -> list[str]:

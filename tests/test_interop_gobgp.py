@@ -4,16 +4,15 @@ reach evpnd, and evpnd's reach GoBGP's RIB."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 
 import pytest
 
-from tests.netns import lab, wait_for
+from tests.netns import LAB, lab, wait_for
 
 pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
+    *LAB,
     pytest.mark.skipif(
         shutil.which("gobgpd") is None,
         reason="gobgpd is not installed (scripts/test installs Debian's gobgpd)",

@@ -1,6 +1,6 @@
 """Symmetric IRB (RFC 9135) and IP prefix routes (RFC 9136) against the real kernel: two VTEPs
 with hosts in different subnets (one L2VNI each) share L3VNI 4001 in the default VRF, set up
-as shared/reference/FRR_REFERENCE.md describes, and route to each other through the fabric —
+as docs/frr-reference.md describes, and route to each other through the fabric —
 evpnd with evpnd, and evpnd with FRR."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.netns import Evpnd, Lab, lab, sh, wait_for
+from tests.netns import LAB, Evpnd, Lab, lab, sh, wait_for
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+pytestmark = LAB
 
 PROTO = "238"  # evpnd's route protocol number (evpnd/kernel/iproutes.py)
 

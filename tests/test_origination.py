@@ -51,7 +51,7 @@ evpn:
 
 
 def test_l3vni_routes_carry_what_frr_sends(tmp_path) -> None:
-    """Type 5 and two-label Type 2 as in shared/reference/frr-8.4-evpn-irb-session.pcap: the
+    """Type 5 and two-label Type 2 as in tests/data/frr-8.4-evpn-irb-session.pcap: the
     L3VNI as label, RT AS:L3VNI, ET:8, the Router's MAC (tests/test_capture_vectors.py)."""
     import ipaddress
 

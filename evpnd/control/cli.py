@@ -245,6 +245,8 @@ def watch(path: str, filters: dict[str, Any], as_json: bool) -> int:
         first = json.loads(stream.readline() or b"{}")
         if not first.get("ok"):
             raise ControlError(first.get("error", "evpnd refused to stream events"))
+        # on stderr, so that standard output holds events only; from here on none is missed
+        print(f"evpnctl: watching {path}", file=sys.stderr, flush=True)
         for line in stream:
             event = json.loads(line)
             print(json.dumps(event) if as_json else format_event(event), flush=True)

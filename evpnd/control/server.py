@@ -124,9 +124,10 @@ class ControlServer:
 
     async def _watch(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         vni = request.get("filters", {}).get("vni")
+        events = self.daemon.events.follow()  # subscribed first: the answer means watching
         writer.write(b'{"ok": true, "result": "watching"}\n')
         await writer.drain()
-        async for event in self.daemon.events.follow():
+        async for event in events:
             if vni is not None and event.get("vni") not in (None, int(vni)):
                 continue
             writer.write(json.dumps(event).encode() + b"\n")

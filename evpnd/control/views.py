@@ -29,6 +29,7 @@ def peer_view(daemon: Daemon) -> list[dict[str, Any]]:
     now = time.time()
     for address, driver in sorted(daemon.drivers.items()):
         negotiated = driver.negotiated if driver.adj_out is not None else None
+        messages_received, messages_sent, _ = driver.message_counts()
         out.append(
             {
                 "address": address,
@@ -41,6 +42,9 @@ def peer_view(daemon: Daemon) -> list[dict[str, Any]]:
                 "hostname": negotiated.peer_hostname if negotiated else None,
                 "hold_time": negotiated.hold_time if negotiated else None,
                 "updates_received": driver.updates_received,
+                "messages_received": messages_received,
+                "messages_sent": messages_sent,
+                "sessions_established": driver.sessions_established,
                 "last_error": driver.peer.last_error or None,
                 "dynamic": driver.dynamic,
                 "description": driver.description or None,

@@ -40,9 +40,14 @@ class EventStream:
             except asyncio.QueueFull:
                 watcher.lost += 1
 
-    async def follow(self) -> AsyncIterator[Event]:
+    def follow(self) -> AsyncIterator[Event]:
+        """The events from now on. The watcher is registered before this returns (not at the
+        first iteration), so an event published after the call is never missed."""
         watcher = _Watcher(self.limit)
         self._watchers.add(watcher)
+        return self._drain(watcher)
+
+    async def _drain(self, watcher: _Watcher) -> AsyncIterator[Event]:
         try:
             while True:
                 if watcher.lost and not watcher.queue.full():

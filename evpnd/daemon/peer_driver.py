@@ -112,6 +112,8 @@ class PeerDriver:
         self.routes_received = 0
         self.end_of_rib_received = False
         self.updates_received = 0
+        #: sessions that reached Established, like FRR's connectionsEstablished
+        self.sessions_established = 0
         self.bytes_received = 0
         self.routes_announced = 0
         self.routes_withdrawn = 0
@@ -301,6 +303,7 @@ class PeerDriver:
             route_reflector_client=self.route_reflector_client,
         )
         self.up_since_wall = time.time()
+        self.sessions_established += 1
         self._session = self.peer.established
         self.routes_received = 0
         self.end_of_rib_received = False

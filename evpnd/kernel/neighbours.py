@@ -63,7 +63,7 @@ _NLA = struct.Struct("=HH")
 _IFINDEX = struct.Struct("=i")
 
 #: An FDB entry for a remote MAC: one message makes both the bridge entry (master) and the
-#: vxlan entry (self), as FRR does (see shared/reference).
+#: vxlan entry (self), as FRR does (docs/frr-reference.md).
 _FDB = struct.Struct("=IHHIIBxxxiHBBHH6sxxHH4s")
 _FDB6 = struct.Struct("=IHHIIBxxxiHBBHH6sxxHH16s")
 _NEIGH4 = struct.Struct("=IHHIIBxxxiHBBHH4sHH6sxx")
