@@ -16,10 +16,10 @@ from evpnd.daemon.sdnotify import notify
 
 
 def _decode(hex_text: str) -> int:
-    from evpnd.bgp.errors import DecodeError
     from evpnd.bgp.framing import MessageReader
     from evpnd.bgp.messages import decode_message
     from evpnd.bgp.update import Update
+    from evpnd.wire.errors import DecodeError
 
     try:
         data = bytes.fromhex("".join(hex_text.split()))

@@ -12,10 +12,10 @@ import socket
 import sys
 import time
 
-from evpnd.bgp.errors import DecodeError
 from evpnd.bgp.framing import MessageReader
 from evpnd.bgp.messages import Keepalive, Notification, Open, decode_message
 from evpnd.bgp.negotiation import LocalSettings
+from evpnd.wire.errors import DecodeError
 
 
 def main() -> int:

@@ -31,7 +31,6 @@ from evpnd.bgp.capabilities import (
     RouteRefresh,
     UnknownCapability,
 )
-from evpnd.bgp.constants import CapabilityCode
 from evpnd.bgp.messages import Notification, Open
 from evpnd.bgp.messages import RouteRefresh as RouteRefreshMessage
 from evpnd.evpn.extcommunities import (
@@ -56,6 +55,7 @@ from evpnd.evpn.routes import (
     IpPrefixRoute,
     MacIpRoute,
 )
+from evpnd.wire.constants import CapabilityCode
 
 u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)

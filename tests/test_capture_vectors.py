@@ -19,13 +19,13 @@ from evpnd.bgp.capabilities import (
     RouteRefresh,
     UnknownCapability,
 )
-from evpnd.bgp.constants import CeaseSubcode, ErrorCode
-from evpnd.bgp.errors import DecodeError
 from evpnd.bgp.framing import MessageReader
 from evpnd.bgp.messages import Keepalive, Message, Notification, Open, decode_message
 from evpnd.bgp.update import Update
 from evpnd.evpn.extcommunities import Encapsulation, RouterMac, RouteTarget
 from evpnd.evpn.routes import InclusiveMulticastRoute, IpPrefixRoute, MacIpRoute
+from evpnd.wire.constants import CeaseSubcode, ErrorCode
+from evpnd.wire.errors import DecodeError
 from tests.capture import REFERENCE, read_streams
 
 

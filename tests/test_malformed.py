@@ -14,15 +14,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evpnd.bgp.attributes import AsPath, PathAttributes
-from evpnd.bgp.constants import AttrType, ErrorCode, UpdateSubcode
 from evpnd.bgp.context import CodecContext
-from evpnd.bgp.errors import DecodeError, ErrorAction
 from evpnd.bgp.framing import MessageReader
 from evpnd.bgp.messages import Notification, Open, RouteRefresh, decode_message, frame
 from evpnd.bgp.update import Update, pack_announcements
 from evpnd.evpn.extcommunities import Encapsulation, RouteTarget
 from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher
 from evpnd.evpn.routes import InclusiveMulticastRoute, MacIpRoute
+from evpnd.wire.constants import AttrType, ErrorCode, UpdateSubcode
+from evpnd.wire.errors import DecodeError, ErrorAction
 from tests import strategies as s
 from tests.capture import REFERENCE, read_streams
 

@@ -7,7 +7,6 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evpnd.bgp.constants import CeaseSubcode, ErrorCode, OpenSubcode
 from evpnd.bgp.events import (
     ConnectRequested,
     PeerDown,
@@ -23,6 +22,7 @@ from evpnd.bgp.messages import Notification, decode_message
 from evpnd.bgp.negotiation import LocalSettings
 from evpnd.bgp.peer import PeerSettings
 from evpnd.bgp.update import end_of_rib
+from evpnd.wire.constants import CeaseSubcode, ErrorCode, OpenSubcode
 from tests.peer_pair import PeerPair, Side
 from tests.test_malformed import GOOD, update
 

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from evpnd.bgp.attributes import PathAttributes
 from evpnd.bgp.capabilities import decode_capability, encode_capability
-from evpnd.bgp.constants import Afi, Safi
 from evpnd.bgp.context import CodecContext
 from evpnd.bgp.framing import MessageReader
 from evpnd.bgp.messages import Keepalive, Open, decode_message
@@ -25,6 +24,7 @@ from evpnd.bgp.update import (
 from evpnd.evpn.extcommunities import decode_ext_community
 from evpnd.evpn.identifiers import RouteDistinguisher
 from evpnd.evpn.routes import decode_evpn_nlri, route_from_text
+from evpnd.wire.constants import Afi, Safi
 from tests import strategies as s
 
 BIG = CodecContext(max_message_len=65535)

@@ -12,9 +12,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from evpnd.bgp.constants import AS_TRANS, AttrFlag, AttrType, UpdateSubcode
 from evpnd.bgp.context import CodecContext
-from evpnd.bgp.errors import DecodeError, ErrorAction
 from evpnd.evpn.extcommunities import (
     DefaultGateway,
     Encapsulation,
@@ -24,6 +22,8 @@ from evpnd.evpn.extcommunities import (
     RouteTarget,
     decode_ext_community,
 )
+from evpnd.wire.constants import AS_TRANS, AttrFlag, AttrType, UpdateSubcode
+from evpnd.wire.errors import DecodeError, ErrorAction
 
 AS_SET = 1
 AS_SEQUENCE = 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from evpnd.bgp.constants import CapabilityCode as C
+from evpnd.wire.constants import CapabilityCode as C
 
 
 class CapabilityError(ValueError):

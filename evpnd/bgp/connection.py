@@ -11,15 +11,7 @@ from collections import deque
 from collections.abc import Callable
 
 from evpnd.bgp.capabilities import Multiprotocol
-from evpnd.bgp.constants import (
-    CeaseSubcode,
-    ErrorCode,
-    FsmSubcode,
-    MessageType,
-    OpenSubcode,
-)
 from evpnd.bgp.context import DEFAULT_CONTEXT, CodecContext
-from evpnd.bgp.errors import DecodeError, ErrorAction
 from evpnd.bgp.events import (
     ConnectionClosed,
     ConnectionEvent,
@@ -42,6 +34,14 @@ from evpnd.bgp.messages import (
 )
 from evpnd.bgp.negotiation import EVPN_FAMILY, Negotiated, negotiate
 from evpnd.bgp.update import Update
+from evpnd.wire.constants import (
+    CeaseSubcode,
+    ErrorCode,
+    FsmSubcode,
+    MessageType,
+    OpenSubcode,
+)
+from evpnd.wire.errors import DecodeError, ErrorAction
 
 #: RFC 4271 §8.2.2: the hold timer while waiting for the peer's OPEN ("a large value").
 OPEN_HOLD_TIME = 240.0

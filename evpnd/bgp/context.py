@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evpnd.bgp.constants import MAX_MESSAGE_LEN
+from evpnd.wire.constants import MAX_MESSAGE_LEN
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from evpnd.bgp.errors import DecodeError
 from evpnd.bgp.messages import Notification, Open, RouteRefresh
 from evpnd.bgp.negotiation import Negotiated
 from evpnd.bgp.update import Update
+from evpnd.wire.errors import DecodeError
 
 
 class State(Enum):

@@ -7,9 +7,9 @@ after a lost message boundary can be trusted.
 
 from __future__ import annotations
 
-from evpnd.bgp.constants import HEADER_LEN, MAX_MESSAGE_LEN
-from evpnd.bgp.errors import DecodeError
 from evpnd.bgp.messages import check_header
+from evpnd.wire.constants import HEADER_LEN, MAX_MESSAGE_LEN
+from evpnd.wire.errors import DecodeError
 
 
 class MessageReader:

@@ -17,7 +17,9 @@ from evpnd.bgp.capabilities import (
     decode_capability,
     encode_capability,
 )
-from evpnd.bgp.constants import (
+from evpnd.bgp.context import DEFAULT_CONTEXT, CodecContext
+from evpnd.bgp.update import Update, decode_update
+from evpnd.wire.constants import (
     AS_TRANS,
     HEADER_LEN,
     MARKER,
@@ -30,9 +32,7 @@ from evpnd.bgp.constants import (
     RouteRefreshSubcode,
     error_name,
 )
-from evpnd.bgp.context import DEFAULT_CONTEXT, CodecContext
-from evpnd.bgp.errors import DecodeError, ErrorAction, Malformed
-from evpnd.bgp.update import Update, decode_update
+from evpnd.wire.errors import DecodeError, ErrorAction, Malformed
 
 _PARAM_CAPABILITIES = 2
 _PARAM_EXTENDED = 255  # RFC 9072

@@ -18,9 +18,9 @@ from evpnd.bgp.capabilities import (
     Multiprotocol,
     RouteRefresh,
 )
-from evpnd.bgp.constants import MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Afi, Safi
 from evpnd.bgp.context import CodecContext
 from evpnd.bgp.messages import Open
+from evpnd.wire.constants import MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Afi, Safi
 
 EVPN_FAMILY = (int(Afi.L2VPN), int(Safi.EVPN))
 

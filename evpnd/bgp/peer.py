@@ -14,7 +14,6 @@ from collections import deque
 from dataclasses import dataclass
 
 from evpnd.bgp.connection import CEASE_COLLISION, Connection
-from evpnd.bgp.constants import CeaseSubcode, ErrorCode
 from evpnd.bgp.events import (
     CloseConnection,
     ConnectionClosed,
@@ -37,6 +36,7 @@ from evpnd.bgp.events import (
 )
 from evpnd.bgp.messages import Notification
 from evpnd.bgp.negotiation import EVPN_FAMILY, LocalSettings, Negotiated
+from evpnd.wire.constants import CeaseSubcode, ErrorCode
 
 _ORDER = {State.OPEN_SENT: 1, State.OPEN_CONFIRM: 2, State.ESTABLISHED: 3}
 

@@ -20,7 +20,9 @@ from evpnd.bgp.attributes import (
     encode_attribute,
     encode_attributes,
 )
-from evpnd.bgp.constants import (
+from evpnd.bgp.context import DEFAULT_CONTEXT, CodecContext
+from evpnd.evpn.routes import EvpnRoute, decode_evpn_nlri
+from evpnd.wire.constants import (
     HEADER_LEN,
     MARKER,
     Afi,
@@ -31,9 +33,7 @@ from evpnd.bgp.constants import (
     Safi,
     UpdateSubcode,
 )
-from evpnd.bgp.context import DEFAULT_CONTEXT, CodecContext
-from evpnd.bgp.errors import DecodeError, ErrorAction, Malformed, most_severe
-from evpnd.evpn.routes import EvpnRoute, decode_evpn_nlri
+from evpnd.wire.errors import DecodeError, ErrorAction, Malformed, most_severe
 
 EVPN = (Afi.L2VPN, Safi.EVPN)
 EMPTY_ATTRIBUTES = PathAttributes()

@@ -16,7 +16,6 @@ import structlog
 
 from evpnd import __version__
 from evpnd.bgp.attributes import PathAttributes
-from evpnd.bgp.constants import CeaseSubcode
 from evpnd.bgp.negotiation import LocalSettings
 from evpnd.bgp.peer import PeerSettings
 from evpnd.bgp.update import EMPTY_ATTRIBUTES
@@ -37,6 +36,7 @@ from evpnd.evpn.identifiers import mac_from_text, mac_to_text
 from evpnd.evpn.routes import EvpnRoute
 from evpnd.kernel.iproutes import RT_TABLE_MAIN
 from evpnd.kernel.links import VxlanPort
+from evpnd.wire.constants import CeaseSubcode
 
 if TYPE_CHECKING:
     from evpnd.kernel.dataplane import DataPlane

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, cast
 import structlog
 
 from evpnd.bgp.connection import Connection
-from evpnd.bgp.constants import Afi, CeaseSubcode, ErrorCode, Safi
 from evpnd.bgp.events import (
     CloseConnection,
     ConnectRequested,
@@ -37,6 +36,7 @@ from evpnd.bgp.update import Update, end_of_rib
 from evpnd.daemon import sockets
 from evpnd.rib.adjout import AdjRibOut
 from evpnd.rib.paths import Source
+from evpnd.wire.constants import Afi, CeaseSubcode, ErrorCode, Safi
 
 if TYPE_CHECKING:
     from evpnd.daemon.daemon import Daemon

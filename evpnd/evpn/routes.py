@@ -17,8 +17,6 @@ import struct
 from collections.abc import Callable
 from typing import NamedTuple
 
-from evpnd.bgp.constants import UpdateSubcode
-from evpnd.bgp.errors import DecodeError, ErrorAction, Malformed
 from evpnd.evpn.identifiers import (
     ZERO_ESI,
     Esi,
@@ -27,6 +25,8 @@ from evpnd.evpn.identifiers import (
     mac_from_text,
     mac_to_text,
 )
+from evpnd.wire.constants import UpdateSubcode
+from evpnd.wire.errors import DecodeError, ErrorAction, Malformed
 
 ETHERNET_AD = 1
 MAC_IP = 2

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from evpnd.bgp.constants import ErrorCode, error_name
+from evpnd.wire.constants import ErrorCode, error_name
 
-if TYPE_CHECKING:
-    from evpnd.evpn.routes import EvpnRoute
+
+class Named(Protocol):
+    """A route as errors see it: something with a text form for the log (EVPN and IPv4 routes
+    both are). Keeps this module below the packages that define routes."""
+
+    @property
+    def text(self) -> str: ...
 
 
 class ErrorAction(IntEnum):
@@ -48,7 +53,7 @@ class DecodeError:
     data: bytes = b""
     attribute: int | None = None
     #: For TREAT_AS_WITHDRAW: the routes that the error withdraws. For NLRI_DISCARD: empty.
-    withdrawn: tuple[EvpnRoute, ...] = ()
+    withdrawn: tuple[Named, ...] = ()
 
     @property
     def notification_name(self) -> str:
