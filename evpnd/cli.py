@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import os
 import signal
@@ -73,6 +74,7 @@ async def _run(config: Config, path: str | None) -> None:
     import structlog
 
     from evpnd.control.server import ControlServer
+    from evpnd.daemon import commands
     from evpnd.daemon.daemon import Daemon
 
     log = structlog.get_logger("evpnd")
@@ -93,7 +95,14 @@ async def _run(config: Config, path: str | None) -> None:
             return {"reloaded": False, "problems": exc.problems}
         return {"reloaded": True, "problems": []}
 
-    control = ControlServer(daemon, config.control_socket, reload if path else None)
+    daemon.reload_file = reload if path else None
+    control = ControlServer(
+        config.control_socket,
+        functools.partial(commands.handle, daemon),
+        daemon.events.follow,
+        config.control_group,
+        config.control_write_group,
+    )
     await control.start()
     if config.metrics is not None:
         from evpnd.daemon.metrics import serve

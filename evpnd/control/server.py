@@ -15,28 +15,14 @@ import os
 import pwd
 import socket
 import struct
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-import structlog
-
-from evpnd.control.views import (
-    kernel_view,
-    l3vni_view,
-    mac_view,
-    neigh_view,
-    peer_view,
-    routes_view,
-    vni_view,
-)
-from evpnd.evpn.identifiers import mac_from_text, mac_to_text
-
-if TYPE_CHECKING:
-    from evpnd.daemon.daemon import Daemon
-
-log = structlog.get_logger("evpnd.control")
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 WRITE_COMMANDS = frozenset({"clear peer", "clear mac", "reload"})
+
+#: answers one request (a JSON object) with a JSON-able result, or raises ValueError, KeyError
+#: or TypeError with a message for the client
+Handler = Callable[[dict[str, Any]], Any]
 
 
 class Refused(Exception):
@@ -52,12 +38,22 @@ def caller_groups(uid: int, gid: int) -> set[int]:
 
 
 class ControlServer:
+    """The socket and who may use it; what a request means is `handle`'s business (the daemon
+    supplies it), and `follow` gives the events a `watch` client streams."""
+
     def __init__(
-        self, daemon: Daemon, path: str, reload: Callable[[], dict[str, Any]] | None = None
+        self,
+        path: str,
+        handle: Handler,
+        follow: Callable[[], AsyncIterator[dict[str, Any]]],
+        group: str | None = None,
+        write_group: str | None = None,
     ) -> None:
-        self.daemon = daemon
         self.path = path
-        self.reload = reload
+        self.handle = handle
+        self.follow = follow
+        self.group = group
+        self.write_group = write_group
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -67,9 +63,8 @@ class ControlServer:
         if os.path.exists(self.path):
             os.unlink(self.path)  # a socket left by a daemon that died
         self._server = await asyncio.start_unix_server(self._serve, path=self.path, limit=1 << 20)
-        group = self.daemon.config.control_group
-        if group is not None:
-            os.chown(self.path, -1, grp.getgrnam(group).gr_gid)
+        if self.group is not None:
+            os.chown(self.path, -1, grp.getgrnam(self.group).gr_gid)
         os.chmod(self.path, 0o660)
 
     async def stop(self) -> None:
@@ -86,11 +81,10 @@ class ControlServer:
         _, uid, gid = struct.unpack("3i", creds)
         if uid in (0, os.getuid()):
             return True
-        group = self.daemon.config.control_write_group
-        if group is None:
+        if self.write_group is None:
             return False
         try:
-            wanted = grp.getgrnam(group).gr_gid
+            wanted = grp.getgrnam(self.write_group).gr_gid
         except KeyError:
             return False
         return wanted in caller_groups(uid, gid)
@@ -124,7 +118,7 @@ class ControlServer:
 
     async def _watch(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         vni = request.get("filters", {}).get("vni")
-        events = self.daemon.events.follow()  # subscribed first: the answer means watching
+        events = self.follow()  # subscribed first: the answer means watching
         writer.write(b'{"ok": true, "result": "watching"}\n')
         await writer.drain()
         async for event in events:
@@ -132,59 +126,3 @@ class ControlServer:
                 continue
             writer.write(json.dumps(event).encode() + b"\n")
             await writer.drain()
-
-    def handle(self, request: dict[str, Any]) -> Any:
-        command = request.get("command")
-        filters = request.get("filters") or {}
-        if command == "show peers":
-            return peer_view(self.daemon)
-        if command == "show routes":
-            return routes_view(self.daemon, filters)
-        if command == "show vni":
-            return vni_view(self.daemon)
-        if command == "show mac":
-            return mac_view(self.daemon, filters)
-        if command == "show neigh":
-            return neigh_view(self.daemon, filters)
-        if command == "show l3vni":
-            return l3vni_view(self.daemon)
-        if command == "show kernel":
-            return kernel_view(self.daemon)
-        if command == "show summary":
-            return {
-                "asn": self.daemon.config.asn,
-                "router_id": self.daemon.config.router_id,
-                "routes": len(self.daemon.rib),
-                "peers": len(self.daemon.drivers),
-                "vnis": [
-                    {
-                        "vni": v.vni,
-                        "rd": str(v.rd),
-                        "vtep": v.vtep_ip,
-                        "export_rts": [rt.value for rt in v.export_rts],
-                    }
-                    for v in self.daemon.vnis
-                ],
-            }
-        if command == "clear peer":
-            address = str(request.get("address") or "")
-            driver = self.daemon.drivers.get(address)
-            if driver is None:
-                raise ValueError(f"no peer {address!r}")
-            soft = bool(request.get("soft"))
-            log.info("clear peer", peer=address, soft=soft)
-            return driver.clear(soft)
-        if command == "clear mac":
-            dataplane = self.daemon.dataplane
-            if dataplane is None:
-                raise ValueError("kernel programming is off: no duplicate detection")
-            vni = int(request.get("vni") or 0)
-            mac = mac_from_text(str(request.get("mac") or ""))
-            if not dataplane.unfreeze(vni, mac):
-                raise ValueError(f"{mac_to_text(mac)} in VNI {vni} is not frozen")
-            return {"vni": vni, "mac": mac_to_text(mac), "action": "cleared"}
-        if command == "reload":
-            if self.reload is None:
-                raise ValueError("reload: this evpnd runs without a configuration file")
-            return self.reload()
-        raise ValueError(f"unknown command {command!r}")

@@ -8,7 +8,7 @@ import ipaddress
 import pathlib
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
@@ -69,6 +69,8 @@ class Daemon:
         #: L2VNI -> the L3VNI its hosts are routed in
         self.l3_of_l2: dict[int, L3Vni] = {}
         self.dataplane: DataPlane | None = None
+        #: `evpnctl reload`: re-reads the configuration file (None: running on the default)
+        self.reload_file: Callable[[], dict[str, object]] | None = None
         self.started_at = time.time()
         self._server: asyncio.AbstractServer | None = None
         self._listen_socket: socket.socket | None = None

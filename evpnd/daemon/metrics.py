@@ -20,7 +20,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from evpnd.bgp.events import State
-from evpnd.control.views import l3vni_view
+from evpnd.daemon.views import l3vni_view
 from evpnd.evpn.routes import MacIpRoute
 from evpnd.kernel.dataplane import LATENCY_BUCKETS
 

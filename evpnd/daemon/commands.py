@@ -1,0 +1,82 @@
+"""What each control request does: the daemon's answers to `evpnctl`. The socket, its
+permissions and the streaming of `watch` are control/server.py's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from evpnd.daemon.views import (
+    kernel_view,
+    l3vni_view,
+    mac_view,
+    neigh_view,
+    peer_view,
+    routes_view,
+    vni_view,
+)
+from evpnd.evpn.identifiers import mac_from_text, mac_to_text
+
+if TYPE_CHECKING:
+    from evpnd.daemon.daemon import Daemon
+
+log = structlog.get_logger("evpnd.control")
+
+
+def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
+    """One control request (see control/server.py for the protocol)."""
+    command = request.get("command")
+    filters = request.get("filters") or {}
+    if command == "show peers":
+        return peer_view(daemon)
+    if command == "show routes":
+        return routes_view(daemon, filters)
+    if command == "show vni":
+        return vni_view(daemon)
+    if command == "show mac":
+        return mac_view(daemon, filters)
+    if command == "show neigh":
+        return neigh_view(daemon, filters)
+    if command == "show l3vni":
+        return l3vni_view(daemon)
+    if command == "show kernel":
+        return kernel_view(daemon)
+    if command == "show summary":
+        return {
+            "asn": daemon.config.asn,
+            "router_id": daemon.config.router_id,
+            "routes": len(daemon.rib),
+            "peers": len(daemon.drivers),
+            "vnis": [
+                {
+                    "vni": v.vni,
+                    "rd": str(v.rd),
+                    "vtep": v.vtep_ip,
+                    "export_rts": [rt.value for rt in v.export_rts],
+                }
+                for v in daemon.vnis
+            ],
+        }
+    if command == "clear peer":
+        address = str(request.get("address") or "")
+        driver = daemon.drivers.get(address)
+        if driver is None:
+            raise ValueError(f"no peer {address!r}")
+        soft = bool(request.get("soft"))
+        log.info("clear peer", peer=address, soft=soft)
+        return driver.clear(soft)
+    if command == "clear mac":
+        dataplane = daemon.dataplane
+        if dataplane is None:
+            raise ValueError("kernel programming is off: no duplicate detection")
+        vni = int(request.get("vni") or 0)
+        mac = mac_from_text(str(request.get("mac") or ""))
+        if not dataplane.unfreeze(vni, mac):
+            raise ValueError(f"{mac_to_text(mac)} in VNI {vni} is not frozen")
+        return {"vni": vni, "mac": mac_to_text(mac), "action": "cleared"}
+    if command == "reload":
+        if daemon.reload_file is None:
+            raise ValueError("reload: this evpnd runs without a configuration file")
+        return daemon.reload_file()
+    raise ValueError(f"unknown command {command!r}")
