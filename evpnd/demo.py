@@ -377,10 +377,18 @@ def run(
             say("every host reached every other host across the EVPN fabric")
             status = 0
         if keep:
-            say("fabric left running; Ctrl-C removes it. Try:")
-            print(f"  ip netns exec {first.namespace} evpnctl -s {first.socket} show routes")
-            print(f"  ip netns exec {first.host} ping {fabric.vteps[-1].host_ip}")
-            signal.pause()
+            # Blocked before saying so, then waited for: a Ctrl-C right after the message
+            # is never lost (signal.pause() would miss one that came just before it).
+            stop = {signal.SIGINT, signal.SIGTERM}
+            signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+            try:
+                say("fabric left running; Ctrl-C removes it. Try:")
+                print(f"  ip netns exec {first.namespace} evpnctl -s {first.socket} show routes")
+                print(f"  ip netns exec {first.host} ping {fabric.vteps[-1].host_ip}", flush=True)
+                signal.sigwait(stop)
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, stop)
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         say("interrupted")
         status = 130
