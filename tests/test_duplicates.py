@@ -1,4 +1,4 @@
-from evpnd.kernel.duplicates import DuplicateDetector
+from evpnd.local.duplicates import DuplicateDetector
 
 MAC = bytes.fromhex("020000000001")
 

@@ -11,6 +11,7 @@ from evpnd.evpn.routes import InclusiveMulticastRoute, MacIpRoute
 from evpnd.kernel.desired import DesiredState, VniPorts
 from evpnd.rib.locrib import Rib
 from evpnd.rib.paths import Path, Source
+from tests.ribs import FollowedRib
 
 V1, V2 = bytes((192, 0, 2, 1)), bytes((192, 0, 2, 2))
 A = Source("192.0.2.1", "192.0.2.1", 65000, ibgp=True)
@@ -30,7 +31,7 @@ def attrs(vtep: bytes, *extra: object) -> PathAttributes:
 
 
 def state() -> tuple[Rib, DesiredState]:
-    rib = Rib()
+    rib = FollowedRib()
 
     def importing(path: Path) -> list[int]:
         return (
@@ -40,7 +41,7 @@ def state() -> tuple[Rib, DesiredState]:
         )
 
     desired = DesiredState(rib, dict(PORTS), importing)
-    rib.subscribe(desired.on_changes)
+    rib.follow(desired.on_changes)
     return rib, desired
 
 

@@ -13,6 +13,7 @@ from evpnd.kernel.desired import V4_MAPPED, DesiredState, L3Ports
 from evpnd.kernel.iproutes import Nexthop, RouteKey
 from evpnd.rib.locrib import Rib
 from evpnd.rib.paths import Path, Source
+from tests.ribs import FollowedRib
 
 V2, V3 = bytes((192, 0, 2, 2)), bytes((192, 0, 2, 3))
 B = Source("192.0.2.2", "192.0.2.2", 65000, ibgp=True)
@@ -41,14 +42,14 @@ def prefix(rd: RouteDistinguisher, text: str) -> IpPrefixRoute:
 
 
 def state(ports: L3Ports = L3) -> tuple[Rib, DesiredState]:
-    rib = Rib()
+    rib = FollowedRib()
 
     def importing_l3(path: Path) -> list[int]:
         rts = path.attributes.route_targets
         return [ports.vni] if any(rt.assigned == ports.vni for rt in rts) else []
 
     desired = DesiredState(rib, {}, lambda path: [], {ports.vni: ports}, importing_l3)
-    rib.subscribe(desired.on_changes)
+    rib.follow(desired.on_changes)
     return rib, desired
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from evpnd.config import parse
-from evpnd.daemon.origination import RdIndexStore, auto_route_target, build_vnis, local_routes
+from evpnd.daemon.rd_index import RdIndexStore
 from evpnd.evpn.extcommunities import MacMobility, RouteTarget
 from evpnd.evpn.routes import InclusiveMulticastRoute, MacIpRoute
+from evpnd.local.origination import auto_route_target, build_vnis, local_routes
 
 
 def test_auto_rt_uses_the_low_16_bits_of_a_4_byte_as() -> None:
@@ -55,9 +56,9 @@ def test_l3vni_routes_carry_what_frr_sends(tmp_path) -> None:
     L3VNI as label, RT AS:L3VNI, ET:8, the Router's MAC (tests/test_capture_vectors.py)."""
     import ipaddress
 
-    from evpnd.daemon.origination import build_l3vni, prefix_routes
     from evpnd.evpn.extcommunities import Encapsulation, RouterMac
     from evpnd.evpn.routes import IpPrefixRoute
+    from evpnd.local.origination import build_l3vni, prefix_routes
 
     config = parse(f"""asn: 65000
 router_id: 192.168.100.2

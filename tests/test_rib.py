@@ -13,6 +13,7 @@ from evpnd.evpn.routes import MacIpRoute
 from evpnd.rib.adjout import AdjRibOut, Speaker
 from evpnd.rib.locrib import Rib, RouteChange
 from evpnd.rib.paths import Path, Source
+from tests.ribs import FollowedRib
 
 RD1 = RouteDistinguisher.from_text("192.0.2.1:1")
 RD2 = RouteDistinguisher.from_text("192.0.2.2:1")
@@ -39,9 +40,9 @@ def with_(**changes: object) -> PathAttributes:
 
 
 def test_add_change_withdraw_report_best_path_changes() -> None:
-    rib = Rib()
+    rib = FollowedRib()
     seen: list[list[RouteChange]] = []
-    rib.subscribe(seen.append)
+    rib.follow(seen.append)
     route = mac_route()
     (added,) = rib.update(A, [route], BASE, [])
     assert added.old is None and added.new is not None and added.new.source is A
@@ -134,10 +135,10 @@ def decode_all(messages: list[bytes], ctx: CodecContext) -> list[Update]:
 
 
 def test_adj_rib_out_coalesces_and_packs() -> None:
-    rib = Rib()
+    rib = FollowedRib()
     ctx = CodecContext()
     out = AdjRibOut(B, Speaker(65000, "192.0.2.9"), ctx)
-    rib.subscribe(out.enqueue)
+    rib.follow(out.enqueue)
     routes = [mac_route(mac=i.to_bytes(6, "big")) for i in range(1, 301)]
     rib.update(LOCAL, routes, BASE, [])
     rib.update(LOCAL, [], BASE, routes[:100])  # withdrawn before ever being sent
@@ -153,14 +154,14 @@ def test_adj_rib_out_coalesces_and_packs() -> None:
 
 
 def test_split_horizon_and_route_reflection() -> None:
-    rib = Rib()
+    rib = FollowedRib()
     speaker = Speaker(65000, "192.0.2.9", route_reflector=True)
     to_b = AdjRibOut(B, speaker, CodecContext())
     client = replace(B, name="192.0.2.3", router_id="192.0.2.3", route_reflector_client=True)
     to_client = AdjRibOut(client, speaker, CodecContext())
     from_a = mac_route()
-    rib.subscribe(to_b.enqueue)
-    rib.subscribe(to_client.enqueue)
+    rib.follow(to_b.enqueue)
+    rib.follow(to_client.enqueue)
     rib.update(A, [from_a], BASE, [])  # A is a non-client iBGP peer
     assert to_b.flush() == []  # non-client to non-client: not reflected
     (reflected,) = decode_all(to_client.flush(), CodecContext())
@@ -169,9 +170,9 @@ def test_split_horizon_and_route_reflection() -> None:
 
 
 def test_ebgp_export_prepends_and_keeps_the_vtep_next_hop() -> None:
-    rib = Rib()
+    rib = FollowedRib()
     out = AdjRibOut(E, Speaker(65000, "192.0.2.9"), CodecContext(external=True))
-    rib.subscribe(out.enqueue)
+    rib.follow(out.enqueue)
     rib.update(A, [mac_route()], with_(local_pref=300, med=7), [])
     (update,) = decode_all(out.flush(), CodecContext(external=True))
     attrs = update.attributes
@@ -183,9 +184,9 @@ def test_ebgp_export_prepends_and_keeps_the_vtep_next_hop() -> None:
 
 
 def test_route_refresh_resends_everything() -> None:
-    rib = Rib()
+    rib = FollowedRib()
     out = AdjRibOut(B, Speaker(65000, "192.0.2.9"), CodecContext())
-    rib.subscribe(out.enqueue)
+    rib.follow(out.enqueue)
     rib.update(LOCAL, [mac_route(mac=i.to_bytes(6, "big")) for i in range(1, 11)], BASE, [])
     first = out.flush()
     assert out.resend() == first

@@ -11,17 +11,18 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from evpnd.events import Event, RouteChanged
 from evpnd.evpn.identifiers import ip_to_text, mac_to_text
 from evpnd.evpn.routes import MacIpRoute
 from evpnd.rib.bestpath import mobility
 from evpnd.rib.locrib import RouteChange
 
-Event = dict[str, Any]
+Item = dict[str, Any]
 
 
 class _Watcher:
     def __init__(self, limit: int) -> None:
-        self.queue: asyncio.Queue[Event] = asyncio.Queue(limit)
+        self.queue: asyncio.Queue[Item] = asyncio.Queue(limit)
         self.lost = 0
 
 
@@ -30,24 +31,24 @@ class EventStream:
         self.limit = limit
         self._watchers: set[_Watcher] = set()
 
-    def publish(self, event: str, **fields: Any) -> None:
+    def publish(self, event: Event) -> None:
         if not self._watchers:
             return
-        item = {"time": round(time.time(), 3), "event": event, **fields}
+        item = {"time": round(time.time(), 3), "event": event.kind, **event.fields()}
         for watcher in self._watchers:
             try:
                 watcher.queue.put_nowait(item)
             except asyncio.QueueFull:
                 watcher.lost += 1
 
-    def follow(self) -> AsyncIterator[Event]:
+    def follow(self) -> AsyncIterator[Item]:
         """The events from now on. The watcher is registered before this returns (not at the
         first iteration), so an event published after the call is never missed."""
         watcher = _Watcher(self.limit)
         self._watchers.add(watcher)
         return self._drain(watcher)
 
-    async def _drain(self, watcher: _Watcher) -> AsyncIterator[Event]:
+    async def _drain(self, watcher: _Watcher) -> AsyncIterator[Item]:
         try:
             while True:
                 if watcher.lost and not watcher.queue.full():
@@ -76,19 +77,22 @@ class EventStream:
                 action = "moved"
             else:
                 action = "changed"
-            fields: dict[str, Any] = {
-                "action": action,
-                "type": route.route_type,
-                "rd": str(route.rd),
-                "route": route.text,
-                "source": path.source.name,
-                "nexthop": path.attributes.nexthop_text,
-            }
+            vni = mac = ip = seq = None
             if isinstance(route, MacIpRoute):
-                fields["vni"] = route.label1
-                fields["mac"] = mac_to_text(route.mac)
-                fields["ip"] = ip_to_text(route.ip) if route.ip else None
-                fields["seq"] = mobility(path.attributes)[1]
-                if action == "moved" and old is not None:
-                    fields["from"] = old.attributes.nexthop_text
-            self.publish("route", **fields)
+                vni, mac, seq = route.label1, mac_to_text(route.mac), mobility(path.attributes)[1]
+                ip = ip_to_text(route.ip) if route.ip else None
+            self.publish(
+                RouteChanged(
+                    action,
+                    route.route_type,
+                    str(route.rd),
+                    route.text,
+                    path.source.name,
+                    path.attributes.nexthop_text,
+                    vni=vni,
+                    mac=mac,
+                    ip=ip,
+                    seq=seq,
+                    from_=old.attributes.nexthop_text if action == "moved" and old else None,
+                )
+            )

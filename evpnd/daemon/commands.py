@@ -67,12 +67,11 @@ def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
         log.info("clear peer", peer=address, soft=soft)
         return driver.clear(soft)
     if command == "clear mac":
-        dataplane = daemon.dataplane
-        if dataplane is None:
+        if daemon.dataplane is None:
             raise ValueError("kernel programming is off: no duplicate detection")
         vni = int(request.get("vni") or 0)
         mac = mac_from_text(str(request.get("mac") or ""))
-        if not dataplane.unfreeze(vni, mac):
+        if not daemon.unfreeze(vni, mac):
             raise ValueError(f"{mac_to_text(mac)} in VNI {vni} is not frozen")
         return {"vni": vni, "mac": mac_to_text(mac), "action": "cleared"}
     if command == "reload":

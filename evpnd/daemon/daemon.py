@@ -22,26 +22,28 @@ from evpnd.bgp.update import EMPTY_ATTRIBUTES
 from evpnd.config import Config, NeighborConfig, VniConfig
 from evpnd.control.watch import EventStream
 from evpnd.daemon import sockets
-from evpnd.daemon.origination import (
+from evpnd.daemon.peer_driver import BgpProtocol, PeerDriver
+from evpnd.daemon.rd_index import RdIndexStore
+from evpnd.events import Event
+from evpnd.evpn.identifiers import mac_from_text, mac_to_text
+from evpnd.evpn.routes import EvpnRoute
+from evpnd.kernel.iproutes import RT_TABLE_MAIN
+from evpnd.kernel.links import VxlanPort
+from evpnd.local.learning import LocalRoutes, Observation, Step
+from evpnd.local.origination import (
     L3Vni,
-    RdIndexStore,
     Vni,
     build_l3vni,
     build_vnis,
     local_routes,
     prefix_routes,
 )
-from evpnd.daemon.peer_driver import BgpProtocol, PeerDriver
-from evpnd.evpn.identifiers import mac_from_text, mac_to_text
-from evpnd.evpn.routes import EvpnRoute
-from evpnd.kernel.iproutes import RT_TABLE_MAIN
-from evpnd.kernel.links import VxlanPort
 from evpnd.wire.constants import CeaseSubcode
 
 if TYPE_CHECKING:
     from evpnd.kernel.dataplane import DataPlane
 from evpnd.rib.adjout import Speaker
-from evpnd.rib.locrib import Key, Rib, RouteChange
+from evpnd.rib.locrib import Key, Rib
 from evpnd.rib.paths import LOCAL, Path, Source
 
 log = structlog.get_logger("evpnd")
@@ -75,12 +77,19 @@ class Daemon:
         self._server: asyncio.AbstractServer | None = None
         self._listen_socket: socket.socket | None = None
         self._flush_scheduled = False
-        self.rib.subscribe(self._on_changes)
         #: what `evpnctl watch` shows
         self.events = EventStream()
-        self.rib.subscribe(self.events.route_changes)
+        #: local MACs and their mobility: the sans-I/O core the kernel's observations feed
+        self.local = LocalRoutes(self.rib)
+        self.started_mono = loop.time()
         self._marker = pathlib.Path(config.state_dir) / "stopped-at"
         self.restarting = self._restarting()
+
+    def report(self, event: Event) -> None:
+        """Log an event (when it has a log line) and hand it to `evpnctl watch` clients."""
+        if event.message:
+            getattr(log, event.level)(event.message, **event.fields())
+        self.events.publish(event)
 
     # --- start and stop ----------------------------------------------------------------------
 
@@ -92,10 +101,21 @@ class Daemon:
             from evpnd.kernel.dataplane import DataPlane
 
             try:
-                dataplane = DataPlane(self)
-                await dataplane.start()
+                dataplane = DataPlane(
+                    self.loop,
+                    self.rib,
+                    importing=self.importing_vnis,
+                    importing_l3=self.importing_l3vnis,
+                    l3vni_configs=lambda: self.config.evpn.l3vnis,
+                    settled=self.peers_settled,
+                    report=self.report,
+                    on_ports=self.kernel_changed,
+                    on_local=self.local_observed,
+                )
                 self.dataplane = dataplane
+                await dataplane.start()
             except OSError as exc:
+                self.dataplane = None
                 log.error("kernel programming is off: netlink failed", error=str(exc))
         for neighbor in config.neighbors:
             self.drivers[neighbor.address] = self._driver(neighbor)
@@ -160,13 +180,12 @@ class Daemon:
         for attrs, routes in groups.values():
             self.rib.update(self.local_source, routes, attrs, [])
         self._local = wanted
-        changed = l3_of_l2 != self.l3_of_l2
         self.vnis = vnis
         self.l3vnis = l3vnis
         self.l3_of_l2 = l3_of_l2
-        if changed and self.dataplane is not None:
-            # local hosts' routes gain or lose their L3VNI part
-            self.dataplane.reannounce_local()
+        # learned hosts' routes follow their VNI's RD and RTs, and gain or lose an L3VNI part
+        self._apply(self.local.configure(vnis, l3_of_l2, self.loop.time()))
+        self.settle()
 
     def _l3vnis(self, config: Config, store: RdIndexStore) -> list[L3Vni]:
         """The configured L3VNIs that the kernel has: without the L3VNI's bridge there is no
@@ -224,10 +243,34 @@ class Daemon:
 
     def kernel_changed(self, ports: dict[int, VxlanPort], l3_ports: dict[int, VxlanPort]) -> None:
         """The data plane found VNIs come or go: re-originate (Type 3 per VNI, Type 5 per
-        L3VNI)."""
+        L3VNI); VNIs that left take their local MACs with them."""
         self.kernel_ports = ports
         self.kernel_l3_ports = l3_ports
+        self._apply(self.local.ports_changed(ports))
         self._originate(self.config)
+
+    def local_observed(self, observations: list[Observation]) -> None:
+        """What the kernel says of this VTEP's own hosts."""
+        self._apply(self.local.observe(observations, self.loop.time()))
+        self.settle()
+
+    def unfreeze(self, vni: int, mac: bytes) -> bool:
+        """`evpnctl clear mac`: False when the MAC was not frozen."""
+        step = self.local.unfreeze(vni, mac, self.loop.time())
+        if step is None:
+            return False
+        self._apply(step)
+        if self.dataplane is not None:
+            self.dataplane.relearn()  # what came while it was frozen
+        self.settle()
+        return True
+
+    def peers_settled(self) -> bool:
+        """Every configured peer has sent End-of-RIB, or the restart time has passed: what
+        the kernel has and the RIB does not want may go now."""
+        if self.loop.time() - self.started_mono > self.config.graceful_restart_time:
+            return True
+        return all(d.end_of_rib_received for d in self.drivers.values() if not d.dynamic)
 
     def reload(self, config: Config) -> None:
         """Apply a new configuration: peers added, removed (Cease / Peer De-configured, as a
@@ -276,6 +319,7 @@ class Daemon:
                         else CeaseSubcode.OTHER_CONFIGURATION_CHANGE,
                     )
                     self.rib.remove_source(address)
+                    self.settle()
                     if self._listen_socket is not None and neighbor.password:
                         with contextlib.suppress(OSError):  # the key may be gone already
                             sockets.set_md5(self._listen_socket, address, None)
@@ -420,13 +464,31 @@ class Daemon:
 
     # --- route distribution ------------------------------------------------------------------
 
-    def _on_changes(self, changes: list[RouteChange]) -> None:
-        for driver in self.drivers.values():
-            if driver.adj_out is not None:
-                driver.adj_out.enqueue(changes)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._flush)
+    def settle(self, received_at: float | None = None) -> None:
+        """Hand the RIB's changes on, in one order, until there are none: the kernel's wish
+        first, then the local-routes core (a remote route may mean a local MAC moved away; its
+        withdrawal is a change of its own, handed on in the next round), then the peers'
+        Adj-RIB-Outs, then `evpnctl watch`. `received_at`: loop time of the UPDATE behind them
+        (the UPDATE-to-kernel latency metric)."""
+        while changes := self.rib.take_changes():
+            if self.dataplane is not None:
+                self.dataplane.on_changes(changes, received_at)
+            self._apply(self.local.rib_changed(changes, self.loop.time()))
+            for driver in self.drivers.values():
+                if driver.adj_out is not None:
+                    driver.adj_out.enqueue(changes)
+            self.events.route_changes(changes)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self.loop.call_soon(self._flush)
+
+    def _apply(self, step: Step) -> None:
+        """The local-routes core's output: its RIB updates (taken by the next `settle`), then
+        its events."""
+        for update in step.updates:
+            self.rib.update(self.local_source, *update)
+        for event in step.events:
+            self.report(event)
 
     def _flush(self) -> None:
         self._flush_scheduled = False

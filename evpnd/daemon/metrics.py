@@ -151,7 +151,7 @@ class DaemonCollector(Collector):
                 "MAC/IP bindings behind other VTEPs (ARP/ND suppression)",
                 labels=["vni"],
             )
-            local_counts = dataplane.local_mac_counts()
+            local_counts = daemon.local.mac_counts()
             for vni, port in sorted(dataplane.ports.items()):
                 problems.add_metric([str(vni)], len(port.problems))
                 local_neigh.add_metric([str(vni)], neighbours.get((vni, True), 0))
@@ -172,11 +172,11 @@ class DaemonCollector(Collector):
             repairs = CounterMetricFamily("evpnd_reconcile_repairs", "Kernel entries repaired")
             repairs.add_metric([], counters.repairs)
             moves = CounterMetricFamily("evpnd_mac_moves", "MAC mobility events")
-            moves.add_metric([], counters.local_moves)
+            moves.add_metric([], daemon.local.moves)
             frozen = GaugeMetricFamily(
                 "evpnd_duplicate_macs_frozen", "MACs frozen by duplicate address detection"
             )
-            frozen.add_metric([], len(dataplane.duplicates.frozen))
+            frozen.add_metric([], len(daemon.local.duplicates.frozen))
             latency = HistogramMetricFamily(
                 "evpnd_update_to_kernel_seconds",
                 "From an UPDATE's arrival to its entries' netlink write (oldest in a batch)",

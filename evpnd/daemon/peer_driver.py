@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, cast
 
 import structlog
 
+from evpnd import events
 from evpnd.bgp.connection import Connection
 from evpnd.bgp.events import (
     CloseConnection,
@@ -271,6 +272,7 @@ class PeerDriver:
                 )
         elif isinstance(action, StaleRoutesExpired):
             removed = self.daemon.rib.sweep_stale(self.address)
+            self.daemon.settle()
             self.log.info("stale routes removed", count=len(removed))
 
     def _arm_timer(self) -> None:
@@ -307,35 +309,28 @@ class PeerDriver:
         self._session = self.peer.established
         self.routes_received = 0
         self.end_of_rib_received = False
-        self.log.info(
-            "session established",
-            remote_as=remote.asn,
-            router_id=remote.router_id,
-            hostname=negotiated.peer_hostname,
-            hold_time=negotiated.hold_time,
-        )
-        self.daemon.events.publish(
-            "peer", peer=self.address, state="Established", remote_as=remote.asn
+        self.daemon.report(
+            events.PeerEstablished(
+                self.address,
+                remote.asn,
+                remote.router_id,
+                negotiated.peer_hostname,
+                negotiated.hold_time,
+            )
         )
         self.adj_out = AdjRibOut(self.source, self.daemon.speaker, negotiated.context)
         self.adj_out.enqueue_table(self.daemon.rib)
         self.peer.send([*self.adj_out.flush(), end_of_rib()], self.now())
 
     def _on_down(self, event: PeerDown) -> None:
-        self.log.info(
-            "session down",
-            reason=event.reason,
-            sent=str(event.sent) if event.sent else None,
-            received=str(event.received) if event.received else None,
-            graceful_restart=event.graceful_restart,
-        )
-        self.daemon.events.publish(
-            "peer",
-            peer=self.address,
-            state="down",
-            reason=event.reason,
-            sent=str(event.sent) if event.sent else None,
-            received=str(event.received) if event.received else None,
+        self.daemon.report(
+            events.PeerDown(
+                self.address,
+                event.reason,
+                str(event.sent) if event.sent else None,
+                str(event.received) if event.received else None,
+                event.graceful_restart,
+            )
         )
         self._ended = self.message_counts()
         self._session = None
@@ -343,11 +338,13 @@ class PeerDriver:
         self.up_since_wall = None
         if event.graceful_restart:
             count = self.daemon.rib.mark_stale(self.address)
+            self.daemon.settle()
             self.log.info(
                 "keeping routes as stale", count=count, restart_time=event.graceful_restart
             )
         else:
             self.daemon.rib.remove_source(self.address)
+            self.daemon.settle()
         if self.dynamic and not event.graceful_restart:
             self.daemon.forget_dynamic(self)
 
@@ -365,14 +362,13 @@ class PeerDriver:
         if announced or withdrawn:
             self.routes_announced += len(announced)
             self.routes_withdrawn += len(withdrawn)
-            dataplane = self.daemon.dataplane
-            if dataplane is not None and dataplane.oldest_update is None:
-                dataplane.oldest_update = self.loop.time()
             self.daemon.rib.update(source, announced, update.attributes, withdrawn)
+            self.daemon.settle(received_at=self.loop.time())
             self.routes_received = self.daemon.rib.received_from(self.address)
         if update.end_of_rib == EVPN_FAMILY:
             self.end_of_rib_received = True
             swept = self.daemon.rib.sweep_stale(self.address)
+            self.daemon.settle()
             self.log.info(
                 "end-of-rib", routes=self.routes_received, stale_removed=len(swept) or None
             )

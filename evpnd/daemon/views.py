@@ -123,7 +123,7 @@ def routes_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]
 def vni_view(daemon: Daemon) -> list[dict[str, Any]]:
     ports = daemon.kernel_ports
     dataplane = daemon.dataplane
-    local_counts = dataplane.local_mac_counts() if dataplane else {}
+    local_counts = daemon.local.mac_counts()
     out = []
     for vni in daemon.vnis:
         port = ports.get(vni.vni)
@@ -178,10 +178,9 @@ def _type2(
 
 
 def mac_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
-    dataplane = daemon.dataplane
     out = []
     for route, view in _type2(daemon, filters, with_ip=False):
-        frozen = dataplane is not None and dataplane.duplicates.is_frozen(route.label1, route.mac)
+        frozen = daemon.local.duplicates.is_frozen(route.label1, route.mac)
         out.append(view | {"frozen": frozen})
     out.sort(key=lambda m: (m["vni"], m["mac"], m["type"]))
     return out
@@ -209,7 +208,7 @@ def l3vni_view(daemon: Daemon) -> list[dict[str, Any]]:
     installed: dict[int, int] = {}
     vteps: dict[int, set[str]] = {}
     if dataplane is not None:
-        by_table = {p.table: vni for vni, p in dataplane.l3_vni_ports.items()}
+        by_table = {p.table: vni for vni, p in dataplane.state.l3ports.items()}
         for key, nexthop in dataplane.state.desired.routes.items():
             vni = by_table.get(key.table)
             if vni is not None:

@@ -162,6 +162,12 @@ class DesiredState:
             elif isinstance(route, InclusiveMulticastRoute):
                 self._flood(key, new)
 
+    def set_ports(self, ports: dict[int, VniPorts], l3ports: dict[int, L3Ports]) -> None:
+        """The VNIs the kernel has now: everything is computed again (`rebuild`)."""
+        self.ports = dict(ports)
+        self.l3ports = dict(l3ports)
+        self.rebuild()
+
     def rebuild(self) -> None:
         """Recompute everything (VNIs came or went): the difference is queued as usual."""
         wanted = Desired()

@@ -9,6 +9,7 @@ import os
 import socket
 import struct
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from evpnd.kernel import iproutes as ipr
 from evpnd.kernel import neighbours as nl
@@ -48,6 +49,10 @@ def _socket(groups: Iterable[int] = ()) -> socket.socket:
     return sock
 
 
+#: what a message was for, handed back with its refusal
+Tag = TypeVar("Tag")
+
+
 class Writer:
     """Sends prepared messages in batches; returns the ones the kernel refused."""
 
@@ -67,7 +72,7 @@ class Writer:
         self._seq = (self._seq + 1) & 0x7FFFFFFF or 1
         return self._seq
 
-    def send(self, batch: list[tuple[bytes, object]]) -> list[tuple[object, int]]:
+    def send(self, batch: list[tuple[bytes, Tag]]) -> list[tuple[Tag, int]]:
         """`batch`: (message with its sequence number, what it was for). Returns (what, errno)
         for each message the kernel refused.
 
@@ -75,7 +80,7 @@ class Writer:
         rtnetlink handles a sendmsg's messages before the call returns, every refusal is
         queued by then. (With an ack per message, reading 100,000 acks cost more than the
         kernel's own work.)"""
-        failures: list[tuple[object, int]] = []
+        failures: list[tuple[Tag, int]] = []
         for start in range(0, len(batch), BATCH):
             chunk = batch[start : start + BATCH]
             self.sock.sendall(b"".join(m for m, _ in chunk))

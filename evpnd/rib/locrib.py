@@ -3,7 +3,7 @@ of Type 2 routes by (VNI, MAC) for MAC mobility decisions in O(1)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from evpnd.bgp.attributes import PathAttributes
@@ -22,9 +22,6 @@ class RouteChange(NamedTuple):
     new: Path | None
 
 
-Listener = Callable[[list[RouteChange]], None]
-
-
 class Rib:
     def __init__(self) -> None:
         #: source name -> key -> that source's path
@@ -34,7 +31,8 @@ class Rib:
         self._loc: dict[Key, Path | list[Path]] = {}
         #: (VNI, MAC) -> keys of Type 2 routes for that MAC (one per advertising VTEP and IP)
         self._macs: dict[tuple[int, bytes], Key | list[Key]] = {}
-        self._listeners: list[Listener] = []
+        #: best-path changes not yet taken by `take_changes`, in the order they happened
+        self._changes: list[RouteChange] = []
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -83,8 +81,12 @@ class Rib:
 
     # --- changing ------------------------------------------------------------------------------
 
-    def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+    def take_changes(self) -> list[RouteChange]:
+        """The best-path changes since the last call, oldest first. Nobody is called back in
+        the middle of a change: whoever changes the RIB takes its changes afterwards and hands
+        them on in an order of its own choosing (daemon.py: `settle`)."""
+        changes, self._changes = self._changes, []
+        return changes
 
     def update(
         self,
@@ -93,8 +95,8 @@ class Rib:
         attributes: PathAttributes,
         withdrawn: list[EvpnRoute],
     ) -> list[RouteChange]:
-        """Apply one UPDATE's worth of routes from `source`; returns (and tells listeners) the
-        best-path changes."""
+        """Apply one UPDATE's worth of routes from `source`; returns the best-path changes (and
+        queues them for `take_changes`)."""
         changes: list[RouteChange] = []
         table = self.adj_in.setdefault(source.name, {})
         for route in withdrawn:
@@ -148,9 +150,7 @@ class Rib:
     # --- internals -----------------------------------------------------------------------------
 
     def _tell(self, changes: list[RouteChange]) -> None:
-        if changes:
-            for listener in self._listeners:
-                listener(changes)
+        self._changes += changes
 
     def _add(self, key: Key, path: Path, changes: list[RouteChange]) -> None:
         entry = self._loc.get(key)

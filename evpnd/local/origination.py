@@ -7,24 +7,15 @@ state directory instead, so a restart does not churn every route of the fabric.
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
-from evpnd.bgp.attributes import PMSI_INGRESS_REPLICATION, AsPath, PathAttributes, PmsiTunnel
+from evpnd.bgp.attributes import PathAttributes
 from evpnd.config import Config, L3VniConfig, Network, VniConfig
-from evpnd.evpn.extcommunities import (
-    TUNNEL_VXLAN,
-    Encapsulation,
-    ExtCommunity,
-    MacMobility,
-    RouterMac,
-    RouteTarget,
-)
+from evpnd.evpn.extcommunities import ExtCommunity, RouterMac, RouteTarget
 from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher
 from evpnd.evpn.routes import EvpnRoute, InclusiveMulticastRoute, IpPrefixRoute, MacIpRoute
+from evpnd.local.attributes import local_attributes, vtep_bytes
 
 
 def auto_route_target(asn: int, vni: int) -> RouteTarget:
@@ -33,38 +24,10 @@ def auto_route_target(asn: int, vni: int) -> RouteTarget:
     return RouteTarget(0, asn & 0xFFFF, vni)
 
 
-class RdIndexStore:
-    """VNI -> RD index, kept in `state_dir/rd-index.json` across restarts."""
+class RdIndexes(Protocol):
+    """Where RD indexes come from (daemon/rd_index.py keeps them in a file)."""
 
-    def __init__(self, state_dir: str) -> None:
-        self.path = Path(state_dir) / "rd-index.json"
-        self.indexes: dict[int, int] = {}
-        self.error: str | None = None
-        try:
-            raw = json.loads(self.path.read_text())
-            self.indexes = {int(k): int(v) for k, v in raw.items()}
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError) as exc:
-            self.error = f"{self.path}: {exc}; RD indexes start afresh"
-
-    def index_for(self, vni: int) -> int:
-        index = self.indexes.get(vni)
-        if index is None:
-            used = set(self.indexes.values())
-            index = next(i for i in range(1, 65536) if i not in used)
-            self.indexes[vni] = index
-            self._save()
-        return index
-
-    def _save(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({str(k): v for k, v in sorted(self.indexes.items())}))
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            self.error = f"{self.path}: cannot save RD indexes: {exc.strerror}"
+    def index_for(self, vni: int) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +66,7 @@ class L3Vni(Vni):
 def build_l3vni(
     config: Config,
     l3: L3VniConfig,
-    store: RdIndexStore,
+    store: RdIndexes,
     *,
     vtep_ip: str | None,
     router_mac: bytes,
@@ -132,12 +95,7 @@ def prefix_routes(l3: L3Vni) -> list[tuple[PathAttributes, list[EvpnRoute]]]:
     Router's MAC in an extended community), as FRR sends them."""
     if not l3.prefixes:
         return []
-    attrs = PathAttributes(
-        origin=0,
-        as_path=AsPath(),
-        ext_communities=(Encapsulation(TUNNEL_VXLAN), *l3.l3_communities()),
-        nexthop=ipaddress.ip_address(l3.vtep_ip).packed,
-    )
+    attrs = local_attributes(l3.vtep_ip, (), l3=l3)
     routes: list[EvpnRoute] = [
         IpPrefixRoute(
             l3.rd,
@@ -154,13 +112,13 @@ def prefix_routes(l3: L3Vni) -> list[tuple[PathAttributes, list[EvpnRoute]]]:
 
 
 def build_vnis(
-    config: Config, store: RdIndexStore, vni_configs: tuple[VniConfig, ...] | None = None
+    config: Config, store: RdIndexes, vni_configs: tuple[VniConfig, ...] | None = None
 ) -> list[Vni]:
     chosen = config.evpn.vnis if vni_configs is None else vni_configs
     return [_vni(config, vni_config, store) for vni_config in chosen]
 
 
-def _vni(config: Config, vni_config: VniConfig, store: RdIndexStore) -> Vni:
+def _vni(config: Config, vni_config: VniConfig, store: RdIndexes) -> Vni:
     rd = vni_config.rd or RouteDistinguisher.type1(
         config.router_id, store.index_for(vni_config.vni)
     )
@@ -178,44 +136,21 @@ def local_routes(
 ) -> list[tuple[PathAttributes, list[EvpnRoute]]]:
     """The Type 3 route of a VNI and the Type 2 routes of its static (sticky) MACs; with an
     L3VNI, those with an IP also carry its label, RTs and Router's MAC (RFC 9135 §5.1)."""
-    vtep = ipaddress.ip_address(vni.vtep_ip).packed
-    communities: tuple[ExtCommunity, ...] = (Encapsulation(TUNNEL_VXLAN), *vni.export_rts)
-    imet = PathAttributes(
-        origin=0,
-        as_path=AsPath(),
-        ext_communities=communities,
-        pmsi_tunnel=PmsiTunnel(0, PMSI_INGRESS_REPLICATION, vni.vni, vtep),
-        nexthop=vtep,
-    )
+    imet = local_attributes(vni.vtep_ip, vni.export_rts, flood_label=vni.vni)
     out: list[tuple[PathAttributes, list[EvpnRoute]]] = [
-        (imet, [InclusiveMulticastRoute(vni.rd, 0, vtep)])
+        (imet, [InclusiveMulticastRoute(vni.rd, 0, vtep_bytes(vni.vtep_ip))])
     ]
-    if static_macs:
-        sticky = PathAttributes(
-            origin=0,
-            as_path=AsPath(),
-            ext_communities=(*communities, MacMobility(0, sticky=True)),
-            nexthop=vtep,
+    plain = [(mac, ip) for mac, ip in static_macs if l3 is None or not ip]
+    routed = [(mac, ip) for mac, ip in static_macs if l3 is not None and ip]
+    if plain:
+        sticky = local_attributes(vni.vtep_ip, vni.export_rts, sticky=True)
+        out.append(
+            (sticky, [MacIpRoute(vni.rd, 0, mac, ip, ZERO_ESI, vni.vni) for mac, ip in plain])
         )
-        plain = [(mac, ip) for mac, ip in static_macs if l3 is None or not ip]
-        routed = [(mac, ip) for mac, ip in static_macs if l3 is not None and ip]
-        if plain:
-            out.append(
-                (sticky, [MacIpRoute(vni.rd, 0, mac, ip, ZERO_ESI, vni.vni) for mac, ip in plain])
-            )
-        if routed and l3 is not None:
-            both = PathAttributes(
-                origin=0,
-                as_path=AsPath(),
-                ext_communities=(
-                    *communities,
-                    MacMobility(0, sticky=True),
-                    *l3.l3_communities(),
-                ),
-                nexthop=vtep,
-            )
-            routes: list[EvpnRoute] = [
-                MacIpRoute(vni.rd, 0, mac, ip, ZERO_ESI, vni.vni, l3.vni) for mac, ip in routed
-            ]
-            out.append((both, routes))
+    if routed and l3 is not None:
+        both = local_attributes(vni.vtep_ip, vni.export_rts, sticky=True, l3=l3)
+        routes: list[EvpnRoute] = [
+            MacIpRoute(vni.rd, 0, mac, ip, ZERO_ESI, vni.vni, l3.vni) for mac, ip in routed
+        ]
+        out.append((both, routes))
     return out

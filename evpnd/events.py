@@ -1,0 +1,199 @@
+"""What happened, as typed values: a session came up, a VNI appeared, a MAC moved, the kernel
+was repaired. The cores return them; the daemon reports each one once — a log line and an
+`evpnctl watch` event from the same object, so the two never drift apart.
+
+Each event names its `evpnctl watch` kind (`peer`, `vni`, `mac`, ...) and the fixed fields that
+say what happened (`action` or `state`); its own fields follow. The log line is `message`, at
+`level`, with the same fields. An event with no `message` is not logged (route changes: there
+can be a million of them)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: ClassVar[str]
+    #: the fields every event of this class carries on the watch stream (action or state)
+    fixed: ClassVar[dict[str, str]] = {}
+    message: ClassVar[str] = ""
+    level: ClassVar[str] = "info"
+
+    def fields(self) -> dict[str, Any]:
+        """The watch event's fields (and the log line's), in declaration order."""
+        out: dict[str, Any] = dict(self.fixed)
+        for field in dataclasses.fields(self):
+            out[field.name.rstrip("_")] = getattr(self, field.name)
+        return out
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PeerEstablished(Event):
+    kind = "peer"
+    fixed = {"state": "Established"}
+    message = "session established"
+
+    peer: str
+    remote_as: int
+    router_id: str
+    hostname: str | None
+    hold_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeerDown(Event):
+    kind = "peer"
+    fixed = {"state": "down"}
+    message = "session down"
+
+    peer: str
+    reason: str
+    sent: str | None
+    received: str | None
+    graceful_restart: float | None
+
+
+# --- VNIs found in the kernel --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VniFound(Event):
+    kind = "vni"
+    fixed = {"action": "found"}
+    message = "vni found"
+
+    vni: int
+    vxlan: str
+    bridge: str | None
+    vtep: str | None
+    problems: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class VniGone(Event):
+    kind = "vni"
+    fixed = {"action": "gone"}
+    message = "vni gone"
+
+    vni: int
+    vxlan: str
+
+
+@dataclass(frozen=True, slots=True)
+class L3VniFound(Event):
+    kind = "l3vni"
+    fixed = {"action": "found"}
+    message = "l3vni found"
+
+    vni: int
+    vxlan: str
+    bridge: str | None
+    router_mac: str | None
+    vrf: str
+    table: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class L3VniGone(Event):
+    kind = "l3vni"
+    fixed = {"action": "gone"}
+    message = "l3vni gone"
+
+    vni: int
+    vxlan: str
+
+
+# --- the kernel ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KernelRepaired(Event):
+    kind = "kernel"
+    fixed = {"action": "repaired"}
+    message = "reconcile"
+
+    entries: int
+    fdb: int
+    flood: int
+    neigh: int
+    routes: int
+    removed: int
+
+
+# --- MAC mobility (RFC 7432 §15) -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MacMovedHere(Event):
+    kind = "mac"
+    fixed = {"action": "moved here"}
+    message = "mac moved here"
+
+    vni: int
+    mac: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class MacMovedAway(Event):
+    kind = "mac"
+    fixed = {"action": "moved away"}
+    message = "mac moved away"
+
+    vni: int
+    mac: str
+    to: str | None
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class MacFrozen(Event):
+    kind = "mac"
+    fixed = {"action": "frozen"}
+    message = "duplicate address: mac frozen"
+    level = "warning"
+
+    vni: int
+    mac: str
+    moves: int
+    window_s: float
+    hint: str = "this VTEP stops announcing it; find the duplicate host"
+
+
+@dataclass(frozen=True, slots=True)
+class MacCleared(Event):
+    kind = "mac"
+    fixed = {"action": "cleared"}
+    message = "duplicate address: mac cleared"
+
+    vni: int
+    mac: str
+
+
+# --- routes (watch only) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChanged(Event):
+    """A best-path change: added, changed, moved (another next hop, or between local and
+    remote), withdrawn."""
+
+    kind = "route"
+
+    action: str
+    type: int
+    rd: str
+    route: str
+    source: str
+    nexthop: str | None
+    vni: int | None = None
+    mac: str | None = None
+    ip: str | None = None
+    seq: int | None = None
+    from_: str | None = None
