@@ -126,13 +126,14 @@ class DataPlane:
         """By default the kernel entries stay, so that a restart does not interrupt traffic."""
         if self._task is not None:
             self._task.cancel()
+        if self._pool is not None:
+            # the writer thread finishes its batches first: they use the event socket's filter
+            self._pool.shutdown(wait=True)
+            self._pool = None
         if self.events is not None:
             self.loop.remove_reader(self.events.fileno())
             self.events.close()
             self.events = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
         if flush:
             self._write(self.reconciler.flush(), Changes())
         self.writer.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from evpnd.evpn.routes import InclusiveMulticastRoute, IpPrefixRoute, MacIpRoute
@@ -45,6 +46,17 @@ class L3Ports:
     bridge_ifindex: int
     table: int
 
+
+class L3Kind(Enum):
+    """The three kinds of kernel entry a routed (IRB) route contributes to."""
+
+    ROUTE = "route"  # PREFIX via VTEP dev <L3VNI bridge> onlink
+    FDB = "fdb"  # the remote Router's MAC on the L3VNI's vxlan port
+    NEIGH = "neigh"  # VTEP lladdr RMAC on the L3VNI's bridge
+
+
+#: (kind, entry key, value) that one routed path wants
+L3Entry = tuple[L3Kind, "tuple[int, bytes] | RouteKey", object]
 
 FdbKey = tuple[int, bytes]  # (vxlan ifindex, MAC) -> VTEP
 FloodKey = tuple[int, bytes]  # (vxlan ifindex, VTEP)
@@ -116,13 +128,9 @@ class DesiredState:
         self.l3ports: dict[int, L3Ports] = l3ports if l3ports is not None else {}
         self.importing_l3 = importing_l3 or (lambda path: [])
         #: what each routed key (Type 2 with IP, Type 5) contributes: routes, FDB, neighbours
-        self._l3_of: dict[object, list[tuple[str, tuple[int, bytes] | RouteKey, object]]] = {}
+        self._l3_of: dict[object, list[L3Entry]] = {}
         #: kind -> entry key -> {value: how many routes want it} (see _settle_l3)
-        self._l3_users: dict[str, dict[object, dict[Any, int]]] = {
-            "route": {},
-            "fdb": {},
-            "neigh": {},
-        }
+        self._l3_users: dict[L3Kind, dict[object, dict[Any, int]]] = {k: {} for k in L3Kind}
         self.desired = Desired()
         self._pending = Changes()
         #: flood entries each Type 3 key contributes, so a withdrawal releases them
@@ -315,7 +323,7 @@ class DesiredState:
     # --- symmetric IRB ---------------------------------------------------------------------
 
     def _l3(self, key: object, path: Path | None, quiet: bool = False) -> None:
-        wanted: list[tuple[str, tuple[int, bytes] | RouteKey, object]] = []
+        wanted: list[L3Entry] = []
         if path is not None and not path.source.is_local:
             wanted = self._l3_entries(path)
         before = self._l3_of.pop(key, [])
@@ -330,7 +338,7 @@ class DesiredState:
         if wanted:
             self._l3_of[key] = wanted
 
-    def _l3_entries(self, path: Path) -> list[tuple[str, tuple[int, bytes] | RouteKey, object]]:
+    def _l3_entries(self, path: Path) -> list[L3Entry]:
         route = path.route
         attrs = path.attributes
         rmac, nexthop = attrs.router_mac, attrs.nexthop
@@ -351,28 +359,28 @@ class DesiredState:
             gateway = V4_MAPPED + vtep
         else:
             return []  # an IPv4 prefix via an IPv6 VTEP would need RTA_VIA: not done
-        out: list[tuple[str, tuple[int, bytes] | RouteKey, object]] = []
+        out: list[L3Entry] = []
         for vni in self.importing_l3(path):
             ports = self.l3ports.get(vni)
             if ports is None:
                 continue
             out.append(
                 (
-                    "route",
+                    L3Kind.ROUTE,
                     RouteKey(ports.table, dst, length),
                     Nexthop(gateway, ports.bridge_ifindex),
                 )
             )
-            out.append(("fdb", (ports.vxlan_ifindex, rmac), vtep))
-            out.append(("neigh", (ports.bridge_ifindex, gateway), rmac))
+            out.append((L3Kind.FDB, (ports.vxlan_ifindex, rmac), vtep))
+            out.append((L3Kind.NEIGH, (ports.bridge_ifindex, gateway), rmac))
         return out
 
-    def _claim(self, kind: str, entry: object, value: object, quiet: bool) -> None:
+    def _claim(self, kind: L3Kind, entry: object, value: object, quiet: bool) -> None:
         users = self._l3_users[kind].setdefault(entry, {})
         users[value] = users.get(value, 0) + 1
         self._settle_l3(kind, entry, users, quiet)
 
-    def _release(self, kind: str, entry: object, value: object, quiet: bool) -> None:
+    def _release(self, kind: L3Kind, entry: object, value: object, quiet: bool) -> None:
         users = self._l3_users[kind].get(entry, {})
         left = users.get(value, 0) - 1
         if left > 0:
@@ -383,13 +391,13 @@ class DesiredState:
             self._l3_users[kind].pop(entry, None)
         self._settle_l3(kind, entry, users, quiet)
 
-    def _settle_l3(self, kind: str, entry: object, users: dict[Any, int], quiet: bool) -> None:
+    def _settle_l3(self, kind: L3Kind, entry: object, users: dict[Any, int], quiet: bool) -> None:
         """Bring one entry to what its users want: a route goes via every VTEP that announces
         its prefix (ECMP, next hops sorted); a Router's MAC entry takes one value (the smallest,
         should two VTEPs ever claim one MAC); nothing when nobody wants it."""
         table, set_, del_ = self._l3_tables(kind)
         value: object = None
-        if users and kind == "route":
+        if users and kind is L3Kind.ROUTE:
             value = tuple(sorted(users))
         elif users:
             value = min(users)
@@ -403,11 +411,11 @@ class DesiredState:
                 del_.discard(entry)
                 set_[entry] = value
 
-    def _l3_tables(self, kind: str) -> tuple[dict[Any, Any], dict[Any, Any], set[Any]]:
+    def _l3_tables(self, kind: L3Kind) -> tuple[dict[Any, Any], dict[Any, Any], set[Any]]:
         desired, pending = self.desired, self._pending
-        if kind == "route":
+        if kind is L3Kind.ROUTE:
             return desired.routes, pending.route_set, pending.route_del
-        if kind == "fdb":
+        if kind is L3Kind.FDB:
             return desired.fdb, pending.fdb_set, pending.fdb_del
         return desired.neigh, pending.neigh_set, pending.neigh_del
 
