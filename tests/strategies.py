@@ -6,12 +6,12 @@ import ipaddress
 
 from hypothesis import strategies as st
 
+from evpnd.bgp.attribute_codecs import EXPECTED_FLAGS
 from evpnd.bgp.attributes import (
     AS_CONFED_SEQUENCE,
     AS_CONFED_SET,
     AS_SEQUENCE,
     AS_SET,
-    EXPECTED_FLAGS,
     Aggregator,
     AsPath,
     PathAttributes,

@@ -11,15 +11,16 @@ from __future__ import annotations
 import ipaddress
 import struct
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
-from evpnd.bgp.attributes import (
+from evpnd.bgp.attribute_codecs import (
     EXPECTED_FLAGS,
     AttributeSlice,
-    PathAttributes,
     decode_attribute_values,
     encode_attribute,
     encode_attributes,
 )
+from evpnd.bgp.attributes import PathAttributes
 from evpnd.bgp.context import DEFAULT_CONTEXT, CodecContext
 from evpnd.evpn.routes import EvpnRoute, decode_evpn_nlri
 from evpnd.wire.constants import (
@@ -260,152 +261,35 @@ def decode_update(
 def _decode_update(
     msg: bytes, ctx: CodecContext, cache: dict[bytes, object] | None
 ) -> Update | DecodeError:
-    size = len(msg)
-    withdrawn_len = (msg[19] << 8) | msg[20]
-    w_end = 21 + withdrawn_len
-    if w_end + 2 > size:
-        raise Malformed(
-            _update_error(
-                ErrorAction.SESSION_RESET,
-                UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
-                f"withdrawn routes length {withdrawn_len} overruns",
-                19,
-            )
-        )
-    attrs_len = (msg[w_end] << 8) | msg[w_end + 1]
-    a_start = w_end + 2
-    a_end = a_start + attrs_len
-    if a_end > size:
-        # RFC 7606 §4: the attributes cannot be located at all.
-        raise Malformed(
-            _update_error(
-                ErrorAction.SESSION_RESET,
-                UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
-                f"total path attribute length {attrs_len} overruns",
-                w_end,
-            )
-        )
-    ipv4_withdrawn = _decode_prefixes(msg, 21, w_end)
-    ipv4_announced = _decode_prefixes(msg, a_end, size)
-
+    """The stages, in RFC 7606's order: locate the parts (an overrun there resets, §4); walk
+    the attribute headers (§3(g), §4, §5.2); decode MP_REACH/MP_UNREACH (§7.11) and the other
+    attributes (attribute_codecs.py); check the mandatory ones (§3(d)); then the most severe
+    error decides (§3(j)): a reset, or the announced routes withdrawn instead."""
+    layout = _layout(msg)
+    ipv4_withdrawn = _decode_prefixes(msg, 21, layout.withdrawn_end)
+    ipv4_announced = _decode_prefixes(msg, layout.attrs_end, len(msg))
     errors: list[DecodeError] = []
-    slices: list[AttributeSlice] = []
-    seen: set[int] = set()
-    reach = unreach = None
-    overrun: DecodeError | None = None
-    pos = a_start
-    while pos < a_end:
-        left = a_end - pos
-        flags = msg[pos]
-        extended = flags & AttrFlag.EXTENDED_LENGTH
-        if left < 3 or (extended and left < 4):
-            overrun = _update_error(
-                ErrorAction.TREAT_AS_WITHDRAW,
-                UpdateSubcode.ATTRIBUTE_LENGTH_ERROR,
-                f"{left} bytes left, too few for an attribute header",
-                pos,
-            )
-            break
-        code = msg[pos + 1]
-        if extended:
-            length = (msg[pos + 2] << 8) | msg[pos + 3]
-            vstart = pos + 4
-        else:
-            length = msg[pos + 2]
-            vstart = pos + 3
-        vend = vstart + length
-        if vend > a_end:
-            overrun = _update_error(
-                ErrorAction.TREAT_AS_WITHDRAW,
-                UpdateSubcode.ATTRIBUTE_LENGTH_ERROR,
-                f"attribute {code} of length {length} overruns the attributes",
-                pos,
-                attribute=code,
-            )
-            break
-        if code in seen:
-            if code in (AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI):
-                raise Malformed(
-                    _update_error(
-                        ErrorAction.SESSION_RESET,
-                        UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
-                        f"attribute {code} appears twice",
-                        pos,
-                        attribute=code,
-                    )
-                )
-            # RFC 7606 §3(g): later copies of any other attribute are dropped.
-            errors.append(
-                _update_error(
-                    ErrorAction.ATTRIBUTE_DISCARD,
-                    UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
-                    f"attribute {code} appears twice; the copy is dropped",
-                    pos,
-                    attribute=code,
-                )
-            )
-            pos = vend
-            continue
-        seen.add(code)
-        piece = AttributeSlice(code, flags, vstart, vend, pos)
-        if code == AttrType.MP_REACH_NLRI:
-            reach = piece
-        elif code == AttrType.MP_UNREACH_NLRI:
-            unreach = piece
-        slices.append(piece)
-        pos = vend
-
-    if overrun is not None:
-        if reach is None and unreach is None:
-            # RFC 7606 §5.2: treat-as-withdraw needs the NLRI located; an MP_REACH_NLRI may
-            # sit beyond the broken attribute, so only a reset is safe.
-            raise Malformed(
-                replace(
-                    overrun,
-                    action=ErrorAction.SESSION_RESET,
-                    subcode=UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
-                )
-            )
-        errors.append(overrun)
+    walk = _walk_attributes(msg, layout.attrs_start, layout.attrs_end, errors)
 
     announced: list[EvpnRoute] = []
     withdrawn: list[EvpnRoute] = []
     announced_ids = withdrawn_ids = None
     reach_family = unreach_family = None
     nexthop = None
-    if reach is not None:
-        reach_family, nexthop, announced, announced_ids = _decode_mp(msg, reach, ctx, errors, True)
-    if unreach is not None:
-        unreach_family, _, withdrawn, withdrawn_ids = _decode_mp(msg, unreach, ctx, errors, False)
-
-    others = [
-        s for s in slices if s.type_code not in (AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI)
-    ]
-    if others or nexthop is not None:
-        attributes = _attributes(msg, others, nexthop, ctx, cache, errors)
+    if walk.reach is not None:
+        reach_family, nexthop, announced, announced_ids = _decode_mp(
+            msg, walk.reach, ctx, errors, True
+        )
+    if walk.unreach is not None:
+        unreach_family, _, withdrawn, withdrawn_ids = _decode_mp(
+            msg, walk.unreach, ctx, errors, False
+        )
+    if walk.others or nexthop is not None:
+        attributes = _attributes(msg, walk.others, nexthop, ctx, cache, errors)
     else:
         attributes = EMPTY_ATTRIBUTES
-
     if announced or ipv4_announced:
-        # RFC 7606 §3(d): a missing well-known mandatory attribute means treat-as-withdraw.
-        missing = [
-            name
-            for name, present in (
-                ("ORIGIN", attributes.origin is not None),
-                ("AS_PATH", attributes.as_path is not None),
-                ("NEXT_HOP", attributes.next_hop is not None or not ipv4_announced),
-            )
-            if not present
-        ]
-        if missing:
-            errors.append(
-                _update_error(
-                    ErrorAction.TREAT_AS_WITHDRAW,
-                    UpdateSubcode.MISSING_WELL_KNOWN_ATTRIBUTE,
-                    f"missing {', '.join(missing)}",
-                    a_start,
-                )
-            )
+        _check_mandatory(attributes, bool(ipv4_announced), layout.attrs_start, errors)
 
     worst = most_severe(errors)
     if worst is not None and worst.action == ErrorAction.SESSION_RESET:
@@ -436,6 +320,162 @@ def _decode_update(
         unreach_family=unreach_family,
         errors=tuple(errors),
     )
+
+
+class _Layout(NamedTuple):
+    withdrawn_end: int
+    attrs_start: int
+    attrs_end: int
+
+
+def _layout(msg: bytes) -> _Layout:
+    """Where the withdrawn routes, the attributes and the NLRI are. RFC 7606 §4: lengths that
+    cannot be right leave nothing to locate the routes by: the session resets."""
+    size = len(msg)
+    withdrawn_len = (msg[19] << 8) | msg[20]
+    w_end = 21 + withdrawn_len
+    if w_end + 2 > size:
+        raise Malformed(
+            _update_error(
+                ErrorAction.SESSION_RESET,
+                UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
+                f"withdrawn routes length {withdrawn_len} overruns",
+                19,
+            )
+        )
+    attrs_len = (msg[w_end] << 8) | msg[w_end + 1]
+    a_start = w_end + 2
+    a_end = a_start + attrs_len
+    if a_end > size:
+        raise Malformed(
+            _update_error(
+                ErrorAction.SESSION_RESET,
+                UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
+                f"total path attribute length {attrs_len} overruns",
+                w_end,
+            )
+        )
+    return _Layout(w_end, a_start, a_end)
+
+
+@dataclass
+class _Walk:
+    reach: AttributeSlice | None = None
+    unreach: AttributeSlice | None = None
+    #: every attribute but MP_REACH/MP_UNREACH, first copies only
+    others: list[AttributeSlice] = field(default_factory=list)
+
+
+def _walk_attributes(msg: bytes, pos: int, a_end: int, errors: list[DecodeError]) -> _Walk:
+    """Each attribute's header and where its value lies. A second MP_REACH/MP_UNREACH resets,
+    a second copy of another is dropped (§3(g)); an attribute overrunning the block withdraws
+    the routes — if the MP attributes were found before it, else it resets (§5.2)."""
+    walk = _Walk()
+    seen: set[int] = set()
+    while pos < a_end:
+        left = a_end - pos
+        flags = msg[pos]
+        extended = flags & AttrFlag.EXTENDED_LENGTH
+        if left < 3 or (extended and left < 4):
+            _overrun(
+                walk,
+                errors,
+                f"{left} bytes left, too few for an attribute header",
+                pos,
+                None,
+            )
+            break
+        code = msg[pos + 1]
+        if extended:
+            length = (msg[pos + 2] << 8) | msg[pos + 3]
+            vstart = pos + 4
+        else:
+            length = msg[pos + 2]
+            vstart = pos + 3
+        vend = vstart + length
+        if vend > a_end:
+            reason = f"attribute {code} of length {length} overruns the attributes"
+            _overrun(walk, errors, reason, pos, code)
+            break
+        if code in seen:
+            if code in (AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI):
+                raise Malformed(
+                    _update_error(
+                        ErrorAction.SESSION_RESET,
+                        UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
+                        f"attribute {code} appears twice",
+                        pos,
+                        attribute=code,
+                    )
+                )
+            errors.append(
+                _update_error(
+                    ErrorAction.ATTRIBUTE_DISCARD,
+                    UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
+                    f"attribute {code} appears twice; the copy is dropped",
+                    pos,
+                    attribute=code,
+                )
+            )
+            pos = vend
+            continue
+        seen.add(code)
+        piece = AttributeSlice(code, flags, vstart, vend, pos)
+        if code == AttrType.MP_REACH_NLRI:
+            walk.reach = piece
+        elif code == AttrType.MP_UNREACH_NLRI:
+            walk.unreach = piece
+        else:
+            walk.others.append(piece)
+        pos = vend
+    return walk
+
+
+def _overrun(
+    walk: _Walk, errors: list[DecodeError], reason: str, pos: int, code: int | None
+) -> None:
+    error = _update_error(
+        ErrorAction.TREAT_AS_WITHDRAW,
+        UpdateSubcode.ATTRIBUTE_LENGTH_ERROR,
+        reason,
+        pos,
+        attribute=code,
+    )
+    if walk.reach is None and walk.unreach is None:
+        # RFC 7606 §5.2: treat-as-withdraw needs the NLRI located; an MP_REACH_NLRI may sit
+        # beyond the broken attribute, so only a reset is safe.
+        raise Malformed(
+            replace(
+                error,
+                action=ErrorAction.SESSION_RESET,
+                subcode=UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
+            )
+        )
+    errors.append(error)
+
+
+def _check_mandatory(
+    attributes: PathAttributes, ipv4: bool, offset: int, errors: list[DecodeError]
+) -> None:
+    """RFC 7606 §3(d): a missing well-known mandatory attribute means treat-as-withdraw."""
+    missing = [
+        name
+        for name, present in (
+            ("ORIGIN", attributes.origin is not None),
+            ("AS_PATH", attributes.as_path is not None),
+            ("NEXT_HOP", attributes.next_hop is not None or not ipv4),
+        )
+        if not present
+    ]
+    if missing:
+        errors.append(
+            _update_error(
+                ErrorAction.TREAT_AS_WITHDRAW,
+                UpdateSubcode.MISSING_WELL_KNOWN_ATTRIBUTE,
+                f"missing {', '.join(missing)}",
+                offset,
+            )
+        )
 
 
 def _decode_mp(
