@@ -197,3 +197,45 @@ class RouteChanged(Event):
     ip: str | None = None
     seq: int | None = None
     from_: str | None = None
+
+
+# --- what this VTEP originates -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VniOriginated(Event):
+    kind = "vni"
+    fixed = {"action": "originated"}
+    message = "vni"
+
+    vni: int
+    rd: str
+    vtep: str
+    export: list[str]
+    imports: list[str] | str
+
+
+@dataclass(frozen=True, slots=True)
+class L3VniOriginated(Event):
+    kind = "l3vni"
+    fixed = {"action": "originated"}
+    message = "l3vni"
+
+    vni: int
+    vrf: str
+    rd: str
+    router_mac: str
+    l2vnis: list[int]
+    prefixes: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class L3VniOutsideItsVrf(Event):
+    kind = "l3vni"
+    fixed = {"action": "not announced"}
+    message = "l3vni: its bridge is not in the VRF"
+    level = "warning"
+
+    vni: int
+    vrf: str | None
+    found: str | None

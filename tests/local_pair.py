@@ -13,8 +13,9 @@ from evpnd.events import Event
 from evpnd.evpn.extcommunities import RouteTarget
 from evpnd.evpn.identifiers import RouteDistinguisher
 from evpnd.evpn.routes import MacIpRoute
-from evpnd.local.learning import LocalRoutes, Observation, Step
+from evpnd.local.learning import LocalRoutes, Observation
 from evpnd.local.origination import Vni
+from evpnd.local.step import Step
 from evpnd.rib.bestpath import mobility
 from evpnd.rib.locrib import Rib, RouteChange
 from evpnd.rib.paths import LOCAL, Source

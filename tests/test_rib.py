@@ -194,3 +194,15 @@ def test_route_refresh_resends_everything() -> None:
 
 def test_path_repr() -> None:
     assert "02:00:00:00:00:01" in repr(Path(mac_route(), BASE, A))
+
+
+def test_loop_checks_on_received_paths() -> None:
+    """RFC 4271 §9.1.2 (our AS in an eBGP path), RFC 4456 §8 (our cluster id)."""
+    speaker = Speaker(65000, "192.0.2.9")
+    ours = bytes((192, 0, 2, 9))
+    assert speaker.accepts(BASE, ibgp=True)
+    looped = with_(as_path=AsPath.sequence(65001, 65000))
+    assert not speaker.accepts(looped, ibgp=False) and speaker.accepts(looped, ibgp=True)
+    assert not speaker.accepts(with_(originator_id=ours), ibgp=True)
+    assert not speaker.accepts(with_(cluster_list=(bytes(4), ours)), ibgp=True)
+    assert speaker.accepts(with_(cluster_list=(bytes(4),)), ibgp=True)

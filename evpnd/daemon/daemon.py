@@ -15,35 +15,24 @@ from typing import TYPE_CHECKING, cast
 import structlog
 
 from evpnd import __version__
-from evpnd.bgp.attributes import PathAttributes
 from evpnd.bgp.negotiation import LocalSettings
 from evpnd.bgp.peer import PeerSettings
-from evpnd.bgp.update import EMPTY_ATTRIBUTES
-from evpnd.config import Config, NeighborConfig, VniConfig
+from evpnd.config import Config, NeighborConfig
 from evpnd.control.watch import EventStream
 from evpnd.daemon import sockets
 from evpnd.daemon.peer_driver import BgpProtocol, PeerDriver
 from evpnd.daemon.rd_index import RdIndexStore
 from evpnd.events import Event
-from evpnd.evpn.identifiers import mac_from_text, mac_to_text
-from evpnd.evpn.routes import EvpnRoute
-from evpnd.kernel.iproutes import RT_TABLE_MAIN
 from evpnd.kernel.links import VxlanPort
-from evpnd.local.learning import LocalRoutes, Observation, Step
-from evpnd.local.origination import (
-    L3Vni,
-    Vni,
-    build_l3vni,
-    build_vnis,
-    local_routes,
-    prefix_routes,
-)
+from evpnd.local.learning import LocalRoutes, Observation
+from evpnd.local.origination import L3Vni, Originator, Vni
+from evpnd.local.step import Step
 from evpnd.wire.constants import CeaseSubcode
 
 if TYPE_CHECKING:
     from evpnd.kernel.dataplane import DataPlane
 from evpnd.rib.adjout import Speaker
-from evpnd.rib.locrib import Key, Rib
+from evpnd.rib.locrib import Rib
 from evpnd.rib.paths import LOCAL, Path, Source
 
 log = structlog.get_logger("evpnd")
@@ -62,14 +51,11 @@ class Daemon:
         )
         self.local_source = Source(LOCAL, config.router_id, config.asn, ibgp=True)
         self.drivers: dict[str, PeerDriver] = {}
-        self.vnis: list[Vni] = []
-        self._local: dict[Key, tuple[EvpnRoute, PathAttributes]] = {}
+        #: Type 3, static Type 2 and Type 5 routes from the configuration and the kernel's VNIs
+        self.originator = Originator()
         self.kernel_ports: dict[int, VxlanPort] = {}
         #: the L3VNIs' vxlan ports (their bridges' MACs are the Router's MACs)
         self.kernel_l3_ports: dict[int, VxlanPort] = {}
-        self.l3vnis: list[L3Vni] = []
-        #: L2VNI -> the L3VNI its hosts are routed in
-        self.l3_of_l2: dict[int, L3Vni] = {}
         self.dataplane: DataPlane | None = None
         #: `evpnctl reload`: re-reads the configuration file (None: running on the default)
         self.reload_file: Callable[[], dict[str, object]] | None = None
@@ -132,114 +118,29 @@ class Daemon:
         )
 
     def _originate(self, config: Config) -> None:
-        """Bring the locally originated routes to what `config` says: announce the new and the
-        changed, withdraw the gone."""
+        """Bring the locally originated routes to what `config` and the kernel's VNIs say, and
+        the learned hosts' routes to their VNIs' RDs, RTs and L3VNIs."""
         store = RdIndexStore(config.state_dir)
-        vni_configs = self._vni_configs(config)
-        vnis = build_vnis(config, store, vni_configs)
+        step = self.originator.originate(config, store, self.kernel_ports, self.kernel_l3_ports)
         if store.error:
             log.warning("rd index store", problem=store.error)
-        l3vnis = self._l3vnis(config, store)
-        l3_of_l2 = {l2: l3 for l3 in l3vnis for l2 in l3.l2vnis}
-        wanted: dict[Key, tuple[EvpnRoute, PathAttributes]] = {}
-        for l3 in l3vnis:
-            for attrs, routes in prefix_routes(l3):
-                for route in routes:
-                    wanted[route.key] = (route, attrs)
-            if l3 not in self.l3vnis:
-                log.info(
-                    "l3vni",
-                    vni=l3.vni,
-                    vrf=l3.vrf or "default",
-                    rd=str(l3.rd),
-                    router_mac=mac_to_text(l3.router_mac),
-                    l2vnis=list(l3.l2vnis),
-                    prefixes=[str(p) for p in l3.prefixes],
-                )
-        for vni_config, vni in zip(vni_configs, vnis, strict=True):
-            statics = tuple((m.mac, m.ip) for m in vni_config.macs)
-            for attrs, routes in local_routes(vni, statics, l3_of_l2.get(vni.vni)):
-                for route in routes:
-                    wanted[route.key] = (route, attrs)
-            if vni not in self.vnis:
-                log.info(
-                    "vni",
-                    vni=vni.vni,
-                    rd=str(vni.rd),
-                    vtep=vni.vtep_ip,
-                    export=[rt.value for rt in vni.export_rts],
-                    imports=[rt.value for rt in vni.import_rts] or "auto (*:VNI)",
-                )
-        gone = [route for key, (route, _) in self._local.items() if key not in wanted]
-        if gone:
-            self.rib.update(self.local_source, [], EMPTY_ATTRIBUTES, gone)
-        groups: dict[int, tuple[PathAttributes, list[EvpnRoute]]] = {}
-        for key, (route, attrs) in wanted.items():
-            if self._local.get(key) != (route, attrs):
-                groups.setdefault(id(attrs), (attrs, []))[1].append(route)
-        for attrs, routes in groups.values():
-            self.rib.update(self.local_source, routes, attrs, [])
-        self._local = wanted
-        self.vnis = vnis
-        self.l3vnis = l3vnis
-        self.l3_of_l2 = l3_of_l2
-        # learned hosts' routes follow their VNI's RD and RTs, and gain or lose an L3VNI part
-        self._apply(self.local.configure(vnis, l3_of_l2, self.loop.time()))
+        self._apply(step)
+        self._apply(
+            self.local.configure(self.originator.vnis, self.originator.l3_of_l2, self.loop.time())
+        )
         self.settle()
 
-    def _l3vnis(self, config: Config, store: RdIndexStore) -> list[L3Vni]:
-        """The configured L3VNIs that the kernel has: without the L3VNI's bridge there is no
-        Router's MAC to route with, so nothing is announced for it."""
-        out = []
-        for l3 in config.evpn.l3vnis:
-            port = self.kernel_l3_ports.get(l3.vni)
-            if port is None:
-                continue
-            if l3.vrf is not None and port.vrf != l3.vrf:
-                log.warning(
-                    "l3vni: its bridge is not in the VRF", vni=l3.vni, vrf=l3.vrf, found=port.vrf
-                )
-                continue
-            tied = [p for p in self.kernel_ports.values() if p.vrf == l3.vrf]
-            connected = tuple(
-                dict.fromkeys(
-                    ipaddress.ip_interface(address).network
-                    for p in tied
-                    for address in p.svi_addresses
-                )
-            )
-            out.append(
-                build_l3vni(
-                    config,
-                    l3,
-                    store,
-                    vtep_ip=port.local_ip,
-                    router_mac=mac_from_text(port.bridge_mac),
-                    table=port.vrf_table or RT_TABLE_MAIN,
-                    l2vnis=tuple(sorted(p.vni for p in tied)),
-                    connected=connected,
-                )
-            )
-        return out
+    @property
+    def vnis(self) -> list[Vni]:
+        return self.originator.vnis
 
-    def _vni_configs(self, config: Config) -> tuple[VniConfig, ...]:
-        """Configured VNIs, plus (with advertise_all_vni) those found in the kernel; the kernel
-        supplies the VTEP address where the configuration does not."""
-        found = self.kernel_ports
-        out = []
-        for vni_config in config.evpn.vnis:
-            port = found.get(vni_config.vni)
-            if vni_config.vtep_ip is None and port is not None and port.local_ip:
-                vni_config = replace(vni_config, vtep_ip=port.local_ip)
-            out.append(vni_config)
-        if config.evpn.advertise_all_vni:
-            configured = {v.vni for v in config.evpn.vnis}
-            out += [
-                VniConfig(vni=p.vni, vtep_ip=p.local_ip)
-                for vni, p in sorted(found.items())
-                if vni not in configured
-            ]
-        return tuple(out)
+    @property
+    def l3vnis(self) -> list[L3Vni]:
+        return self.originator.l3vnis
+
+    @property
+    def l3_of_l2(self) -> dict[int, L3Vni]:
+        return self.originator.l3_of_l2
 
     def kernel_changed(self, ports: dict[int, VxlanPort], l3_ports: dict[int, VxlanPort]) -> None:
         """The data plane found VNIs come or go: re-originate (Type 3 per VNI, Type 5 per

@@ -356,7 +356,7 @@ class PeerDriver:
         self.bytes_received += size
         announced = update.announced
         withdrawn = update.withdrawn
-        if announced and not self._acceptable(update):
+        if announced and not self.daemon.speaker.accepts(update.attributes, source.ibgp):
             withdrawn = withdrawn + announced
             announced = []
         if announced or withdrawn:
@@ -374,17 +374,6 @@ class PeerDriver:
             )
         if self.max_routes is not None and self.routes_received > self.max_routes:
             self._over_limit()
-
-    def _acceptable(self, update: Update) -> bool:
-        """Loop checks on received paths (RFC 4271 §9.1.2, RFC 4456 §8)."""
-        attrs = update.attributes
-        speaker = self.daemon.speaker
-        if self.source is not None and not self.source.ibgp and attrs.as_path is not None:
-            if speaker.asn in attrs.as_path.asns():
-                return False
-        if attrs.originator_id is not None and attrs.originator_id == speaker.cluster_id:
-            return False
-        return speaker.cluster_id not in attrs.cluster_list
 
     def _over_limit(self) -> None:
         assert self.max_routes is not None

@@ -20,16 +20,16 @@ The rules:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from evpnd.bgp.attributes import PathAttributes
-from evpnd.events import Event, MacCleared, MacFrozen, MacMovedAway, MacMovedHere
+from evpnd.events import MacCleared, MacFrozen, MacMovedAway, MacMovedHere
 from evpnd.evpn.identifiers import ZERO_ESI, mac_to_text
 from evpnd.evpn.routes import EvpnRoute, MacIpRoute
 from evpnd.local.attributes import local_attributes
 from evpnd.local.duplicates import DuplicateDetector
 from evpnd.local.origination import L3Vni, Vni
+from evpnd.local.step import NO_ATTRIBUTES, RibUpdate, Step
 from evpnd.rib.bestpath import mobility
 from evpnd.rib.locrib import Rib, RouteChange
 
@@ -64,28 +64,6 @@ Observation = LocalMac | LocalMacGone | LocalHost | LocalHostGone
 
 #: (VNI, MAC, IP or b"")
 LocalKey = tuple[int, bytes, bytes]
-
-
-class RibUpdate(NamedTuple):
-    """One `Rib.update` for the local source."""
-
-    announced: list[EvpnRoute]
-    attributes: PathAttributes
-    withdrawn: list[EvpnRoute]
-
-
-_NO_ATTRIBUTES = PathAttributes()
-
-
-@dataclass
-class Step:
-    """What one input led to: RIB updates to apply in order, events to report."""
-
-    updates: list[RibUpdate] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.updates or self.events)
 
 
 class LocalRoutes:
@@ -236,7 +214,7 @@ class LocalRoutes:
             self._announced[key] = route
             groups.setdefault(attrs, []).append(route)
         if withdrawn:
-            step.updates.append(RibUpdate([], _NO_ATTRIBUTES, withdrawn))
+            step.updates.append(RibUpdate([], NO_ATTRIBUTES, withdrawn))
         step.updates += [RibUpdate(routes, attrs, []) for attrs, routes in groups.items()]
 
     def _forget(self, keys: list[LocalKey], step: Step) -> None:
@@ -253,7 +231,7 @@ class LocalRoutes:
             if old is not None:
                 withdrawn.append(old)
         if withdrawn:
-            step.updates.append(RibUpdate([], _NO_ATTRIBUTES, withdrawn))
+            step.updates.append(RibUpdate([], NO_ATTRIBUTES, withdrawn))
 
     def _sequence_for(self, vni: int, mac: bytes, now: float, step: Step) -> int:
         """RFC 7432 §15: a MAC learned here that another VTEP advertises is announced with a

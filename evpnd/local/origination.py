@@ -7,15 +7,22 @@ state directory instead, so a restart does not churn every route of the fabric.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from evpnd.bgp.attributes import PathAttributes
 from evpnd.config import Config, L3VniConfig, Network, VniConfig
+from evpnd.events import Event, L3VniOriginated, L3VniOutsideItsVrf, VniOriginated
 from evpnd.evpn.extcommunities import ExtCommunity, RouterMac, RouteTarget
-from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher
+from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher, mac_from_text, mac_to_text
 from evpnd.evpn.routes import EvpnRoute, InclusiveMulticastRoute, IpPrefixRoute, MacIpRoute
 from evpnd.local.attributes import local_attributes, vtep_bytes
+from evpnd.local.step import NO_ATTRIBUTES, RibUpdate, Step
+
+#: the kernel's main routing table: where the default VRF's routes go
+RT_TABLE_MAIN = 254
 
 
 def auto_route_target(asn: int, vni: int) -> RouteTarget:
@@ -154,3 +161,143 @@ def local_routes(
         ]
         out.append((both, routes))
     return out
+
+
+class PortFacts(Protocol):
+    """What origination needs of a VNI's ports in the kernel (kernel/links.py's VxlanPort)."""
+
+    @property
+    def vni(self) -> int: ...
+    @property
+    def local_ip(self) -> str | None: ...
+    @property
+    def bridge_mac(self) -> str: ...
+    @property
+    def svi_addresses(self) -> tuple[str, ...]: ...
+    @property
+    def vrf(self) -> str | None: ...
+    @property
+    def vrf_table(self) -> int | None: ...
+
+
+def vni_configs(config: Config, ports: Mapping[int, PortFacts]) -> tuple[VniConfig, ...]:
+    """Configured VNIs, plus (with advertise_all_vni) those found in the kernel; the kernel
+    supplies the VTEP address where the configuration does not."""
+    out = []
+    for vni_config in config.evpn.vnis:
+        port = ports.get(vni_config.vni)
+        if vni_config.vtep_ip is None and port is not None and port.local_ip:
+            vni_config = replace(vni_config, vtep_ip=port.local_ip)
+        out.append(vni_config)
+    if config.evpn.advertise_all_vni:
+        configured = {v.vni for v in config.evpn.vnis}
+        out += [
+            VniConfig(vni=p.vni, vtep_ip=p.local_ip)
+            for vni, p in sorted(ports.items())
+            if vni not in configured
+        ]
+    return tuple(out)
+
+
+def build_l3vnis(
+    config: Config,
+    store: RdIndexes,
+    l3_ports: Mapping[int, PortFacts],
+    ports: Mapping[int, PortFacts],
+    events: list[Event],
+) -> list[L3Vni]:
+    """The configured L3VNIs that the kernel has: without the L3VNI's bridge there is no
+    Router's MAC to route with, so nothing is announced for it."""
+    out = []
+    for l3 in config.evpn.l3vnis:
+        port = l3_ports.get(l3.vni)
+        if port is None:
+            continue
+        if l3.vrf is not None and port.vrf != l3.vrf:
+            events.append(L3VniOutsideItsVrf(l3.vni, l3.vrf, port.vrf))
+            continue
+        tied = [p for p in ports.values() if p.vrf == l3.vrf]
+        connected = tuple(
+            dict.fromkeys(
+                ipaddress.ip_interface(address).network for p in tied for address in p.svi_addresses
+            )
+        )
+        out.append(
+            build_l3vni(
+                config,
+                l3,
+                store,
+                vtep_ip=port.local_ip,
+                router_mac=mac_from_text(port.bridge_mac),
+                table=port.vrf_table or RT_TABLE_MAIN,
+                l2vnis=tuple(sorted(p.vni for p in tied)),
+                connected=connected,
+            )
+        )
+    return out
+
+
+class Originator:
+    """What this VTEP originates from its configuration and its VNIs: a Type 3 per VNI, a
+    sticky Type 2 per configured MAC, a Type 5 per L3VNI prefix. Each call brings the RIB to
+    the new wish: the new and the changed announced, the gone withdrawn."""
+
+    def __init__(self) -> None:
+        self.vnis: list[Vni] = []
+        self.l3vnis: list[L3Vni] = []
+        #: L2VNI -> the L3VNI its hosts are routed in
+        self.l3_of_l2: dict[int, L3Vni] = {}
+        self._routes: dict[object, tuple[EvpnRoute, PathAttributes]] = {}
+
+    def originate(
+        self,
+        config: Config,
+        store: RdIndexes,
+        ports: Mapping[int, PortFacts],
+        l3_ports: Mapping[int, PortFacts],
+    ) -> Step:
+        step = Step()
+        chosen = vni_configs(config, ports)
+        vnis = build_vnis(config, store, chosen)
+        l3vnis = build_l3vnis(config, store, l3_ports, ports, step.events)
+        l3_of_l2 = {l2: l3 for l3 in l3vnis for l2 in l3.l2vnis}
+        wanted: dict[object, tuple[EvpnRoute, PathAttributes]] = {}
+        for l3 in l3vnis:
+            for attrs, routes in prefix_routes(l3):
+                wanted.update((route.key, (route, attrs)) for route in routes)
+            if l3 not in self.l3vnis:
+                step.events.append(
+                    L3VniOriginated(
+                        l3.vni,
+                        l3.vrf or "default",
+                        str(l3.rd),
+                        mac_to_text(l3.router_mac),
+                        list(l3.l2vnis),
+                        [str(p) for p in l3.prefixes],
+                    )
+                )
+        for vni_config, vni in zip(chosen, vnis, strict=True):
+            statics = tuple((m.mac, m.ip) for m in vni_config.macs)
+            for attrs, routes in local_routes(vni, statics, l3_of_l2.get(vni.vni)):
+                wanted.update((route.key, (route, attrs)) for route in routes)
+            if vni not in self.vnis:
+                step.events.append(
+                    VniOriginated(
+                        vni.vni,
+                        str(vni.rd),
+                        vni.vtep_ip,
+                        [rt.value for rt in vni.export_rts],
+                        [rt.value for rt in vni.import_rts] or "auto (*:VNI)",
+                    )
+                )
+        gone = [route for key, (route, _) in self._routes.items() if key not in wanted]
+        if gone:
+            step.updates.append(RibUpdate([], NO_ATTRIBUTES, gone))
+        groups: dict[int, tuple[PathAttributes, list[EvpnRoute]]] = {}
+        for key, (route, attrs) in wanted.items():
+            if self._routes.get(key) != (route, attrs):
+                groups.setdefault(id(attrs), (attrs, []))[1].append(route)
+        step.updates += [RibUpdate(routes, attrs, []) for attrs, routes in groups.values()]
+        self._routes = wanted
+        self.vnis, self.l3vnis, self.l3_of_l2 = vnis, l3vnis, l3_of_l2
+        return step

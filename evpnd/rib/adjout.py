@@ -31,6 +31,15 @@ class Speaker:
     def cluster_id(self) -> bytes:
         return bytes(int(x) for x in self.router_id.split("."))
 
+    def accepts(self, attrs: PathAttributes, ibgp: bool) -> bool:
+        """Loop checks on a received path: our AS in an eBGP path (RFC 4271 §9.1.2), our
+        cluster id as originator or in the cluster list (RFC 4456 §8)."""
+        if not ibgp and attrs.as_path is not None and self.asn in attrs.as_path.asns():
+            return False
+        if attrs.originator_id is not None and attrs.originator_id == self.cluster_id:
+            return False
+        return self.cluster_id not in attrs.cluster_list
+
 
 class AdjRibOut:
     def __init__(self, peer: Source, speaker: Speaker, ctx: CodecContext) -> None:
