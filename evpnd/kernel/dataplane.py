@@ -25,7 +25,7 @@ from evpnd.events import Event, KernelRepaired, L3VniFound, L3VniGone, VniFound,
 from evpnd.kernel import iproutes as ipr
 from evpnd.kernel import neighbours as nl
 from evpnd.kernel import operations as ops
-from evpnd.kernel.desired import Changes, Desired, DesiredState, L3Ports, VniPorts
+from evpnd.kernel.desired import Changes, DesiredState, Entries, L3Ports, VniPorts
 from evpnd.kernel.iproutes import RT_TABLE_MAIN
 from evpnd.kernel.links import VxlanPort, discover
 from evpnd.kernel.netlink import Events, Writer, dump, dump_routes
@@ -263,10 +263,10 @@ class DataPlane:
 
     # --- what the kernel has -------------------------------------------------------------------
 
-    def _actual(self) -> Desired:
+    def _actual(self) -> Entries:
         """The entries the kernel has that are ours: extern_learn FDB and neighbour entries
         and flood entries on the vxlan ports evpnd manages, and routes of our protocol."""
-        actual = Desired()
+        actual = Entries()
         vxlans, svis = self._managed()
         try:
             bridge = dump(nl.AF_BRIDGE)
@@ -466,7 +466,7 @@ def _vni_ports(port: VxlanPort) -> VniPorts:
     return VniPorts(port.vni, port.ifindex, port.bridge_ifindex, local)
 
 
-def _counts(entries: Desired) -> dict[str, int]:
+def _counts(entries: Entries) -> dict[str, int]:
     return {
         "fdb": len(entries.fdb),
         "flood": len(entries.flood),

@@ -64,7 +64,10 @@ NeighKey = tuple[int, bytes]  # (SVI ifindex, IP) -> MAC
 
 
 @dataclass
-class Desired:
+class Entries:
+    """A set of evpnd's kernel entries, keyed as the kernel keys them: what the RIB wants, what
+    we have programmed, or what a dump found (the reconciler compares them)."""
+
     fdb: dict[FdbKey, bytes] = field(default_factory=dict)
     flood: dict[FloodKey, int] = field(default_factory=dict)  # -> how many routes want it
     neigh: dict[NeighKey, bytes] = field(default_factory=dict)
@@ -131,7 +134,7 @@ class DesiredState:
         self._l3_of: dict[object, list[L3Entry]] = {}
         #: kind -> entry key -> {value: how many routes want it} (see _settle_l3)
         self._l3_users: dict[L3Kind, dict[object, dict[Any, int]]] = {k: {} for k in L3Kind}
-        self.desired = Desired()
+        self.desired = Entries()
         self._pending = Changes()
         #: flood entries each Type 3 key contributes, so a withdrawal releases them
         self._flood_of: dict[object, list[FloodKey]] = {}
@@ -178,7 +181,7 @@ class DesiredState:
 
     def rebuild(self) -> None:
         """Recompute everything (VNIs came or went): the difference is queued as usual."""
-        wanted = Desired()
+        wanted = Entries()
         saved = self.desired
         self.desired = wanted
         self._flood_of.clear()
@@ -420,7 +423,7 @@ class DesiredState:
         return desired.neigh, pending.neigh_set, pending.neigh_del
 
 
-def diff(actual: Desired, wanted: Desired) -> Changes:
+def diff(actual: Entries, wanted: Entries) -> Changes:
     """What turns `actual` into `wanted`."""
     changes = Changes()
     for key, vtep in wanted.fdb.items():

@@ -17,7 +17,7 @@ from collections.abc import Container, Mapping
 from typing import NamedTuple
 
 from evpnd.kernel import neighbours as nl
-from evpnd.kernel.desired import Desired, NeighKey
+from evpnd.kernel.desired import Entries, NeighKey
 from evpnd.kernel.links import VxlanPort
 from evpnd.local.learning import LocalHost, LocalHostGone, LocalMac, LocalMacGone, Observation
 
@@ -41,7 +41,7 @@ def meaning(
     n: nl.Neighbour,
     by_vxlan: Container[int],
     by_bridge: Mapping[int, VxlanPort],
-    desired: Desired,
+    desired: Entries,
 ) -> Meaning:
     if n.family == nl.AF_BRIDGE:
         if n.ifindex in by_vxlan:

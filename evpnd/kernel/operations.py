@@ -14,7 +14,7 @@ from typing import NamedTuple
 from evpnd.evpn.identifiers import ip_to_text, mac_to_text
 from evpnd.kernel import iproutes as ipr
 from evpnd.kernel import neighbours as nl
-from evpnd.kernel.desired import Changes, Desired
+from evpnd.kernel.desired import Changes, Entries
 
 # No NLM_F_ACK: the writer hears only of refusals (see netlink.Writer.send).
 _SET = nl.NLM_F_REQUEST | nl.NLM_F_CREATE | nl.NLM_F_REPLACE
@@ -90,7 +90,7 @@ Operation = (
 _REMOVALS = (FdbDel, FdbMasterDel, FloodDel, NeighDel, RouteDel)
 
 
-def operations(changes: Changes, programmed: Desired) -> list[Operation]:
+def operations(changes: Changes, programmed: Entries) -> list[Operation]:
     """The operations that carry out `changes`, given what is programmed now. A neighbour
     entry is removed only while it is ours: one an operator or orchestrator replaced is theirs
     (FRR deletes those, FRRouting/frr#21472)."""
@@ -138,7 +138,7 @@ def encode(op: Operation, seq: int) -> bytes:
     raise TypeError(f"not a kernel operation: {op!r}")
 
 
-def record(programmed: Desired, changes: Changes) -> None:
+def record(programmed: Entries, changes: Changes) -> None:
     """What was asked for counts as programmed at once, so that the next batch is built on it;
     refusals are taken back (`refused`) when the kernel's answer comes."""
     programmed.fdb.update(changes.fdb_set)
@@ -160,7 +160,7 @@ def harmless(op: Operation, error: int) -> bool:
     return error == errno.ENOENT and isinstance(op, _REMOVALS)
 
 
-def refused(programmed: Desired, op: Operation) -> None:
+def refused(programmed: Entries, op: Operation) -> None:
     """The kernel refused `op`: it is not programmed after all (the next reconciliation tries
     again)."""
     match op:

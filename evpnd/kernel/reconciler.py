@@ -17,20 +17,20 @@ from typing import Any
 from evpnd.evpn.identifiers import ip_to_text, mac_to_text
 from evpnd.kernel import iproutes as ipr
 from evpnd.kernel import operations as ops
-from evpnd.kernel.desired import Changes, Desired, DesiredState, NeighKey, diff
+from evpnd.kernel.desired import Changes, DesiredState, Entries, NeighKey, diff
 from evpnd.kernel.links import VxlanPort
 
 
 class Reconciler:
     def __init__(self, state: DesiredState) -> None:
         self.state = state
-        self.programmed = Desired()
+        self.programmed = Entries()
 
     def take(self) -> tuple[list[ops.Operation], Changes]:
         """The operations for the route changes since the last call."""
         return self._carry_out(self.state.take())
 
-    def repair(self, actual: Desired, settled: bool) -> tuple[list[ops.Operation], Changes]:
+    def repair(self, actual: Entries, settled: bool) -> tuple[list[ops.Operation], Changes]:
         """The operations that make the kernel's `actual` entries what the RIB wants."""
         changes = diff(actual, self.state.desired)
         if not settled:
@@ -43,7 +43,7 @@ class Reconciler:
 
     def flush(self) -> list[ops.Operation]:
         """Everything we programmed, removed (`evpn.flush_on_exit`)."""
-        return self._carry_out(diff(self.programmed, Desired()))[0]
+        return self._carry_out(diff(self.programmed, Entries()))[0]
 
     def refused(self, op: ops.Operation) -> None:
         ops.refused(self.programmed, op)
@@ -59,8 +59,8 @@ class Reconciler:
 
 
 def differences(
-    actual: Desired,
-    wanted: Desired,
+    actual: Entries,
+    wanted: Entries,
     by_vxlan: Mapping[int, VxlanPort],
     by_bridge: Mapping[int, VxlanPort],
 ) -> list[dict[str, Any]]:
