@@ -113,3 +113,22 @@ def test_rebuild_queues_the_difference() -> None:
     desired.ports.clear()
     desired.rebuild()
     assert desired.take().flood_del == {(10, V1)}
+
+
+def test_a_route_whose_label_and_vtep_change_leaves_nothing_behind() -> None:
+    """The same RD/MAC re-announced with another label (VNI) and next hop, then withdrawn:
+    the RIB's (VNI, MAC) index follows the label, the entry follows the next hop, and the
+    withdrawal removes it (it used to stay for good)."""
+    rib, desired = state()
+    rd = RouteDistinguisher.from_text("192.0.2.1:1")
+    first = MacIpRoute(rd, 0, MAC, b"", ZERO_ESI, 100)
+    again = MacIpRoute(rd, 0, MAC, b"", ZERO_ESI, 101)
+    rib.update(A, [first], attrs(V1), [])
+    assert desired.desired.fdb == {(10, MAC): V1}
+    rib.update(A, [again], attrs(V2), [])  # same key: labels are not part of it
+    assert desired.desired.fdb == {(10, MAC): V2}
+    assert rib.mac_paths(100, MAC) == [] and [p.route for p in rib.mac_paths(101, MAC)] == [again]
+    rib.update(A, [], attrs(V2), [again])
+    assert desired.desired.fdb == {} and rib.mac_paths(101, MAC) == []
+    changes = desired.take()
+    assert (10, MAC) in changes.fdb_del and not changes.fdb_set

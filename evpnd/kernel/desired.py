@@ -161,6 +161,12 @@ class DesiredState:
             if not self.ports:
                 continue
             if isinstance(route, MacIpRoute):
+                if old is not None and new is not None:
+                    was = old.route
+                    assert isinstance(was, MacIpRoute)
+                    if (was.label1, was.mac) != (route.label1, route.mac):
+                        # the same route now says another VNI: the old VNI's entry goes
+                        self._mac(was.label1, was.mac)
                 # the MAC's routes, winner first: looked up once for all that follows
                 paths = self.rib.mac_paths(route.label1, route.mac)
                 self._mac(route.label1, route.mac, paths=paths)

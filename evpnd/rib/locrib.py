@@ -156,8 +156,7 @@ class Rib:
         entry = self._loc.get(key)
         if entry is None:
             self._loc[key] = path
-            if key[0] == MAC_IP:
-                self._index_mac(key, path.route)
+            self._reindex(key, None, path)
             changes.append(RouteChange(key, None, path))
             return
         before = entry if isinstance(entry, Path) else entry[0]
@@ -168,6 +167,7 @@ class Rib:
         entry = self._loc[key]
         if isinstance(entry, Path):
             self._loc[key] = path
+            self._reindex(key, old, path)
             changes.append(RouteChange(key, old, path))
             return
         before = entry[0]
@@ -179,8 +179,7 @@ class Rib:
             return
         if isinstance(entry, Path):
             del self._loc[key]
-            if key[0] == MAC_IP:
-                self._unindex_mac(key, old.route)
+            self._reindex(key, old, None)
             changes.append(RouteChange(key, old, None))
             return
         self._settle(key, entry[0], [p for p in entry if p is not old], changes)
@@ -201,7 +200,22 @@ class Rib:
             paths.insert(0, winner)
             self._loc[key] = paths
         if winner is not before:
+            self._reindex(key, before, winner)
             changes.append(RouteChange(key, before, winner))
+
+    def _reindex(self, key: Key, before: Path | None, after: Path | None) -> None:
+        """Keep the (VNI, MAC) index on the best path's labels and MAC: the key of a Type 2
+        route has no labels, so a new path for the same key may move it to another VNI."""
+        if key[0] != MAC_IP:
+            return
+        old = _mac_key(before.route) if before is not None else None
+        new = _mac_key(after.route) if after is not None else None
+        if old == new:
+            return
+        if old is not None and before is not None:
+            self._unindex_mac(key, before.route)
+        if new is not None and after is not None:
+            self._index_mac(key, after.route)
 
     def _index_mac(self, key: Key, route: EvpnRoute) -> None:
         assert isinstance(route, MacIpRoute)
@@ -228,6 +242,10 @@ class Rib:
             entry.remove(key)
         if len(entry) == 1:
             self._macs[mac_key] = entry[0]
+
+
+def _mac_key(route: EvpnRoute) -> tuple[int, bytes] | None:
+    return (route.label1, route.mac) if isinstance(route, MacIpRoute) else None
 
 
 def _mobility_order(path: Path) -> tuple[int, int, int]:
