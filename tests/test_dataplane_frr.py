@@ -58,8 +58,13 @@ def test_evpnd_and_frr_vteps_carry_traffic_between_their_hosts() -> None:
         the_lab.run(h2, "ping", "-c3", "-W2", "10.0.100.11")
 
         # h2 moves from the FRR VTEP to the evpnd one: evpnd announces it with the next
-        # sequence number and FRR agrees on the new location.
-        the_lab.run(h2, "ip", "link", "set", "eth0", "down")
+        # sequence number and FRR agrees on the new location. The old host gives up its
+        # MAC and address but keeps its link: a link going down would flush FRR's bridge
+        # entry and have FRR withdraw the MAC first (a race; then sequence 0 is right).
+        # This way FRR still advertises the MAC when it shows up behind evpnd.
+        the_lab.run(h2, "ip", "addr", "flush", "dev", "eth0")
+        the_lab.run(h2, "ip", "link", "set", "eth0", "address", "02:00:00:00:0f:0f")
+        assert any(r["source"] == "192.168.51.2" for r in evpnd.routes(type="2", mac=H2_MAC))
         moved = the_lab.ns("h2b")
         add_host(the_lab, v1, moved, "br100", "10.0.100.12/24", H2_MAC)
         the_lab.run(moved, "ping", "-c1", "-W2", "10.0.100.1")
@@ -75,5 +80,5 @@ def test_evpnd_and_frr_vteps_carry_traffic_between_their_hosts() -> None:
         )
         assert info
         local = [r for r in evpnd.routes(type="2") if r["source"] == "local" and r["mac"] == H2_MAC]
-        assert local and all(r["seq"] == 1 for r in local)
+        assert local and all(r["seq"] == 1 for r in local), [(r["ip"], r["seq"]) for r in local]
         the_lab.run(moved, "ping", "-c2", "-W2", "10.0.100.11")
