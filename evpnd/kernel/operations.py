@@ -9,7 +9,8 @@ makes 100,000 of them in one go."""
 from __future__ import annotations
 
 import errno
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from evpnd.evpn.identifiers import ip_to_text, mac_to_text
 from evpnd.kernel import iproutes as ipr
@@ -107,35 +108,72 @@ def operations(changes: Changes, programmed: Entries) -> list[Operation]:
     return ops
 
 
+def _fdb_set(op: FdbSet, seq: int) -> bytes:
+    ifindex, mac, vtep = op
+    return nl.fdb_message(
+        nl.RTM_NEWNEIGH, _SET, seq, ifindex, mac, vtep, nl.NUD_REACHABLE, _REMOTE_FLAGS
+    )
+
+
+def _fdb_del(op: FdbDel, seq: int) -> bytes:
+    ifindex, mac, vtep = op
+    return nl.fdb_message(nl.RTM_DELNEIGH, _DEL, seq, ifindex, mac, vtep, 0, nl.NTF_SELF)
+
+
+def _fdb_master_del(op: FdbMasterDel, seq: int) -> bytes:
+    ifindex, mac, vtep = op
+    return nl.fdb_message(nl.RTM_DELNEIGH, _DEL, seq, ifindex, mac, vtep, 0, nl.NTF_MASTER)
+
+
+def _flood_add(op: FloodAdd, seq: int) -> bytes:
+    ifindex, vtep = op
+    return nl.fdb_message(
+        nl.RTM_NEWNEIGH, _APPEND, seq, ifindex, nl.ZERO_MAC, vtep, nl.NUD_PERMANENT, nl.NTF_SELF
+    )
+
+
+def _flood_del(op: FloodDel, seq: int) -> bytes:
+    ifindex, vtep = op
+    return nl.fdb_message(nl.RTM_DELNEIGH, _DEL, seq, ifindex, nl.ZERO_MAC, vtep, 0, nl.NTF_SELF)
+
+
+def _neigh_set(op: NeighSet, seq: int) -> bytes:
+    ifindex, ip, mac = op
+    return nl.neigh_message(
+        nl.RTM_NEWNEIGH, _SET, seq, ifindex, ip, mac, nl.NUD_NOARP, nl.NTF_EXT_LEARNED
+    )
+
+
+def _neigh_del(op: NeighDel, seq: int) -> bytes:
+    ifindex, ip = op
+    return nl.neigh_message(nl.RTM_DELNEIGH, _DEL, seq, ifindex, ip, None, 0, 0)
+
+
+def _route_set(op: RouteSet, seq: int) -> bytes:
+    return ipr.route_message(ipr.RTM_NEWROUTE, _SET, seq, op.key, op.nexthops)
+
+
+def _route_del(op: RouteDel, seq: int) -> bytes:
+    return ipr.route_message(ipr.RTM_DELROUTE, _DEL, seq, op.key)
+
+
+#: one encoder per operation type (a dict lookup: this runs 100,000 times a table)
+_ENCODERS: dict[type, Callable[[Any, int], bytes]] = {
+    FdbSet: _fdb_set,
+    FdbDel: _fdb_del,
+    FdbMasterDel: _fdb_master_del,
+    FloodAdd: _flood_add,
+    FloodDel: _flood_del,
+    NeighSet: _neigh_set,
+    NeighDel: _neigh_del,
+    RouteSet: _route_set,
+    RouteDel: _route_del,
+}
+
+
 def encode(op: Operation, seq: int) -> bytes:
     """The netlink message for one operation."""
-    new, remove = nl.RTM_NEWNEIGH, nl.RTM_DELNEIGH
-    match op:
-        case FdbSet(ifindex, mac, vtep):
-            return nl.fdb_message(
-                new, _SET, seq, ifindex, mac, vtep, nl.NUD_REACHABLE, _REMOTE_FLAGS
-            )
-        case FdbDel(ifindex, mac, vtep):
-            return nl.fdb_message(remove, _DEL, seq, ifindex, mac, vtep, 0, nl.NTF_SELF)
-        case FdbMasterDel(ifindex, mac, vtep):
-            return nl.fdb_message(remove, _DEL, seq, ifindex, mac, vtep, 0, nl.NTF_MASTER)
-        case FloodAdd(ifindex, vtep):
-            return nl.fdb_message(
-                new, _APPEND, seq, ifindex, nl.ZERO_MAC, vtep, nl.NUD_PERMANENT, nl.NTF_SELF
-            )
-        case FloodDel(ifindex, vtep):
-            return nl.fdb_message(remove, _DEL, seq, ifindex, nl.ZERO_MAC, vtep, 0, nl.NTF_SELF)
-        case NeighSet(ifindex, ip, mac):
-            return nl.neigh_message(
-                new, _SET, seq, ifindex, ip, mac, nl.NUD_NOARP, nl.NTF_EXT_LEARNED
-            )
-        case NeighDel(ifindex, ip):
-            return nl.neigh_message(remove, _DEL, seq, ifindex, ip, None, 0, 0)
-        case RouteSet(key, nexthops):
-            return ipr.route_message(ipr.RTM_NEWROUTE, _SET, seq, key, nexthops)
-        case RouteDel(key):
-            return ipr.route_message(ipr.RTM_DELROUTE, _DEL, seq, key)
-    raise TypeError(f"not a kernel operation: {op!r}")
+    return _ENCODERS[type(op)](op, seq)
 
 
 def record(programmed: Entries, changes: Changes) -> None:

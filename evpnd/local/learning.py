@@ -148,6 +148,8 @@ class LocalRoutes:
         """A remote route with a higher sequence number (or sticky) for a MAC learned here:
         it moved away, and the local routes go."""
         step = Step()
+        if not self._keys:
+            return step  # no local MAC: nothing can move away (the common case at scale)
         for _, _, new in changes:
             if new is None or new.source.is_local or not isinstance(new.route, MacIpRoute):
                 continue

@@ -156,7 +156,8 @@ class Rib:
         entry = self._loc.get(key)
         if entry is None:
             self._loc[key] = path
-            self._reindex(key, None, path)
+            if key[0] == MAC_IP:
+                self._index_mac(key, path.route)
             changes.append(RouteChange(key, None, path))
             return
         before = entry if isinstance(entry, Path) else entry[0]
@@ -179,7 +180,8 @@ class Rib:
             return
         if isinstance(entry, Path):
             del self._loc[key]
-            self._reindex(key, old, None)
+            if key[0] == MAC_IP:
+                self._unindex_mac(key, old.route)
             changes.append(RouteChange(key, old, None))
             return
         self._settle(key, entry[0], [p for p in entry if p is not old], changes)
