@@ -28,10 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.codec import ATTRIBUTES, make_routes  # noqa: E402
 from evpnd.bgp.framing import MessageReader  # noqa: E402
-from evpnd.bgp.messages import Keepalive, Open, decode_message  # noqa: E402
+from evpnd.bgp.messages import Keepalive  # noqa: E402
 from evpnd.bgp.negotiation import LocalSettings  # noqa: E402
 from evpnd.bgp.update import end_of_rib, pack_announcements  # noqa: E402
 from evpnd.control.cli import request  # noqa: E402
+from evpnd.wire.constants import MessageType  # noqa: E402
 
 CLIENT = "127.0.0.2"
 
@@ -64,17 +65,16 @@ class Client:
             65000, source, hold_time=0, graceful_restart_time=0, extended_message=extended
         )
         self.sock.sendall(local.open_message().encode() + Keepalive().encode())
+        # The speaker answers our OPEN with its OPEN and a KEEPALIVE; our KEEPALIVE is next
+        # in its stream, before anything we send from now on: it takes that in Established.
         reader = MessageReader()
-        got_open = False
-        while not got_open:
-            data = self.sock.recv(4096)
+        seen: set[int] = set()
+        while not {MessageType.OPEN, MessageType.KEEPALIVE} <= seen:
+            data = self.sock.recv(1 << 16)
             if not data:
                 raise RuntimeError("the speaker closed the connection during the OPEN exchange")
             reader.feed(data)
-            for raw in reader.messages():
-                if isinstance(raw, bytes) and isinstance(decode_message(raw), Open):
-                    got_open = True
-        time.sleep(0.3)  # let the speaker reach Established and send its own table
+            seen.update(raw[18] for raw in reader.messages() if isinstance(raw, bytes))
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)

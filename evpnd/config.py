@@ -112,6 +112,8 @@ class Config:
     listen_port: int = 179
     hold_time: int = 90
     graceful_restart_time: int = 120
+    #: RFC 8538's N bit in our graceful restart capability
+    graceful_notification: bool = True
     stale_path_time: float = 360.0
     neighbors: tuple[NeighborConfig, ...] = ()
     listen_ranges: tuple[ListenRange, ...] = ()
@@ -296,12 +298,13 @@ def parse(text: str, name: str = "<config>") -> Config:
         listen_address = listen.address("address", "::") or "::"
         listen_port = listen.number("port", 179, 0, 65535, "a port") or 0
         listen.done()
-    gr_time, stale_time = 120, 360.0
+    gr_time, stale_time, gr_notification = 120, 360.0, True
     gr_node = top.get("graceful_restart")
     if gr_node is not None:
         gr = _Fields(reader, gr_node, "graceful_restart")
         gr_time = gr.number("restart_time", 120, 0, 4095, "seconds") or 0
         stale_time = gr.decimal("stale_path_time", 360.0, 1, "seconds")
+        gr_notification = gr.flag("notification", True)
         gr.done()
     neighbors = [_neighbor(reader, node, where) for where, node in top.items_of("neighbors")]
     ranges = [_range(reader, node, where) for where, node in top.items_of("listen_ranges")]
@@ -326,6 +329,7 @@ def parse(text: str, name: str = "<config>") -> Config:
         listen_port=listen_port,
         hold_time=top.number("hold_time", 90, 0, 65535, "seconds") or 0,
         graceful_restart_time=gr_time,
+        graceful_notification=gr_notification,
         stale_path_time=stale_time,
         neighbors=tuple(n for n in neighbors if n is not None),
         listen_ranges=tuple(r for r in ranges if r is not None),

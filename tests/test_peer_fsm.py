@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evpnd.bgp.events import (
+    CloseConnection,
     ConnectRequested,
     PeerDown,
     PeerUp,
@@ -301,3 +302,46 @@ def test_graceful_stop_lets_the_peer_keep_our_routes() -> None:
     assert sent.shutdown_message == "restarting"
     (down,) = pair.of_type(pair.b, PeerDown)
     assert isinstance(down, PeerDown) and down.graceful_restart == 120
+
+
+def test_graceful_stop_without_the_n_bit_closes_without_a_notification() -> None:
+    """RFC 4724 alone (BIRD 2.x, GoBGP configured so): a NOTIFICATION ends the session for
+    good there (RFC 8538 §2), so a restart closes the connection silently and the peer keeps
+    our routes; a stop for good still sends the Cease."""
+    rfc4724 = LocalSettings(asn=65000, router_id="192.0.2.2", graceful_notification=False)
+    pair = PeerPair(b=rfc4724)
+    pair.start()
+    pair.a.peer.stop(pair.now, "restarting", graceful=True)
+    pair.pump()
+    assert notifications(pair.a) == []
+    (down,) = pair.of_type(pair.b, PeerDown)
+    assert isinstance(down, PeerDown) and down.graceful_restart == 120 and down.received is None
+    again = PeerPair(b=rfc4724)
+    again.start()
+    again.a.peer.stop(again.now, "going away")
+    again.pump()
+    (sent,) = notifications(again.a)
+    assert (sent.code, sent.subcode) == (ErrorCode.CEASE, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN)
+    (down,) = again.of_type(again.b, PeerDown)
+    assert isinstance(down, PeerDown) and down.graceful_restart is None
+
+
+def test_a_pipelined_open_from_an_established_peer_closes_only_the_new_connection() -> None:
+    """RFC 4271 §6.8: a second connection from a peer whose session is Established (and that
+    cannot restart gracefully) is the one to close — also when its OPEN and KEEPALIVE arrive
+    in one segment, so that the new connection would reach Established at once."""
+    from evpnd.bgp.messages import KEEPALIVE_BYTES
+
+    no_gr = LocalSettings(asn=65000, router_id="192.0.2.2", graceful_restart_time=0)
+    pair = PeerPair(b=no_gr)
+    pair.start()
+    assert pair.established()
+    before = pair.a.peer.established
+    second = pair.a.peer.connection_made(pair.now, outbound=False)
+    assert second is not None
+    pair.a.peer.data_received(second, no_gr.open_message().encode() + KEEPALIVE_BYTES, pair.now)
+    actions = [pair.a.peer.next_action() for _ in range(20)]
+    assert not [a for a in actions if isinstance(a, PeerDown)]
+    assert pair.a.peer.established is before and pair.a.peer.state is State.ESTABLISHED
+    closed = [a for a in actions if isinstance(a, CloseConnection)]
+    assert [a.connection for a in closed] == [second]

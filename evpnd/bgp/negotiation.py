@@ -39,6 +39,9 @@ class LocalSettings:
     restarting: bool = False
     #: Whether our forwarding state (the kernel entries) survived the restart.
     forwarding_preserved: bool = True
+    #: RFC 8538's N bit: a NOTIFICATION (other than Hard Reset) keeps the routes too. Off, the
+    #: capability is RFC 4724's alone (as BIRD 2.x sends it).
+    graceful_notification: bool = True
     extended_message: bool = True
     #: Address families offered; only L2VPN EVPN is carried, others exist for tests.
     families: tuple[tuple[int, int], ...] = (EVPN_FAMILY,)
@@ -58,7 +61,7 @@ class LocalSettings:
                 GracefulRestart(
                     self.graceful_restart_time,
                     restarting=self.restarting,
-                    notification=True,
+                    notification=self.graceful_notification,
                     families=(GracefulRestartFamily(*EVPN_FAMILY, self.forwarding_preserved),),
                 )
             )

@@ -126,17 +126,22 @@ class Peer:
     ) -> None:
         """ManualStop: a Cease to every connection (RFC 8203 message), then Idle.
 
-        `graceful` is for this speaker's own restart: the Cease is sent plainly, so that a peer
-        that negotiated the N bit keeps our routes (RFC 8538). Otherwise, with the N bit, the
-        Cease goes inside a Hard Reset and the peer drops them at once."""
+        `graceful` is for this speaker's own restart, so that the peer keeps our routes, in the
+        way its graceful restart understands: with the N bit negotiated (RFC 8538) the Cease
+        is sent plainly; a peer whose graceful restart is RFC 4724's alone must end the
+        session on any NOTIFICATION (RFC 8538 §2), so it gets none — the connection just
+        closes, as it would if we had crashed. Not graceful, with the N bit, the Cease goes
+        inside a Hard Reset and the peer drops our routes at once."""
         self.admin_up = False
         self._retry_deadline = None
         for conn_id, conn in list(self._connections.items()):
-            notification = (
-                Notification.cease(subcode, message)
-                if graceful
-                else self._cease(conn, subcode, message)
-            )
+            notification: Notification | None
+            if not graceful:
+                notification = self._cease(conn, subcode, message)
+            elif _restarts_without_notification(conn, self.local):
+                notification = None
+            else:
+                notification = Notification.cease(subcode, message)
             conn.close(notification, message or "administrative stop")
             self._drain(conn_id, conn, now)
         self._base = State.IDLE
@@ -235,7 +240,10 @@ class Peer:
             elif isinstance(event, OpenReceived):
                 self._resolve_collision(conn_id, conn, now)
             elif isinstance(event, SessionEstablished):
-                self._on_established(conn_id, conn, event.negotiated, now)
+                # An OPEN and KEEPALIVE in one segment reach Established in the connection
+                # before the collision it lost was resolved: closed since, it never counts.
+                if conn.state is State.ESTABLISHED:
+                    self._on_established(conn_id, conn, event.negotiated, now)
             elif isinstance(event, ConnectionClosed):
                 self._on_closed(conn_id, conn, event, now)
                 # flush what close() queued (the NOTIFICATION) before the socket goes
@@ -364,3 +372,15 @@ class Peer:
         if state is not self._shown:
             self._actions.append(StateChanged(self._shown, state))
             self._shown = state
+
+
+def _restarts_without_notification(conn: Connection, local: LocalSettings) -> bool:
+    """An Established session whose peer helps us restart (we offered graceful restart for
+    EVPN) but did not negotiate the N bit: only a silent close keeps our routes there."""
+    negotiated = conn.negotiated
+    return (
+        conn.state is State.ESTABLISHED
+        and negotiated is not None
+        and bool(local.graceful_restart_time)
+        and not negotiated.graceful_notification
+    )

@@ -240,7 +240,11 @@ class Daemon:
 
     async def stop(self, message: str = "evpnd restarting") -> None:
         """Stop for a restart: peers that can keep our routes do (graceful restart), and the
-        next start sets the R bit if it comes within the restart time."""
+        next start sets the R bit if it comes within the restart time. The kernel is frozen
+        first: the sessions ending must not remove their routes' entries (the peers keep
+        ours, we keep theirs, and traffic flows on while we are away)."""
+        if self.dataplane is not None:
+            self.dataplane.freeze()
         for driver in list(self.drivers.values()):
             driver.stop(message, graceful=True)
         if self.dataplane is not None:
@@ -273,6 +277,7 @@ class Daemon:
             hold_time=config.hold_time if hold_time is None else hold_time,
             hostname=config.hostname,
             graceful_restart_time=config.graceful_restart_time,
+            graceful_notification=config.graceful_notification,
             restarting=self.restarting,
         )
 

@@ -108,6 +108,7 @@ class DataPlane:
         self._rediscover_handle: asyncio.TimerHandle | None = None
         self._reconcile_handle: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
+        self._frozen = False
         #: loop time of the oldest UPDATE whose changes are not written yet
         self._oldest_update: float | None = None
 
@@ -122,10 +123,20 @@ class DataPlane:
         self._task = self.loop.create_task(self._periodic())
         self._schedule_apply()
 
-    async def stop(self, flush: bool = False) -> None:
-        """By default the kernel entries stay, so that a restart does not interrupt traffic."""
+    def freeze(self) -> None:
+        """From now on the kernel is left as it is: the daemon is stopping, and the sessions
+        it ends must not take their routes' entries with them (a restart keeps forwarding)."""
+        self._frozen = True
+        for handle in (self._apply_handle, self._reconcile_handle, self._rediscover_handle):
+            if handle is not None:
+                handle.cancel()
+        self._apply_handle = self._reconcile_handle = self._rediscover_handle = None
         if self._task is not None:
             self._task.cancel()
+
+    async def stop(self, flush: bool = False) -> None:
+        """By default the kernel entries stay, so that a restart does not interrupt traffic."""
+        self.freeze()
         if self._pool is not None:
             # the writer thread finishes its batches first: they use the event socket's filter
             self._pool.shutdown(wait=True)
@@ -142,6 +153,8 @@ class DataPlane:
 
     def on_changes(self, changes: list[RouteChange], received_at: float | None) -> None:
         """`received_at`: loop time of the UPDATE that caused them (for the latency metric)."""
+        if self._frozen:
+            return
         self.state.on_changes(changes)
         if received_at is not None and self._oldest_update is None:
             self._oldest_update = received_at
@@ -419,6 +432,9 @@ class DataPlane:
 
     def _on_events(self) -> None:
         assert self.events is not None
+        if self._frozen:
+            self.events.read()  # drained, not acted on: the daemon is stopping
+            return
         try:
             # New entries on vxlan ports are ours (the kernel does not learn there with
             # learning off); only their removal by someone else matters.

@@ -1,0 +1,116 @@
+"""The kernel holds exactly what BGP says, against the real kernel: a graceful stop leaves every
+entry in place, hostile routes touch nothing, the bridge's half of an entry is repaired too."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.netns import LAB, ROOT, Evpnd, Lab, lab, wait_for
+
+pytestmark = LAB
+
+SPEAKER, PEER, VTEP = "192.168.72.1", "192.168.72.3", "192.168.72.2"
+
+#: A raw BGP peer in the namespace: announces a flood route and COUNT MACs from VTEP, then
+#: whatever the test writes on its stdin (hex UPDATEs, one per line), and stays until evpnd
+#: closes the session.
+PEER_SCRIPT = textwrap.dedent(f"""
+    import socket, sys
+    sys.path.insert(0, ".")
+    from benchmarks.receive import Client
+    from evpnd.bgp.attributes import AsPath, PathAttributes, PmsiTunnel
+    from evpnd.bgp.update import end_of_rib, pack_announcements
+    from evpnd.evpn.extcommunities import Encapsulation, RouteTarget
+    from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher
+    from evpnd.evpn.routes import InclusiveMulticastRoute, MacIpRoute
+
+    count = int(sys.argv[1])
+    vtep = socket.inet_aton("{VTEP}")
+    communities = (Encapsulation(8), RouteTarget(0, 65000, 100))
+    attrs = PathAttributes(origin=0, as_path=AsPath(), local_pref=100, nexthop=vtep,
+                           ext_communities=communities)
+    rd = RouteDistinguisher.from_text("{VTEP}:1")
+    macs = [MacIpRoute(rd, 0, (0x020000000000 + i).to_bytes(6, "big"), b"", ZERO_ESI, 100)
+            for i in range(1, count + 1)]
+    imet = PathAttributes(origin=0, as_path=AsPath(), local_pref=100, nexthop=vtep,
+                          ext_communities=communities, pmsi_tunnel=PmsiTunnel(0, 6, 100, vtep))
+    client = Client(179, host="{SPEAKER}", source="{PEER}")
+    client.send(b"".join(pack_announcements([InclusiveMulticastRoute(rd, 0, vtep)], imet))
+                + b"".join(pack_announcements(macs, attrs)) + end_of_rib())
+    print("sent", flush=True)
+    for line in sys.stdin:
+        client.send(bytes.fromhex(line.strip()))
+        print("sent", flush=True)
+    while client.sock.recv(65536):
+        pass
+""")
+
+
+@dataclass
+class Vtep:
+    lab: Lab
+    ns: str
+    evpnd: Evpnd
+    bridge: str
+
+    def fdb(self) -> list[str]:
+        table = self.lab.run(self.ns, "bridge", "fdb", "show", "dev", "vxlan100")
+        return [line for line in table.splitlines() if "extern_learn" in line]
+
+    def flood(self) -> list[str]:
+        table = self.lab.run(self.ns, "bridge", "fdb", "show", "dev", "vxlan100")
+        return [line for line in table.splitlines() if line.startswith("00:00:00:00:00:00")]
+
+    def peer(self, count: int) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, sys.executable, "-c", PEER_SCRIPT, str(count)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        self.lab.processes.append(process)  # type: ignore[arg-type]
+        assert process.stdout is not None
+        assert process.stdout.readline() == "sent\n"
+        return process
+
+
+@pytest.fixture
+def vtep() -> Iterator[Vtep]:
+    with lab() as the_lab:
+        ns = the_lab.ns("v")
+        for address in (f"{SPEAKER}/32", f"{PEER}/32"):
+            the_lab.run(ns, "ip", "addr", "add", address, "dev", "lo")
+        _, bridge = the_lab.vxlan_bridge(ns, 100, SPEAKER)
+        daemon = the_lab.evpnd(
+            ns,
+            "e",
+            f"""asn: 65000
+router_id: {SPEAKER}
+listen: {{address: {SPEAKER}, port: 179}}
+listen_ranges: [{{prefix: 192.168.72.0/24, remote_as: 65000}}]
+""",
+        )
+        yield Vtep(the_lab, ns, daemon, bridge)
+
+
+def test_a_graceful_stop_leaves_every_entry_in_place(vtep: Vtep) -> None:
+    """6,000 remote MACs (more than the 5,000 at which a write starts at once): SIGTERM ends
+    the session gracefully, and the kernel keeps both halves of every entry and the flood
+    entry — no write at all on the way out. (They used to be deleted.)"""
+    peer = vtep.peer(6000)
+    assert peer.stdin is not None
+    peer.stdin.close()  # nothing more to send: it waits for the session to end
+    wait_for("6,000 MACs in the kernel", lambda: len(vtep.fdb()) == 12000, 30)
+    vtep.evpnd.stop(signal.SIGTERM)
+    peer.wait(10)  # the session is over
+    assert len(vtep.fdb()) == 12000 and len(vtep.flood()) == 1
+    log = vtep.evpnd.log.read_text()
+    assert "netlink write failed" not in log and '"stopped"' in log
