@@ -114,3 +114,58 @@ def test_a_graceful_stop_leaves_every_entry_in_place(vtep: Vtep) -> None:
     assert len(vtep.fdb()) == 12000 and len(vtep.flood()) == 1
     log = vtep.evpnd.log.read_text()
     assert "netlink write failed" not in log and '"stopped"' in log
+
+
+def _updates(*batches: tuple[str, list[bytes]]) -> str:
+    """A line of hex for the peer script: announcements or withdrawals of Type 2 routes for
+    the given MACs (from VTEP, VNI 100)."""
+    import socket
+
+    from evpnd.bgp.attributes import AsPath, PathAttributes
+    from evpnd.bgp.update import pack_announcements, pack_withdrawals
+    from evpnd.evpn.extcommunities import Encapsulation, RouteTarget
+    from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher
+    from evpnd.evpn.routes import MacIpRoute
+
+    attrs = PathAttributes(
+        origin=0,
+        as_path=AsPath(),
+        local_pref=100,
+        nexthop=socket.inet_aton(VTEP),
+        ext_communities=(Encapsulation(8), RouteTarget(0, 65000, 100)),
+    )
+    rd = RouteDistinguisher.from_text(f"{VTEP}:1")
+    out = b""
+    for kind, macs in batches:
+        routes = [MacIpRoute(rd, 0, mac, b"", ZERO_ESI, 100) for mac in macs]
+        messages = pack_announcements(routes, attrs) if kind == "add" else pack_withdrawals(routes)
+        out += b"".join(messages)
+    return out.hex() + "\n"
+
+
+def test_hostile_macs_are_refused_and_touch_no_other_entry(vtep: Vtep) -> None:
+    """A zero MAC (the flood list's key in the kernel), a broadcast and a multicast MAC,
+    announced and withdrawn over and over: never imported, so the VTEP's flood entry is
+    never touched; each reason is said once and counted."""
+    peer = vtep.peer(10)
+    assert peer.stdin is not None and peer.stdout is not None
+    wait_for("the MACs and the flood entry", lambda: len(vtep.fdb()) == 20, 30)
+    hostile = [bytes(6), b"\xff" * 6, bytes.fromhex("01005e000001")]
+    for round_ in range(20):
+        sentinel = bytes.fromhex(f"0200000a{round_:04x}")
+        peer.stdin.write(_updates(("add", hostile), ("del", hostile), ("add", [sentinel])))
+        peer.stdin.flush()
+        assert peer.stdout.readline() == "sent\n"
+        # UPDATEs are taken in order: once the sentinel is in the kernel, so is all before it
+        wait_for(
+            "the sentinel",
+            lambda s=sentinel: any(s.hex(":") in line for line in vtep.fdb()),  # type: ignore[misc]
+            10,
+        )
+        assert vtep.flood() == [f"00:00:00:00:00:00 dst {VTEP} self permanent"]
+    peers = vtep.evpnd.ctl("show", "peers")
+    assert peers[0]["routes_received"] == 10 + 20 + 1  # the MACs, the sentinels, the flood
+    log = [line for line in vtep.evpnd.log.read_text().splitlines() if "route refused" in line]
+    assert len(log) == 2  # once per reason: the zero MAC, and multicast/broadcast
+    assert "netlink refused" not in vtep.evpnd.log.read_text()
+    assert vtep.evpnd.ctl("show", "kernel")["in_sync"]

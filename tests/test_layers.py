@@ -12,7 +12,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "evpnd"
 
 #: lowest first; a part may import itself and anything on an earlier line
 LAYERS = [
-    {"__init__", "wire", "events"},  # version; BGP numbers and decode errors; typed events
+    # version; BGP numbers and decode errors; typed events; rate limits
+    {"__init__", "wire", "events", "ratelimit"},
     {"evpn"},  # RDs, RTs, ESIs, the EVPN routes
     {"bgp"},  # the BGP codec and state machines
     {"rib", "config"},  # Adj-RIB-In, Loc-RIB, Adj-RIB-Out; the configuration

@@ -206,3 +206,35 @@ def test_loop_checks_on_received_paths() -> None:
     assert not speaker.accepts(with_(originator_id=ours), ibgp=True)
     assert not speaker.accepts(with_(cluster_list=(bytes(4), ours)), ibgp=True)
     assert speaker.accepts(with_(cluster_list=(bytes(4),)), ibgp=True)
+
+
+def test_routes_that_may_not_be_imported() -> None:
+    from evpnd.bgp.attributes import PmsiTunnel
+    from evpnd.evpn.routes import InclusiveMulticastRoute
+    from evpnd.rib.validation import problem, split
+
+    good = mac_route()
+    zero = mac_route(mac=bytes(6))
+    group = mac_route(mac=bytes.fromhex("333300000001"))
+    routes = [good, zero, group]
+    kept, refused = split(routes, BASE)
+    assert kept == [good]
+    assert refused == [(zero, "MAC 00:00:00:00:00:00"), (group, "multicast or broadcast MAC")]
+    assert split([good], BASE) == ([good], [])
+    assert problem(good, with_(nexthop=bytes(5))) == "no IPv4 or IPv6 next hop"
+    imet = InclusiveMulticastRoute(RD1, 0, bytes(4))
+    assert problem(imet, with_(pmsi_tunnel=PmsiTunnel(0, 6, 100, bytes(4)))) is None
+    assert "not ingress replication" in str(
+        problem(imet, with_(pmsi_tunnel=PmsiTunnel(0, 3, 100, bytes(4))))
+    )
+
+
+def test_a_throttle_says_the_first_then_once_an_interval_with_the_count() -> None:
+    from evpnd.ratelimit import Throttle
+
+    throttle = Throttle(60.0, limit=2)
+    assert throttle.allow("a", 0.0) == 0
+    assert [throttle.allow("a", t) for t in (1.0, 2.0, 30.0)] == [None, None, None]
+    assert throttle.allow("a", 61.0) == 3  # said again, with the three held back
+    assert throttle.allow("b", 62.0) == 0 and throttle.allow("c", 63.0) == 0
+    assert throttle.allow("a", 64.0) == 0  # forgotten (limit 2): said at once

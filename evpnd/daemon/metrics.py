@@ -78,6 +78,11 @@ class DaemonCollector(Collector):
         withdrawn = CounterMetricFamily(
             "evpnd_peer_routes_withdrawn", "Routes withdrawn in UPDATEs", labels=["peer"]
         )
+        refused = CounterMetricFamily(
+            "evpnd_peer_routes_refused",
+            "Routes not imported: a zero, multicast or broadcast MAC, no usable next hop, …",
+            labels=["peer", "reason"],
+        )
         accepted = GaugeMetricFamily(
             "evpnd_peer_routes_accepted",
             "Routes in the peer's Adj-RIB-In by route type",
@@ -105,6 +110,8 @@ class DaemonCollector(Collector):
             updates_out.add_metric([address], updates_sent)
             announced.add_metric([address], driver.routes_announced)
             withdrawn.add_metric([address], driver.routes_withdrawn)
+            for reason, count in sorted(driver.routes_refused.items()):
+                refused.add_metric([address, reason], count)
             for kind, count in _by_type(daemon.rib.adj_in.get(address, {})):
                 accepted.add_metric([address, str(kind)], count)
             if driver.adj_out is not None:
@@ -128,7 +135,7 @@ class DaemonCollector(Collector):
         for kind, count in sorted(by_type.items()):
             routes.add_metric([str(kind)], count)
         out = [up, state, uptime, received, advertised, updates, updates_out, messages_in]
-        out += [messages_out, announced, withdrawn, accepted, advertised_by_type, routes]
+        out += [messages_out, announced, withdrawn, refused, accepted, advertised_by_type, routes]
         dataplane = daemon.dataplane
         if dataplane is not None:
             problems = GaugeMetricFamily(

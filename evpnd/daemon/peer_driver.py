@@ -35,6 +35,9 @@ from evpnd.bgp.negotiation import EVPN_FAMILY, LocalSettings, Negotiated
 from evpnd.bgp.peer import Peer, PeerSettings
 from evpnd.bgp.update import Update, end_of_rib
 from evpnd.daemon import sockets
+from evpnd.evpn.routes import EvpnRoute
+from evpnd.ratelimit import Throttle
+from evpnd.rib import validation
 from evpnd.rib.adjout import AdjRibOut
 from evpnd.rib.paths import Source
 from evpnd.wire.constants import Afi, CeaseSubcode, ErrorCode, Safi
@@ -113,6 +116,9 @@ class PeerDriver:
         self.routes_received = 0
         self.end_of_rib_received = False
         self.updates_received = 0
+        #: routes not imported (rib/validation.py), per reason
+        self.routes_refused: dict[str, int] = {}
+        self._refusal_log = Throttle(60.0)
         #: sessions that reached Established, like FRR's connectionsEstablished
         self.sessions_established = 0
         self.bytes_received = 0
@@ -359,6 +365,12 @@ class PeerDriver:
         if announced and not self.daemon.speaker.accepts(update.attributes, source.ibgp):
             withdrawn = withdrawn + announced
             announced = []
+        if announced:
+            announced, refused = validation.split(announced, update.attributes)
+            if refused:
+                # not imported, and gone if an earlier version was (treat-as-withdraw)
+                withdrawn = withdrawn + [route for route, _ in refused]
+                self._refused(refused)
         if announced or withdrawn:
             self.routes_announced += len(announced)
             self.routes_withdrawn += len(withdrawn)
@@ -374,6 +386,18 @@ class PeerDriver:
             )
         if self.max_routes is not None and self.routes_received > self.max_routes:
             self._over_limit()
+
+    def _refused(self, refused: list[tuple[EvpnRoute, str]]) -> None:
+        """Counted per reason; said once per reason, then at most once a minute with the
+        number held back (a hostile peer must not fill the journal)."""
+        now = self.now()
+        for route, reason in refused:
+            self.routes_refused[reason] = self.routes_refused.get(reason, 0) + 1
+            held = self._refusal_log.allow(reason, now)
+            if held is not None:
+                self.log.warning(
+                    "route refused", reason=reason, route=route.text, since_last=held or None
+                )
 
     def _over_limit(self) -> None:
         assert self.max_routes is not None
