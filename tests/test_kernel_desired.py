@@ -132,3 +132,17 @@ def test_a_route_whose_label_and_vtep_change_leaves_nothing_behind() -> None:
     assert desired.desired.fdb == {} and rib.mac_paths(101, MAC) == []
     changes = desired.take()
     assert (10, MAC) in changes.fdb_del and not changes.fdb_set
+
+
+def test_a_vtep_of_the_other_family_is_not_programmed() -> None:
+    """An IPv6 next hop for a VNI whose vxlan device is IPv4: not reachable through it."""
+    rib = FollowedRib()
+    ports = {100: VniPorts(100, vxlan_ifindex=10, bridge_ifindex=11, local_ip=bytes(4))}
+    desired = DesiredState(rib, ports, lambda path: [100])
+    rib.follow(desired.on_changes)
+    rd = RouteDistinguisher.from_text("192.0.2.1:1")
+    v6 = bytes.fromhex("20010db8000000000000000000000002")
+    rib.update(A, [MacIpRoute(rd, 0, MAC, b"", ZERO_ESI, 100)], attrs(v6), [])
+    assert desired.desired.fdb == {} and not desired.take()
+    rib.update(A, [MacIpRoute(rd, 0, MAC, b"", ZERO_ESI, 100)], attrs(V1), [])
+    assert desired.desired.fdb == {(10, MAC): V1}

@@ -14,6 +14,7 @@ import bisect
 import concurrent.futures
 import contextlib
 import functools
+import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from evpnd.kernel.netlink import Events, Writer, dump, dump_routes
 from evpnd.kernel.observe import meaning
 from evpnd.kernel.reconciler import Reconciler, differences
 from evpnd.local.learning import Observation
+from evpnd.ratelimit import Throttle
 from evpnd.rib.locrib import Rib, RouteChange
 from evpnd.rib.paths import Path
 
@@ -109,6 +111,7 @@ class DataPlane:
         self._reconcile_handle: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._frozen = False
+        self._refusal_log = Throttle(60.0)
         #: loop time of the oldest UPDATE whose changes are not written yet
         self._oldest_update: float | None = None
 
@@ -421,11 +424,21 @@ class DataPlane:
             return
         if since is not None:
             self.counters.observe(self.loop.time() - since)
+        now = self.loop.time()
         for op, error in failures:
             if ops.harmless(op, error):
                 continue
             self.counters.netlink_errors += 1
-            log.warning("netlink refused", entry=ops.describe(op), errno=error)
+            # each reconciliation tries again: say it once a minute per kind, with the count
+            held = self._refusal_log.allow((type(op), error), now)
+            if held is not None:
+                log.warning(
+                    "netlink refused",
+                    entry=ops.describe(op),
+                    errno=error,
+                    error=os.strerror(error),
+                    since_last=held or None,
+                )
             self.reconciler.refused(op)
 
     # --- events --------------------------------------------------------------------------------

@@ -231,7 +231,16 @@ class DesiredState:
         cached = self._imports.get(id(attrs))
         if cached is not None and cached[0] is attrs:
             return cached[1]
-        ports = [p for vni in self.importing(path) if (p := self.ports.get(vni)) is not None]
+        # A VTEP of the other address family than the VNI's vxlan device cannot be reached
+        # through it: such a route is never programmed there (rib/validation.py).
+        nexthop = attrs.nexthop or b""
+        family = 16 if len(nexthop) == 32 else len(nexthop)
+        ports = [
+            p
+            for vni in self.importing(path)
+            if (p := self.ports.get(vni)) is not None
+            and (not p.local_ip or len(p.local_ip) == family)
+        ]
         if len(self._imports) > 4096:
             self._imports.clear()
         self._imports[id(attrs)] = (attrs, ports)
