@@ -251,9 +251,10 @@ class Evpnd:
         assert self.process is not None
         self.process.send_signal(signal.SIGHUP)
 
-    def ctl(self, *args: str) -> Any:
-        out = sh(sys.executable, "-m", "evpnd.control.cli", "-s", self.socket, *args, "--json")
-        return json.loads(out)
+    def ctl(self, *args: str, check: bool = True) -> Any:
+        """`evpnctl ARGS --json`; with check=False, also when it exits 1 (a problem to show)."""
+        command = [sys.executable, "-m", "evpnd.control.cli", "-s", self.socket, *args, "--json"]
+        return json.loads(sh(*command, check=check))
 
     def peer_state(self, address: str) -> str | None:
         for peer in self.ctl("show", "peers"):

@@ -146,3 +146,15 @@ def test_a_vtep_of_the_other_family_is_not_programmed() -> None:
     assert desired.desired.fdb == {} and not desired.take()
     rib.update(A, [MacIpRoute(rd, 0, MAC, b"", ZERO_ESI, 100)], attrs(V1), [])
     assert desired.desired.fdb == {(10, MAC): V1}
+
+
+def test_the_bridge_half_of_an_entry_is_compared_too() -> None:
+    from evpnd.kernel.desired import Entries, diff
+
+    other = bytes.fromhex("020000000002")
+    wanted = Entries(fdb={(10, MAC): V1})
+    found = Entries(fdb={(10, MAC): V1}, bridge=set())  # the vxlan half alone
+    assert diff(found, wanted).fdb_set == {(10, MAC): V1}  # one message mends both
+    found.bridge = {(10, MAC), (10, other)}  # and a bridge half nothing wants
+    changes = diff(found, wanted)
+    assert not changes.fdb_set and changes.fdb_del == {(10, other)}

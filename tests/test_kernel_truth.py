@@ -169,3 +169,41 @@ def test_hostile_macs_are_refused_and_touch_no_other_entry(vtep: Vtep) -> None:
     assert len(log) == 2  # once per reason: the zero MAC, and multicast/broadcast
     assert "netlink refused" not in vtep.evpnd.log.read_text()
     assert vtep.evpnd.ctl("show", "kernel")["in_sync"]
+
+
+def test_either_half_of_an_entry_deleted_by_hand_comes_back(vtep: Vtep) -> None:
+    """A remote MAC is two kernel entries, the vxlan device's (`self`) and the bridge's
+    (`master`). Both are ours: `show kernel` compares both, and a deletion of either is
+    repaired (the bridge's used to go unnoticed)."""
+    peer = vtep.peer(10)
+    assert peer.stdin is not None
+    peer.stdin.close()
+    wait_for("the MACs", lambda: len(vtep.fdb()) == 20, 30)
+    mac = "02:00:00:00:00:05"
+    for half, line in (
+        ("master", f"{mac} extern_learn master {vtep.bridge}"),
+        ("self", f"{mac} dst {VTEP} self extern_learn"),
+    ):
+        vtep.lab.run(vtep.ns, "bridge", "fdb", "del", mac, "dev", "vxlan100", half)
+        wait_for(f"the {half} half back", lambda x=line: any(x in f for f in vtep.fdb()), 5, 0.01)
+    assert vtep.evpnd.ctl("show", "kernel")["in_sync"]
+    # A bridge half with no route behind it is found and removed too. (The periodic
+    # reconciliation may remove it before `show kernel` looks: then it is added again.)
+    stray = "02:00:00:00:99:99"
+    row = {
+        "kind": "fdb",
+        "vni": 100,
+        "device": "vxlan100",
+        "entry": stray,
+        "wanted": None,
+        "kernel": "bridge only",
+    }
+    for _ in range(3):
+        vtep.lab.run(vtep.ns, "bridge", "fdb", "replace", stray, "dev", "vxlan100", "master",
+                     "extern_learn")  # fmt: skip
+        if row in vtep.evpnd.ctl("show", "kernel", check=False)["differences"]:
+            break
+        assert not any(stray in f for f in vtep.fdb())  # it was repaired meanwhile
+    else:
+        raise AssertionError("show kernel never listed the stray bridge entry")
+    wait_for("the stray removed", lambda: not any(stray in f for f in vtep.fdb()), 30)

@@ -291,10 +291,15 @@ class DataPlane:
         except OSError as exc:
             log.error("cannot dump neighbours", error=str(exc))
             return self.reconciler.programmed
+        halves = actual.bridge = set()
         for n in bridge:
-            if n.ifindex not in vxlans or n.mac is None or n.dst is None:
+            if n.ifindex not in vxlans or n.mac is None:
                 continue
-            if n.mac == nl.ZERO_MAC:
+            if n.dst is None:
+                # the bridge's half of a remote MAC's entry (it points at the vxlan port)
+                if n.flags & nl.NTF_EXT_LEARNED and n.mac != nl.ZERO_MAC:
+                    halves.add((n.ifindex, n.mac))
+            elif n.mac == nl.ZERO_MAC:
                 actual.flood[(n.ifindex, n.dst)] = 1
             elif n.flags & nl.NTF_EXT_LEARNED:
                 actual.fdb[(n.ifindex, n.mac)] = n.dst

@@ -72,6 +72,10 @@ class Entries:
     flood: dict[FloodKey, int] = field(default_factory=dict)  # -> how many routes want it
     neigh: dict[NeighKey, bytes] = field(default_factory=dict)
     routes: dict[RouteKey, Nexthops] = field(default_factory=dict)
+    #: Found in the kernel only: the FDB keys whose bridge (`master`) half is there. A remote
+    #: MAC is two entries, the vxlan device's (`fdb`, with its VTEP) and the bridge's; both
+    #: are ours. None: both halves go together (what is wanted or programmed).
+    bridge: set[FdbKey] | None = None
 
 
 @dataclass
@@ -441,10 +445,13 @@ class DesiredState:
 def diff(actual: Entries, wanted: Entries) -> Changes:
     """What turns `actual` into `wanted`."""
     changes = Changes()
+    halves = actual.bridge
     for key, vtep in wanted.fdb.items():
-        if actual.fdb.get(key) != vtep:
-            changes.fdb_set[key] = vtep
+        if actual.fdb.get(key) != vtep or (halves is not None and key not in halves):
+            changes.fdb_set[key] = vtep  # one message makes (or mends) both halves
     changes.fdb_del = {k for k in actual.fdb if k not in wanted.fdb}
+    if halves is not None:
+        changes.fdb_del |= {k for k in halves if k not in wanted.fdb}
     changes.flood_add = {k for k in wanted.flood if k not in actual.flood}
     changes.flood_del = {k for k in actual.flood if k not in wanted.flood}
     for key, mac in wanted.neigh.items():

@@ -12,6 +12,7 @@ have programmed, what the kernel has (read by the shell), and the operations bet
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from evpnd.evpn.identifiers import ip_to_text, mac_to_text
@@ -38,7 +39,7 @@ class Reconciler:
             changes.flood_del.clear()
             changes.neigh_del.clear()
             changes.route_del.clear()
-        self.programmed = actual
+        self.programmed = replace(actual, bridge=None)  # after the repair, whole entries
         return self._carry_out(changes)
 
     def flush(self) -> list[ops.Operation]:
@@ -82,11 +83,19 @@ def differences(
             }
         )
 
-    for key, vtep in changes.fdb_set.items():
+    halves = actual.bridge if actual.bridge is not None else set(actual.fdb)
+
+    def found(key: tuple[int, bytes]) -> str | None:
         have = actual.fdb.get(key)
-        row("fdb", key, f"dst {ip_to_text(vtep)}", f"dst {ip_to_text(have)}" if have else None)
+        vxlan = f"dst {ip_to_text(have)}" if have else None
+        if key in halves:
+            return f"{vxlan} + bridge" if vxlan else "bridge only"
+        return f"{vxlan}, no bridge entry" if vxlan else None
+
+    for key, vtep in changes.fdb_set.items():
+        row("fdb", key, f"dst {ip_to_text(vtep)} + bridge", found(key))
     for key in changes.fdb_del:
-        row("fdb", key, None, f"dst {ip_to_text(actual.fdb[key])}")
+        row("fdb", key, None, found(key))
     for key in changes.flood_add:
         row("flood", key, "00:00:00:00:00:00 dst", None)
     for key in changes.flood_del:
