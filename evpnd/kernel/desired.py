@@ -20,7 +20,7 @@ from typing import Any
 
 from evpnd.evpn.routes import InclusiveMulticastRoute, IpPrefixRoute, MacIpRoute
 from evpnd.kernel.iproutes import Nexthop, Nexthops, RouteKey
-from evpnd.rib.locrib import Rib, RouteChange
+from evpnd.rib.locrib import Rib, RouteChange, mobility_order
 from evpnd.rib.paths import Path
 
 #: an IPv6 route's gateway for an IPv4 VTEP: the v4-mapped address (what FRR installs)
@@ -144,8 +144,15 @@ class DesiredState:
         self._flood_of: dict[object, list[FloodKey]] = {}
         #: neighbour entries each Type 2 key contributes
         self._neigh_of: dict[object, list[NeighKey]] = {}
-        #: FDB entries each (VNI label, MAC) has
+        #: FDB entries each (VNI label, MAC)'s winning route is imported into
         self._fdb_of: dict[tuple[int, bytes], list[FdbKey]] = {}
+        #: FDB entry -> the winning route of each label imported there (a Path alone, the
+        #: usual case, or a list): routes of another label can be imported into a VNI by its
+        #: RT, and then the winner for the entry is decided among all of them (as FRR decides
+        #: per VNI), never by whichever label changed last.
+        self._claims: dict[FdbKey, Path | list[Path]] = {}
+        #: neighbour entry -> the routes that want it (a Path alone, or a list)
+        self._neigh_claims: dict[NeighKey, Path | list[Path]] = {}
         self._imports: dict[int, tuple[object, list[VniPorts]]] = {}
 
     # --- following the RIB ---------------------------------------------------------------
@@ -197,6 +204,8 @@ class DesiredState:
         self._flood_of.clear()
         self._neigh_of.clear()
         self._fdb_of.clear()
+        self._claims.clear()
+        self._neigh_claims.clear()
         self._imports.clear()
         self._l3_of.clear()
         for users in self._l3_users.values():
@@ -253,30 +262,53 @@ class DesiredState:
     def _mac(
         self, label: int, mac: bytes, quiet: bool = False, paths: list[Path] | None = None
     ) -> None:
-        """Set the FDB entries for one MAC from the mobility winner among its routes."""
-        targets: dict[FdbKey, bytes] = {}
+        """The FDB entries for one MAC from the mobility winner among its routes of this label,
+        claimed for every VNI that winner is imported into (a local winner claims its own VNI:
+        no remote entry may take the place of a host that is here)."""
         if paths is None:
             paths = self.rib.mac_paths(label, mac)
-        if paths:
-            nexthop = paths[0].attributes.nexthop
-            if nexthop is not None:
-                vtep = nexthop[:16] if len(nexthop) == 32 else nexthop
-                for ports in self._ports_for(paths[0]):
-                    targets[(ports.vxlan_ifindex, mac)] = vtep
+        winner = paths[0] if paths else None
+        keys: list[FdbKey] = []
+        if winner is not None:
+            if winner.source.is_local:
+                port = self.ports.get(label)
+                keys = [(port.vxlan_ifindex, mac)] if port is not None else []
+            elif winner.attributes.nexthop is not None:
+                keys = [(p.vxlan_ifindex, mac) for p in self._ports_for(winner)]
+        claims = self._claims
+
+        def same_label(claim: Path) -> bool:
+            return claim.route.label1 == label  # type: ignore[union-attr]
+
+        for key in self._fdb_of.pop((label, mac), ()):
+            if key not in keys:
+                _set_claim(claims, key, None, same_label)
+                self._settle_fdb(key, quiet)
+        for key in keys:
+            _set_claim(claims, key, winner, same_label)
+            self._settle_fdb(key, quiet)
+        if keys:
+            self._fdb_of[(label, mac)] = keys
+
+    def _settle_fdb(self, key: FdbKey, quiet: bool) -> None:
+        claims = self._claims.get(key)
+        best = claims if not isinstance(claims, list) else min(claims, key=mobility_order)
+        vtep = None
+        if best is not None and not best.source.is_local:
+            nexthop = best.attributes.nexthop
+            assert nexthop is not None
+            vtep = nexthop[:16] if len(nexthop) == 32 else nexthop
         fdb = self.desired.fdb
         pending = self._pending
-        for key in self._fdb_of.pop((label, mac), ()):
-            if key not in targets and fdb.pop(key, None) is not None and not quiet:
+        if vtep is None:
+            if fdb.pop(key, None) is not None and not quiet:
                 pending.fdb_set.pop(key, None)
                 pending.fdb_del.add(key)
-        for key, vtep in targets.items():
-            if fdb.get(key) != vtep:
-                fdb[key] = vtep
-                if not quiet:
-                    pending.fdb_del.discard(key)
-                    pending.fdb_set[key] = vtep
-        if targets:
-            self._fdb_of[(label, mac)] = list(targets)
+        elif fdb.get(key) != vtep:
+            fdb[key] = vtep
+            if not quiet:
+                pending.fdb_del.discard(key)
+                pending.fdb_set[key] = vtep
 
     def _neighbours(
         self,
@@ -285,30 +317,47 @@ class DesiredState:
         quiet: bool = False,
         winners: list[Path] | None = None,
     ) -> None:
+        """The ARP/ND entries one Type 2 route with an IP claims: one per VNI it is imported
+        into, unless the MAC's winner is local (the host is here, e.g. a migrated VM's static
+        entries: hands off). Several routes may claim one entry (the same IP from two RDs):
+        it stays while any does."""
         wanted: list[NeighKey] = []
         route = path.route if path is not None else None
         if path is not None and isinstance(route, MacIpRoute) and route.ip:
             if winners is None:
                 winners = self.rib.mac_paths(route.label1, route.mac)
-            if winners and winners[0].source.is_local:
-                pass  # the host is here (e.g. a migrated VM's static entries): hands off
-            else:
-                for ports in self._ports_for(path):
-                    nkey = (ports.bridge_ifindex, route.ip)
-                    wanted.append(nkey)
-                    if self.desired.neigh.get(nkey) != route.mac:
-                        self.desired.neigh[nkey] = route.mac
-                        if not quiet:
-                            self._pending.neigh_del.discard(nkey)
-                            self._pending.neigh_set[nkey] = route.mac
+            if not (winners and winners[0].source.is_local):
+                wanted = [(p.bridge_ifindex, route.ip) for p in self._ports_for(path)]
+        claims = self._neigh_claims
+
+        def same_route(claim: Path) -> bool:
+            return claim.route.key == key
+
         for nkey in self._neigh_of.pop(key, []):
-            if nkey not in wanted and nkey in self.desired.neigh:
-                del self.desired.neigh[nkey]
-                if not quiet:
-                    self._pending.neigh_set.pop(nkey, None)
-                    self._pending.neigh_del.add(nkey)
+            if nkey not in wanted:
+                _set_claim(claims, nkey, None, same_route)
+                self._settle_neigh(nkey, quiet)
+        for nkey in wanted:
+            _set_claim(claims, nkey, path, same_route)
+            self._settle_neigh(nkey, quiet)
         if wanted:
             self._neigh_of[key] = wanted
+
+    def _settle_neigh(self, nkey: NeighKey, quiet: bool) -> None:
+        claims = self._neigh_claims.get(nkey)
+        best = claims if not isinstance(claims, list) else min(claims, key=_neigh_order)
+        mac = best.route.mac if best is not None else None  # type: ignore[union-attr]
+        neigh = self.desired.neigh
+        pending = self._pending
+        if mac is None:
+            if neigh.pop(nkey, None) is not None and not quiet:
+                pending.neigh_set.pop(nkey, None)
+                pending.neigh_del.add(nkey)
+        elif neigh.get(nkey) != mac:
+            neigh[nkey] = mac
+            if not quiet:
+                pending.neigh_del.discard(nkey)
+                pending.neigh_set[nkey] = mac
 
     def _flood(self, key: object, path: Path | None, quiet: bool = False) -> None:
         wanted: list[FloodKey] = []
@@ -440,6 +489,38 @@ class DesiredState:
         if kind is L3Kind.FDB:
             return desired.fdb, pending.fdb_set, pending.fdb_del
         return desired.neigh, pending.neigh_set, pending.neigh_del
+
+
+def _set_claim(
+    claims: dict[Any, Path | list[Path]],
+    entry: object,
+    path: Path | None,
+    same: Callable[[Path], bool],
+) -> None:
+    """Replace the claim on `entry` that `same` picks out with `path` (None: drop it). One
+    claim is kept as the Path itself: most entries have one, and a list each would cost
+    megabytes at a million routes."""
+    current = claims.get(entry)
+    if current is None or (type(current) is Path and same(current)):  # the usual case
+        if path is not None:
+            claims[entry] = path
+        elif current is not None:
+            del claims[entry]
+        return
+    others = [current] if isinstance(current, Path) else current
+    left = [c for c in others if not same(c)]
+    if path is not None:
+        left.append(path)
+    if not left:
+        claims.pop(entry, None)
+    else:
+        claims[entry] = left[0] if len(left) == 1 else left
+
+
+def _neigh_order(path: Path) -> tuple[tuple[int, int, int], bytes]:
+    """Two routes binding one IP to different MACs: the MAC mobility ranking decides, then the
+    smaller MAC (any fixed rule will do; it must not depend on the order of arrival)."""
+    return mobility_order(path), path.route.mac  # type: ignore[union-attr]
 
 
 def diff(actual: Entries, wanted: Entries) -> Changes:

@@ -76,7 +76,7 @@ class Rib:
             return [path] if path is not None else []
         keys = entry
         paths = [p for k in keys if (p := self.best(k)) is not None]
-        paths.sort(key=_mobility_order)
+        paths.sort(key=mobility_order)
         return paths
 
     # --- changing ------------------------------------------------------------------------------
@@ -250,7 +250,9 @@ def _mac_key(route: EvpnRoute) -> tuple[int, bytes] | None:
     return (route.label1, route.mac) if isinstance(route, MacIpRoute) else None
 
 
-def _mobility_order(path: Path) -> tuple[int, int, int]:
+def mobility_order(path: Path) -> tuple[int, int, int]:
+    """RFC 7432 §15 ranking of one MAC's routes, smallest first: sticky, then the highest
+    sequence number, then the lowest VTEP address."""
     sticky, sequence = mobility(path.attributes)
     nexthop = path.attributes.nexthop or b""
     return (-sticky, -sequence, int.from_bytes(nexthop[:16], "big"))

@@ -1,0 +1,251 @@
+"""The kernel's invariant under random sequences, without root: after every step — routes
+announced, re-announced with another label, next hop, sequence number or RT, withdrawn; a
+session flapping with or without graceful restart; local MACs coming and going; evpnd
+restarting — the entries a simulated kernel holds (built only from the operations evpnd
+would write) equal those the best paths call for, computed from scratch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evpnd.bgp.attributes import AsPath, PathAttributes, PmsiTunnel
+from evpnd.evpn.extcommunities import Encapsulation, MacMobility, RouterMac, RouteTarget
+from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher
+from evpnd.evpn.routes import EvpnRoute, InclusiveMulticastRoute, IpPrefixRoute, MacIpRoute
+from evpnd.kernel import invariant
+from evpnd.kernel import operations as ops
+from evpnd.kernel.desired import DesiredState, Entries, L3Ports, VniPorts
+from evpnd.kernel.reconciler import Reconciler
+from evpnd.local.learning import LocalMac, LocalMacGone, LocalRoutes
+from evpnd.local.origination import Vni
+from evpnd.rib import validation
+from evpnd.rib.locrib import Rib
+from evpnd.rib.paths import LOCAL, Path, Source
+
+PORTS = {
+    100: VniPorts(100, vxlan_ifindex=10, bridge_ifindex=11, local_ip=bytes((192, 0, 2, 9))),
+    101: VniPorts(101, vxlan_ifindex=20, bridge_ifindex=21, local_ip=bytes((192, 0, 2, 9))),
+}
+L3 = {4001: L3Ports(4001, vxlan_ifindex=40, bridge_ifindex=41, table=254)}
+PEERS = [Source(f"192.0.2.{n}", f"192.0.2.{n}", 65000, ibgp=True) for n in (1, 2)]
+LOCAL_SOURCE = Source(LOCAL, "192.0.2.9", 65000, ibgp=True)
+VTEPS = [bytes((192, 0, 2, n)) for n in (1, 2, 3)] + [bytes.fromhex("20010db8" + "00" * 11 + "01")]
+MACS = [bytes.fromhex(f"0200000000{n:02x}") for n in (1, 2, 3)] + [bytes(6), b"\xff" * 6]
+IPS = [b"", bytes((10, 0, 0, 1)), bytes((10, 0, 0, 2))]
+
+
+def importing(path: Path) -> list[int]:
+    if path.source.is_local:
+        return []
+    return sorted({rt.assigned for rt in path.attributes.route_targets} & PORTS.keys())
+
+
+def importing_l3(path: Path) -> list[int]:
+    if path.source.is_local:
+        return []
+    return sorted({rt.assigned for rt in path.attributes.route_targets} & L3.keys())
+
+
+class Kernel:
+    """What the kernel would hold after the operations evpnd writes (both FDB halves move
+    together here; the real kernel's halves are the namespace tests' business)."""
+
+    def __init__(self) -> None:
+        self.entries = Entries()
+
+    def apply(self, operations: list[ops.Operation]) -> None:
+        e = self.entries
+        for op in operations:
+            if isinstance(op, ops.FdbSet):
+                e.fdb[(op.ifindex, op.mac)] = op.vtep
+            elif isinstance(op, ops.FdbDel):
+                e.fdb.pop((op.ifindex, op.mac), None)
+            elif isinstance(op, ops.FloodAdd):
+                e.flood[(op.ifindex, op.vtep)] = 1
+            elif isinstance(op, ops.FloodDel):
+                e.flood.pop((op.ifindex, op.vtep), None)
+            elif isinstance(op, ops.NeighSet):
+                e.neigh[(op.ifindex, op.ip)] = op.mac
+            elif isinstance(op, ops.NeighDel):
+                e.neigh.pop((op.ifindex, op.ip), None)
+            elif isinstance(op, ops.RouteSet):
+                e.routes[op.key] = op.nexthops
+            elif isinstance(op, ops.RouteDel):
+                e.routes.pop(op.key, None)
+
+
+@dataclass
+class World:
+    rib: Rib = field(default_factory=Rib)
+    kernel: Kernel = field(default_factory=Kernel)
+
+    def __post_init__(self) -> None:
+        self.start()
+        vnis = [
+            Vni(
+                n,
+                RouteDistinguisher.type1("192.0.2.9", n),
+                (RouteTarget(0, 65000, n),),
+                (),
+                "192.0.2.9",
+            )
+            for n in PORTS
+        ]
+        self.local = LocalRoutes(self.rib)
+        self.local.configure(vnis, {}, 0.0)
+
+    def start(self) -> None:
+        """evpnd (re)starting: a new desired state from the RIB, compared with the kernel."""
+        self.state = DesiredState(self.rib, dict(PORTS), importing, dict(L3), importing_l3)
+        self.state.rebuild()
+        self.reconciler = Reconciler(self.state)
+        operations, _ = self.reconciler.repair(self.kernel_entries(), settled=True)
+        self.kernel.apply(operations)
+
+    def kernel_entries(self) -> Entries:
+        e = self.kernel.entries
+        return Entries(dict(e.fdb), dict(e.flood), dict(e.neigh), dict(e.routes))
+
+    def settle(self, now: float) -> None:
+        """As the daemon's settle: the kernel's wish, then the local core, until quiet."""
+        while changes := self.rib.take_changes():
+            self.state.on_changes(changes)
+            step = self.local.rib_changed(changes, now)
+            for update in step.updates:
+                self.rib.update(LOCAL_SOURCE, *update)
+        operations, _ = self.reconciler.take()
+        self.kernel.apply(operations)
+
+    def check(self) -> None:
+        want = invariant.expected(self.rib, dict(PORTS), importing, dict(L3), importing_l3)
+        assert invariant.differences(self.state.desired, want) == []  # the incremental wish
+        assert invariant.differences(self.kernel_entries(), want) == []  # and the kernel
+
+
+def attributes(vtep: int, rt: int, seq: int, sticky: bool, rmac: bool) -> PathAttributes:
+    communities: tuple[object, ...] = (Encapsulation(8), RouteTarget(0, 65000, rt))
+    if seq or sticky:
+        communities += (MacMobility(seq, sticky),)
+    if rmac:
+        communities += (RouteTarget(0, 65000, 4001), RouterMac(bytes.fromhex("02aa00000001")))
+    return PathAttributes(
+        origin=0,
+        as_path=AsPath(),
+        local_pref=100,
+        nexthop=VTEPS[vtep],
+        ext_communities=communities,  # type: ignore[arg-type]
+    )
+
+
+type2 = st.builds(
+    lambda peer, rd, mac, ip, label, vtep, rt, seq, sticky, l3: (
+        "update",
+        peer,
+        MacIpRoute(
+            RouteDistinguisher.type1(f"192.0.2.{peer + 1}", rd),
+            0,
+            MACS[mac],
+            IPS[ip],
+            ZERO_ESI,
+            label,
+            4001 if l3 and ip else None,
+        ),
+        attributes(vtep, rt, seq, sticky, l3 and bool(ip)),
+    ),
+    st.integers(0, 1),
+    st.integers(1, 2),
+    st.integers(0, len(MACS) - 1),
+    st.integers(0, len(IPS) - 1),
+    st.sampled_from([100, 101]),
+    st.integers(0, len(VTEPS) - 1),
+    st.sampled_from([100, 101, 999]),
+    st.integers(0, 3),
+    st.booleans(),
+    st.booleans(),
+)
+type3 = st.builds(
+    lambda peer, vtep, rt: (
+        "update",
+        peer,
+        InclusiveMulticastRoute(RouteDistinguisher.type1(f"192.0.2.{peer + 1}", 1), 0, VTEPS[vtep]),
+        PathAttributes(
+            origin=0,
+            as_path=AsPath(),
+            nexthop=VTEPS[vtep],
+            ext_communities=(Encapsulation(8), RouteTarget(0, 65000, rt)),
+            pmsi_tunnel=PmsiTunnel(0, 6, rt, VTEPS[vtep]),
+        ),
+    ),
+    st.integers(0, 1),
+    st.integers(0, 2),
+    st.sampled_from([100, 101]),
+)
+type5 = st.builds(
+    lambda peer, prefix, vtep: (
+        "update",
+        peer,
+        IpPrefixRoute(
+            RouteDistinguisher.type1(f"192.0.2.{peer + 1}", 9),
+            0,
+            24,
+            bytes((10, 9, prefix, 0)),
+            ZERO_ESI,
+            bytes(4),
+            4001,
+        ),
+        attributes(vtep, 4001, 0, False, True),
+    ),
+    st.integers(0, 1),
+    st.integers(0, 2),
+    st.integers(0, 2),
+)
+event = st.one_of(
+    type2,
+    type3,
+    type5,
+    st.tuples(st.just("withdraw"), st.integers(0, 1), type2 | type3 | type5),
+    st.tuples(st.just("flap"), st.integers(0, 1), st.booleans()),
+    st.tuples(st.just("local"), st.integers(0, 2), st.booleans()),
+    st.tuples(st.just("restart")),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(event, min_size=1, max_size=40))
+def test_the_kernel_equals_what_the_best_paths_call_for(events: list[tuple[object, ...]]) -> None:
+    world = World()
+    now = 0.0
+    for step in events:
+        now += 1.0
+        kind = step[0]
+        if kind == "update":
+            _, peer, route, attrs = step
+            assert isinstance(route, EvpnRoute.__args__) and isinstance(attrs, PathAttributes)  # type: ignore[attr-defined]
+            kept, refused = validation.split([route], attrs)  # as the peer driver does
+            world.rib.update(PEERS[int(peer)], kept, attrs, [r for r, _ in refused])
+        elif kind == "withdraw":
+            _, peer, (_, _, route, attrs) = step  # type: ignore[misc]
+            world.rib.update(PEERS[int(peer)], [], attrs, [route])  # type: ignore[list-item]
+        elif kind == "flap":
+            _, peer, graceful = step
+            source = PEERS[int(peer)].name
+            if graceful:  # helper: stale, then the peer's End-of-RIB sweeps what it did not resend
+                world.rib.mark_stale(source)
+                world.settle(now)
+                world.check()
+                world.rib.sweep_stale(source)
+            else:
+                world.rib.remove_source(source)
+        elif kind == "local":
+            _, mac, here = step
+            seen = LocalMac(100, MACS[int(mac)]) if here else LocalMacGone(100, MACS[int(mac)])
+            for update in world.local.observe([seen], now).updates:
+                world.rib.update(LOCAL_SOURCE, *update)
+        else:
+            world.settle(now)
+            world.start()
+        world.settle(now)
+        world.check()
