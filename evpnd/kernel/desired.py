@@ -21,7 +21,7 @@ from typing import Any
 from evpnd.evpn.routes import InclusiveMulticastRoute, IpPrefixRoute, MacIpRoute
 from evpnd.kernel.iproutes import Nexthop, Nexthops, RouteKey
 from evpnd.rib.locrib import Rib, RouteChange, mobility_order
-from evpnd.rib.paths import Path
+from evpnd.rib.paths import LOCAL, Path
 
 #: an IPv6 route's gateway for an IPv4 VTEP: the v4-mapped address (what FRR installs)
 V4_MAPPED = bytes(10) + b"\xff\xff"
@@ -276,26 +276,55 @@ class DesiredState:
             elif winner.attributes.nexthop is not None:
                 keys = [(p.vxlan_ifindex, mac) for p in self._ports_for(winner)]
         claims = self._claims
-
-        def same_label(claim: Path) -> bool:
-            return claim.route.label1 == label  # type: ignore[union-attr]
-
+        fdb, pending = self.desired.fdb, self._pending
         for key in self._fdb_of.pop((label, mac), ()):
             if key not in keys:
-                _set_claim(claims, key, None, same_label)
+                current = claims.get(key)
+                if type(current) is Path and current.route.label1 == label:  # type: ignore[union-attr]
+                    # the usual case, this label's claim was the only one: inline
+                    del claims[key]
+                    if fdb.pop(key, None) is not None and not quiet:
+                        pending.fdb_set.pop(key, None)
+                        pending.fdb_del.add(key)
+                    continue
+                _set_claim(claims, key, None, _LabelOf(label))
                 self._settle_fdb(key, quiet)
+        if not keys:
+            return
+        assert winner is not None
+        vtep = None
+        if winner.source.name != LOCAL:
+            nexthop = winner.attributes.nexthop
+            assert nexthop is not None
+            vtep = nexthop[:16] if len(nexthop) == 32 else nexthop
         for key in keys:
-            _set_claim(claims, key, winner, same_label)
-            self._settle_fdb(key, quiet)
-        if keys:
-            self._fdb_of[(label, mac)] = keys
+            current = claims.get(key)
+            if current is not None and (
+                type(current) is not Path or current.route.label1 != label  # type: ignore[union-attr]
+            ):
+                _set_claim(claims, key, winner, _LabelOf(label))
+                self._settle_fdb(key, quiet)
+                continue
+            # the usual case, this label's winner alone decides: inline (100,000 a table)
+            claims[key] = winner
+            if vtep is None:
+                if fdb.pop(key, None) is not None and not quiet:
+                    pending.fdb_set.pop(key, None)
+                    pending.fdb_del.add(key)
+            elif fdb.get(key) != vtep:
+                fdb[key] = vtep
+                if not quiet:
+                    pending.fdb_del.discard(key)
+                    pending.fdb_set[key] = vtep
+        self._fdb_of[(label, mac)] = keys
 
     def _settle_fdb(self, key: FdbKey, quiet: bool) -> None:
-        claims = self._claims.get(key)
-        best = claims if not isinstance(claims, list) else min(claims, key=mobility_order)
+        best = self._claims.get(key)
+        if type(best) is list:
+            best = min(best, key=mobility_order)
         vtep = None
-        if best is not None and not best.source.is_local:
-            nexthop = best.attributes.nexthop
+        if best is not None and best.source.name != LOCAL:  # type: ignore[union-attr]
+            nexthop = best.attributes.nexthop  # type: ignore[union-attr]
             assert nexthop is not None
             vtep = nexthop[:16] if len(nexthop) == 32 else nexthop
         fdb = self.desired.fdb
@@ -328,17 +357,17 @@ class DesiredState:
                 winners = self.rib.mac_paths(route.label1, route.mac)
             if not (winners and winners[0].source.is_local):
                 wanted = [(p.bridge_ifindex, route.ip) for p in self._ports_for(path)]
+        before = self._neigh_of.pop(key, None)
+        if not wanted and not before:
+            return  # a MAC-only route, or one that claims nothing: the usual case at scale
         claims = self._neigh_claims
-
-        def same_route(claim: Path) -> bool:
-            return claim.route.key == key
-
-        for nkey in self._neigh_of.pop(key, []):
+        same = _RouteOf(key)
+        for nkey in before or ():
             if nkey not in wanted:
-                _set_claim(claims, nkey, None, same_route)
+                _set_claim(claims, nkey, None, same)
                 self._settle_neigh(nkey, quiet)
         for nkey in wanted:
-            _set_claim(claims, nkey, path, same_route)
+            _set_claim(claims, nkey, path, same)
             self._settle_neigh(nkey, quiet)
         if wanted:
             self._neigh_of[key] = wanted
@@ -515,6 +544,28 @@ def _set_claim(
         claims.pop(entry, None)
     else:
         claims[entry] = left[0] if len(left) == 1 else left
+
+
+class _LabelOf:
+    """Picks out the claim of one label (a class, not a closure made on every call)."""
+
+    __slots__ = ("label",)
+
+    def __init__(self, label: int) -> None:
+        self.label = label
+
+    def __call__(self, claim: Path) -> bool:
+        return claim.route.label1 == self.label  # type: ignore[union-attr]
+
+
+class _RouteOf:
+    __slots__ = ("key",)
+
+    def __init__(self, key: object) -> None:
+        self.key = key
+
+    def __call__(self, claim: Path) -> bool:
+        return claim.route.key == self.key
 
 
 def _neigh_order(path: Path) -> tuple[tuple[int, int, int], bytes]:

@@ -34,17 +34,11 @@ class FdbSet(NamedTuple):
 
 
 class FdbDel(NamedTuple):
-    """Removes the vxlan (`self`) half of a remote MAC's entry."""
-
-    ifindex: int
-    mac: bytes
-    vtep: bytes
-
-
-class FdbMasterDel(NamedTuple):
-    """Removes the bridge (`master`) half. Separate from FdbDel: with both flags the kernel
-    gives up at the bridge's ENOENT (the MAC now lives on a local port, a VM's new home, say)
-    and leaves the vxlan entry behind."""
+    """Removes a remote MAC's entry: two messages, the vxlan (`self`) half and the bridge
+    (`master`) half, sharing one sequence number so that a refusal of either comes back as
+    this operation. Not one message with both flags: the kernel gives up at the bridge's
+    ENOENT (the MAC now lives on a local port, a VM's new home, say) and leaves the vxlan
+    entry behind."""
 
     ifindex: int
     mac: bytes
@@ -85,10 +79,8 @@ class RouteDel(NamedTuple):
     key: ipr.RouteKey
 
 
-Operation = (
-    FdbSet | FdbDel | FdbMasterDel | FloodAdd | FloodDel | NeighSet | NeighDel | RouteSet | RouteDel
-)
-_REMOVALS = (FdbDel, FdbMasterDel, FloodDel, NeighDel, RouteDel)
+Operation = FdbSet | FdbDel | FloodAdd | FloodDel | NeighSet | NeighDel | RouteSet | RouteDel
+_REMOVALS = (FdbDel, FloodDel, NeighDel, RouteDel)
 
 
 def operations(changes: Changes, programmed: Entries) -> list[Operation]:
@@ -96,9 +88,8 @@ def operations(changes: Changes, programmed: Entries) -> list[Operation]:
     entry is removed only while it is ours: one an operator or orchestrator replaced is theirs
     (FRR deletes those, FRRouting/frr#21472)."""
     ops: list[Operation] = [FdbSet(i, mac, vtep) for (i, mac), vtep in changes.fdb_set.items()]
-    for ifindex, mac in changes.fdb_del:
-        vtep = programmed.fdb.get((ifindex, mac), bytes(4))
-        ops += (FdbDel(ifindex, mac, vtep), FdbMasterDel(ifindex, mac, vtep))
+    fdb = programmed.fdb
+    ops += [FdbDel(i, mac, fdb.get((i, mac), bytes(4))) for i, mac in changes.fdb_del]
     ops += [FloodAdd(i, vtep) for i, vtep in changes.flood_add]
     ops += [FloodDel(i, vtep) for i, vtep in changes.flood_del]
     ops += [NeighSet(i, ip, mac) for (i, ip), mac in changes.neigh_set.items()]
@@ -117,12 +108,9 @@ def _fdb_set(op: FdbSet, seq: int) -> bytes:
 
 def _fdb_del(op: FdbDel, seq: int) -> bytes:
     ifindex, mac, vtep = op
-    return nl.fdb_message(nl.RTM_DELNEIGH, _DEL, seq, ifindex, mac, vtep, 0, nl.NTF_SELF)
-
-
-def _fdb_master_del(op: FdbMasterDel, seq: int) -> bytes:
-    ifindex, mac, vtep = op
-    return nl.fdb_message(nl.RTM_DELNEIGH, _DEL, seq, ifindex, mac, vtep, 0, nl.NTF_MASTER)
+    return nl.fdb_message(
+        nl.RTM_DELNEIGH, _DEL, seq, ifindex, mac, vtep, 0, nl.NTF_SELF
+    ) + nl.fdb_message(nl.RTM_DELNEIGH, _DEL, seq, ifindex, mac, vtep, 0, nl.NTF_MASTER)
 
 
 def _flood_add(op: FloodAdd, seq: int) -> bytes:
@@ -161,7 +149,6 @@ def _route_del(op: RouteDel, seq: int) -> bytes:
 _ENCODERS: dict[type, Callable[[Any, int], bytes]] = {
     FdbSet: _fdb_set,
     FdbDel: _fdb_del,
-    FdbMasterDel: _fdb_master_del,
     FloodAdd: _flood_add,
     FloodDel: _flood_del,
     NeighSet: _neigh_set,
