@@ -212,7 +212,12 @@ def show_kernel_table(result: dict[str, Any]) -> str:
         for d in result["differences"]
     ]
     body = table(rows, ["Kind", "VNI", "Device", "Entry", "evpnd wants", "kernel has"])
-    return f"{head}\n{body}\n\n{len(rows)} differences"
+    out = f"{head}\n{body}\n\n{len(rows)} differences"
+    wish = result.get("wish_differences") or []
+    if wish:
+        # evpnd's own bookkeeping disagrees with the best paths: a bug to report
+        out += "\nwish out of step with the best paths (please report):\n  " + "\n  ".join(wish)
+    return out
 
 
 def show_summary(result: dict[str, Any]) -> str:

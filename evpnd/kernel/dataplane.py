@@ -23,6 +23,7 @@ import structlog
 
 from evpnd.config import L3VniConfig
 from evpnd.events import Event, KernelRepaired, L3VniFound, L3VniGone, VniFound, VniGone
+from evpnd.kernel import invariant
 from evpnd.kernel import iproutes as ipr
 from evpnd.kernel import neighbours as nl
 from evpnd.kernel import operations as ops
@@ -348,13 +349,21 @@ class DataPlane:
         wanted = self.state.desired
         bridges = {p.bridge_ifindex: p for p in [*self.ports.values(), *self.l3_ports.values()]}
         rows = differences(actual, wanted, self._by_vxlan, bridges)
+        # The wish itself, checked against one computed from scratch (kernel/invariant.py):
+        # a mistake in the change-by-change bookkeeping shows here, not only in the kernel.
+        state = self.state
+        scratch = invariant.expected(
+            state.rib, state.ports, state.importing, state.l3ports, state.importing_l3
+        )
+        wish = invariant.differences(wanted, scratch)
         return {
             "programming": True,
-            "in_sync": not rows,
+            "in_sync": not rows and not wish,
             "settled": self.settled,
             "wanted": _counts(wanted),
             "kernel": _counts(actual),
             "differences": rows,
+            "wish_differences": wish,
         }
 
     async def _periodic(self) -> None:
