@@ -58,11 +58,22 @@ class Client:
     """Connects as AS 65000 / 127.0.0.2, completes the OPEN exchange, then sends bytes."""
 
     def __init__(
-        self, port: int, extended: bool = False, host: str = "127.0.0.1", source: str = CLIENT
+        self,
+        port: int,
+        extended: bool = False,
+        host: str = "127.0.0.1",
+        source: str = CLIENT,
+        graceful_restart_time: int = 0,
+        graceful_notification: bool = True,
     ) -> None:
         self.sock = socket.create_connection((host, port), source_address=(source, 0), timeout=30)
         local = LocalSettings(
-            65000, source, hold_time=0, graceful_restart_time=0, extended_message=extended
+            65000,
+            source,
+            hold_time=0,
+            graceful_restart_time=graceful_restart_time,
+            graceful_notification=graceful_notification,
+            extended_message=extended,
         )
         self.sock.sendall(local.open_message().encode() + Keepalive().encode())
         # The speaker answers our OPEN with its OPEN and a KEEPALIVE; our KEEPALIVE is next

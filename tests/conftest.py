@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if isinstance(item, pytest.Function)
             and item.get_closest_marker("lab") is None
             and any(
-                getattr(value, "__module__", None) == "tests.netns"
+                getattr(value, "__module__", None) in ("tests.netns", "benchmarks.restart")
                 for value in vars(item.module).values()
             )
         }

@@ -121,8 +121,13 @@ class DataPlane:
     async def start(self) -> None:
         self.events = Events()
         await self._discover()
-        self.reconciler.programmed = self._actual()
-        self.relearn()
+        # One dump serves both: what of the kernel's is ours, and what is local here (a dump
+        # of a large FDB costs seconds: the kernel restarts it for every batch it returns)
+        found = self._dump()
+        if found is not None:
+            bridge, inet = found
+            self.reconciler.programmed = self._actual(found)
+            self._take_in(bridge + inet)
         self.loop.add_reader(self.events.fileno(), self._on_events)
         self._task = self.loop.create_task(self._periodic())
         self._schedule_apply()
@@ -280,18 +285,31 @@ class DataPlane:
 
     # --- what the kernel has -------------------------------------------------------------------
 
-    def _actual(self) -> Entries:
+    def _dump(self) -> tuple[list[nl.Neighbour], list[nl.Neighbour]] | None:
+        """Every FDB entry, and every IPv4 and IPv6 neighbour."""
+        try:
+            return dump(nl.AF_BRIDGE), dump(socket.AF_INET) + dump(socket.AF_INET6)
+        except OSError as exc:
+            log.error("cannot dump neighbours", error=str(exc))
+            return None
+
+    def _actual(
+        self, found: tuple[list[nl.Neighbour], list[nl.Neighbour]] | None = None
+    ) -> Entries:
         """The entries the kernel has that are ours: extern_learn FDB and neighbour entries
         and flood entries on the vxlan ports evpnd manages, and routes of our protocol."""
         actual = Entries()
         vxlans, svis = self._managed()
+        if found is None:
+            found = self._dump()
         try:
-            bridge = dump(nl.AF_BRIDGE)
-            inet = dump(socket.AF_INET) + dump(socket.AF_INET6)
             actual.routes = dump_routes()
         except OSError as exc:
-            log.error("cannot dump neighbours", error=str(exc))
+            log.error("cannot dump routes", error=str(exc))
+            found = None
+        if found is None:
             return self.reconciler.programmed
+        bridge, inet = found
         halves = actual.bridge = set()
         for n in bridge:
             if n.ifindex not in vxlans or n.mac is None:
@@ -311,12 +329,9 @@ class DataPlane:
 
     def relearn(self) -> None:
         """Read the kernel's local MACs and bindings again (at start, after `clear mac`)."""
-        try:
-            entries = dump(nl.AF_BRIDGE) + dump(socket.AF_INET) + dump(socket.AF_INET6)
-        except OSError as exc:
-            log.error("cannot dump neighbours", error=str(exc))
-            return
-        self._take_in(entries)
+        found = self._dump()
+        if found is not None:
+            self._take_in(found[0] + found[1])
 
     def reconcile(self) -> int:
         """Compare the kernel with the RIB and repair the difference."""
