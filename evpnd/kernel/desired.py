@@ -281,11 +281,9 @@ class DesiredState:
             if key not in keys:
                 current = claims.get(key)
                 if type(current) is Path and current.route.label1 == label:  # type: ignore[union-attr]
-                    # the usual case, this label's claim was the only one: inline
+                    # the usual case, this label's claim was the only one
                     del claims[key]
-                    if fdb.pop(key, None) is not None and not quiet:
-                        pending.fdb_set.pop(key, None)
-                        pending.fdb_del.add(key)
+                    _put(fdb, pending.fdb_set, pending.fdb_del, key, None, quiet)
                     continue
                 _set_claim(claims, key, None, _LabelOf(label))
                 self._settle_fdb(key, quiet)
@@ -305,17 +303,9 @@ class DesiredState:
                 _set_claim(claims, key, winner, _LabelOf(label))
                 self._settle_fdb(key, quiet)
                 continue
-            # the usual case, this label's winner alone decides: inline (100,000 a table)
+            # the usual case, this label's winner alone decides (100,000 times a table)
             claims[key] = winner
-            if vtep is None:
-                if fdb.pop(key, None) is not None and not quiet:
-                    pending.fdb_set.pop(key, None)
-                    pending.fdb_del.add(key)
-            elif fdb.get(key) != vtep:
-                fdb[key] = vtep
-                if not quiet:
-                    pending.fdb_del.discard(key)
-                    pending.fdb_set[key] = vtep
+            _put(fdb, pending.fdb_set, pending.fdb_del, key, vtep, quiet)
         self._fdb_of[(label, mac)] = keys
 
     def _settle_fdb(self, key: FdbKey, quiet: bool) -> None:
@@ -327,17 +317,8 @@ class DesiredState:
             nexthop = best.attributes.nexthop  # type: ignore[union-attr]
             assert nexthop is not None
             vtep = nexthop[:16] if len(nexthop) == 32 else nexthop
-        fdb = self.desired.fdb
         pending = self._pending
-        if vtep is None:
-            if fdb.pop(key, None) is not None and not quiet:
-                pending.fdb_set.pop(key, None)
-                pending.fdb_del.add(key)
-        elif fdb.get(key) != vtep:
-            fdb[key] = vtep
-            if not quiet:
-                pending.fdb_del.discard(key)
-                pending.fdb_set[key] = vtep
+        _put(self.desired.fdb, pending.fdb_set, pending.fdb_del, key, vtep, quiet)
 
     def _neighbours(
         self,
@@ -376,17 +357,8 @@ class DesiredState:
         claims = self._neigh_claims.get(nkey)
         best = claims if not isinstance(claims, list) else min(claims, key=_neigh_order)
         mac = best.route.mac if best is not None else None  # type: ignore[union-attr]
-        neigh = self.desired.neigh
         pending = self._pending
-        if mac is None:
-            if neigh.pop(nkey, None) is not None and not quiet:
-                pending.neigh_set.pop(nkey, None)
-                pending.neigh_del.add(nkey)
-        elif neigh.get(nkey) != mac:
-            neigh[nkey] = mac
-            if not quiet:
-                pending.neigh_del.discard(nkey)
-                pending.neigh_set[nkey] = mac
+        _put(self.desired.neigh, pending.neigh_set, pending.neigh_del, nkey, mac, quiet)
 
     def _flood(self, key: object, path: Path | None, quiet: bool = False) -> None:
         wanted: list[FloodKey] = []
@@ -501,15 +473,7 @@ class DesiredState:
             value = tuple(sorted(users))
         elif users:
             value = min(users)
-        if value is None:
-            if table.pop(entry, None) is not None and not quiet:
-                set_.pop(entry, None)
-                del_.add(entry)
-        elif table.get(entry) != value:
-            table[entry] = value
-            if not quiet:
-                del_.discard(entry)
-                set_[entry] = value
+        _put(table, set_, del_, entry, value, quiet)
 
     def _l3_tables(self, kind: L3Kind) -> tuple[dict[Any, Any], dict[Any, Any], set[Any]]:
         desired, pending = self.desired, self._pending
@@ -518,6 +482,27 @@ class DesiredState:
         if kind is L3Kind.FDB:
             return desired.fdb, pending.fdb_set, pending.fdb_del
         return desired.neigh, pending.neigh_set, pending.neigh_del
+
+
+def _put(
+    table: dict[Any, Any],
+    to_set: dict[Any, Any],
+    to_remove: set[Any],
+    key: object,
+    value: object,
+    quiet: bool,
+) -> None:
+    """The wish for one entry is now `value` (None: no entry); unless `quiet` (a rebuild),
+    the change is queued for the next write."""
+    if value is None:
+        if table.pop(key, None) is not None and not quiet:
+            to_set.pop(key, None)
+            to_remove.add(key)
+    elif table.get(key) != value:
+        table[key] = value
+        if not quiet:
+            to_remove.discard(key)
+            to_set[key] = value
 
 
 def _set_claim(
