@@ -27,13 +27,13 @@ from evpnd.kernel.links import VxlanPort
 from evpnd.local.learning import LocalRoutes, Observation
 from evpnd.local.origination import L3Vni, Originator, Vni
 from evpnd.local.step import Step
+from evpnd.rib.adjout import Speaker
+from evpnd.rib.locrib import Rib
+from evpnd.rib.paths import LOCAL, Path, Source
 from evpnd.wire.constants import CeaseSubcode
 
 if TYPE_CHECKING:
     from evpnd.kernel.dataplane import DataPlane
-from evpnd.rib.adjout import Speaker
-from evpnd.rib.locrib import Rib
-from evpnd.rib.paths import LOCAL, Path, Source
 
 log = structlog.get_logger("evpnd")
 
