@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import grp
 import ipaddress
+import math
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,8 +143,19 @@ class _Reader:
         self.problems.append(f"{self.name}:{line}: {path}: {message}")
 
 
-def _scalar(node: yaml.Node) -> Any:
-    return yaml.safe_load(yaml.serialize(node)) if node is not None else None
+class _Unreadable:
+    """A scalar YAML cannot turn into a value (`!!int "sixty-five"`): every check refuses it."""
+
+
+def _scalar(node: yaml.Node | None) -> Any:
+    if node is None:
+        return None
+    if not isinstance(node, yaml.ScalarNode):
+        return _Unreadable()
+    try:
+        return yaml.safe_load(yaml.serialize(node))
+    except (yaml.YAMLError, ValueError):  # PyYAML raises ValueError for `!!int "x"`
+        return _Unreadable()
 
 
 _U32 = (1, 0xFFFFFFFF)
@@ -163,7 +175,17 @@ class _Fields:
             reader.problem(node, path or "(top)", "expected a mapping of keys to values")
             return
         for key_node, value_node in node.value:
-            self.items[str(key_node.value)] = (key_node, value_node)
+            key = str(key_node.value)
+            first = self.items.get(key)
+            if first is not None:
+                # YAML would let the last one win, silently: one of them is a mistake
+                reader.problem(
+                    key_node,
+                    self._at(key),
+                    f"given twice (first on line {first[0].start_mark.line + 1})",
+                )
+                continue
+            self.items[key] = (key_node, value_node)
 
     def _at(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
@@ -199,7 +221,12 @@ class _Fields:
         if node is None:
             return default
         value = _scalar(node)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < low:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < low
+        ):
             self.reader.problem(node, self._at(key), f"expected {what}, got {_show(node)}")
             return default
         return float(value)
@@ -265,13 +292,59 @@ def _default_router_id() -> str:
     return "127.0.0.1"
 
 
+#: A configuration larger than this is refused unread (100,000 static MACs take about 5 MB).
+MAX_CONFIG_BYTES = 16 << 20
+#: YAML aliases may repeat a node; this many nodes in all, counted with the repeats, is the
+#: most a file may expand to ("billion laughs" expands to billions).
+MAX_NODES = 2_000_000
+#: the tags of plain YAML data; anything else (!!python/…, !vault, !!timestamp, …) is refused
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "seq", "map")
+)
+#: the longest TCP MD5 key Linux takes (TCP_MD5SIG_MAXKEYLEN)
+MAX_PASSWORD_BYTES = 80
+
+
 def load(path: str | Path) -> Config:
     path = Path(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; not read"])
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError([f"{path.name}:{line}: not UTF-8 text (byte {exc.start})"]) from None
     return parse(text, path.name)
+
+
+def _check_nodes(root: yaml.Node, name: str) -> list[str]:
+    """Tags other than plain data's, and aliases that expand too far, before anything is
+    built from the file (walked without recursion, counting repeats)."""
+    problems: list[str] = []
+    stack: list[yaml.Node] = [root]
+    seen = 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            return [f"{name}:1: aliases expand to more than {MAX_NODES:,} nodes; refused"]
+        if node.tag not in _PLAIN_TAGS:
+            line = node.start_mark.line + 1
+            problems.append(f"{name}:{line}: YAML tag {node.tag} is not allowed here")
+            if len(problems) >= 20:
+                break
+            continue
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                stack += (key_node, value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+    return problems
 
 
 def parse(text: str, name: str = "<config>") -> Config:
@@ -286,11 +359,17 @@ def parse(text: str, name: str = "<config>") -> Config:
         ) from None
     if root is None:
         raise ConfigError([f"{name}:1: the file is empty; at least asn is needed"])
+    unsafe = _check_nodes(root, name)
+    if unsafe:
+        raise ConfigError(unsafe)
     top = _Fields(reader, root, "")
     asn = top.number("asn", 0, *_U32, "an AS number", required=True) or 0
     router_id = top.address("router_id", None)
     if router_id is not None and ipaddress.ip_address(router_id).version != 4:
         reader.problem(top.get("router_id"), "router_id", "expected an IPv4 address")
+    elif router_id is not None and ipaddress.ip_address(router_id).is_unspecified:
+        # RFC 6286: the BGP identifier is a non-zero 32-bit number
+        reader.problem(top.get("router_id"), "router_id", "0.0.0.0 is no BGP identifier")
     listen_address, listen_port = "::", 179
     listen_node = top.get("listen")
     if listen_node is not None:
@@ -345,6 +424,11 @@ def parse(text: str, name: str = "<config>") -> Config:
     addresses = [n.address for n in config.neighbors]
     for address in sorted({a for a in addresses if addresses.count(a) > 1}):
         reader.problems.append(f"{name}: neighbors: {address} is listed twice")
+    ours = {config.router_id, config.listen_address}
+    for where, node in top.items_of("neighbors"):
+        fields = _Fields(_Reader(name), node, where)
+        if fields.address("address", None) in ours:
+            reader.problem(node, f"{where}.address", "is this speaker's own address")
     if config.hold_time in (1, 2):
         reader.problems.append(f"{name}: hold_time: must be 0 or at least 3 (RFC 4271)")
     if reader.problems:
@@ -362,6 +446,19 @@ def _group(reader: _Reader, fields: _Fields, key: str) -> str | None:
     return name
 
 
+def _password(reader: _Reader, fields: _Fields, where: str) -> str | None:
+    """A TCP MD5 key: at most 80 bytes, what the kernel takes (said here, not at start)."""
+    password = fields.text("password", None)
+    if password is not None and len(password.encode()) > MAX_PASSWORD_BYTES:
+        reader.problem(
+            fields.get("password"),
+            f"{where}.password",
+            f"{len(password.encode())} bytes; TCP MD5 keys are {MAX_PASSWORD_BYTES} at most",
+        )
+        return None
+    return password
+
+
 def _neighbor(reader: _Reader, node: yaml.Node, where: str) -> NeighborConfig | None:
     fields = _Fields(reader, node, where)
     before = len(reader.problems)
@@ -377,7 +474,7 @@ def _neighbor(reader: _Reader, node: yaml.Node, where: str) -> NeighborConfig | 
     neighbor = NeighborConfig(
         address=address or "",
         remote_as=remote_as or 0,
-        password=fields.text("password", None),
+        password=_password(reader, fields, where),
         port=fields.number("port", 179, 1, 65535, "a port") or 179,
         passive=fields.flag("passive", False),
         hold_time=hold,
@@ -412,7 +509,7 @@ def _range(reader: _Reader, node: yaml.Node, where: str) -> ListenRange | None:
     result = ListenRange(
         prefix=prefix or ipaddress.ip_network("0.0.0.0/32"),
         remote_as=fields.number("remote_as", None, *_U32, "an AS number"),
-        password=fields.text("password", None),
+        password=_password(reader, fields, where),
         route_reflector_client=fields.flag("route_reflector_client", False),
         max_routes=fields.number("max_routes", None, 1, 1 << 31, "a route count"),
     )

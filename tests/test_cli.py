@@ -37,3 +37,26 @@ def test_decode_reports_errors_and_cut_messages() -> None:
     assert "marker is not all ones" in result.stdout
     result = run("decode", "zz")
     assert result.returncode == 2 and "not hex" in result.stderr
+
+
+def test_a_control_socket_path_that_is_a_file_is_left_alone(tmp_path) -> None:
+    """evpnd refuses to start rather than delete a regular file named as its socket."""
+    import subprocess
+    import sys
+
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    config = tmp_path / "evpnd.yaml"
+    config.write_text(
+        "asn: 65000\nrouter_id: 192.0.2.1\nlisten: {address: 127.0.0.1, port: 0}\n"
+        f"evpn: {{program_kernel: false}}\ncontrol_socket: {victim}\nstate_dir: {tmp_path}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "evpnd.cli", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "exists and is no socket" in result.stderr
+    assert victim.read_text() == "keep me"

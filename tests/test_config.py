@@ -126,3 +126,63 @@ evpn:
     assert problems(text + "control_group: no-such-group-here\n") == [
         "evpnd.yaml:10: control_group: no group named 'no-such-group-here' on this host"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted"),
+    [
+        ("asn: !!python/object/apply:os.system [true]\n", "evpnd.yaml:1: YAML tag"),
+        ("asn: 65000\nhostname: !vault |\n  abc\n", "evpnd.yaml:2: YAML tag !vault"),
+        ("asn: 65000\nstate_dir: !!timestamp 2001-99-99\n", "evpnd.yaml:2: YAML tag"),
+        ('asn: !!int "sixty-five"\n', "evpnd.yaml:1: asn: expected an AS number"),
+        ("asn: 65000\nasn: 65001\n", "evpnd.yaml:2: asn: given twice (first on line 1)"),
+        ("asn: 65000\nrouter_id: 0.0.0.0\n", "evpnd.yaml:2: router_id: 0.0.0.0 is no BGP"),
+        (
+            "asn: 65000\ngraceful_restart: {stale_path_time: .nan}\n",
+            "graceful_restart.stale_path_time: expected seconds",
+        ),
+        (
+            "asn: 65000\nneighbors:\n  - {address: 192.0.2.2, remote_as: 1, connect_retry: .inf}\n",
+            "neighbors[0].connect_retry: expected seconds",
+        ),
+        (
+            "asn: 65000\nneighbors:\n"
+            f"  - {{address: 192.0.2.2, remote_as: 1, password: {'x' * 81}}}\n",
+            "neighbors[0].password: 81 bytes; TCP MD5 keys are 80 at most",
+        ),
+        (
+            "asn: 65000\nrouter_id: 192.0.2.1\n"
+            "neighbors:\n  - {address: 192.0.2.1, remote_as: 1}\n",
+            "evpnd.yaml:4: neighbors[0].address: is this speaker's own address",
+        ),
+    ],
+)
+def test_broken_files_get_a_file_line_error(text: str, wanted: str) -> None:
+    found = problems(text)
+    assert any(wanted in p for p in found), found
+
+
+def test_an_alias_bomb_is_refused_quickly() -> None:
+    """ "Billion laughs": nine levels of ten aliases each would be a billion nodes."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 9):
+        below = f"*a{level - 1}"
+        lines.append(f"a{level}: &a{level} [{', '.join([below] * 10)}]")
+    lines.append("asn: 65000")
+    found = problems("\n".join(lines) + "\n")
+    assert found == ["evpnd.yaml:1: aliases expand to more than 2,000,000 nodes; refused"]
+
+
+def test_a_binary_or_huge_file_is_refused_with_a_reason(tmp_path) -> None:
+    from evpnd.config import MAX_CONFIG_BYTES, load
+
+    binary = tmp_path / "evpnd.yaml"
+    binary.write_bytes(b"asn: 65000\nhostname: \xff\xfe\n")
+    with pytest.raises(ConfigError) as caught:
+        load(binary)
+    assert caught.value.problems == ["evpnd.yaml:2: not UTF-8 text (byte 21)"]
+    huge = tmp_path / "huge.yaml"
+    huge.write_bytes(b"#" * (MAX_CONFIG_BYTES + 1))
+    with pytest.raises(ConfigError) as caught:
+        load(huge)
+    assert "larger than 16 MiB" in caught.value.problems[0]

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import grp
 import json
 import os
 import pwd
 import socket
+import stat
 import struct
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -60,7 +62,10 @@ class ControlServer:
         directory = os.path.dirname(self.path)
         if directory:
             os.makedirs(directory, exist_ok=True)
-        if os.path.exists(self.path):
+        if os.path.lexists(self.path):
+            if not stat.S_ISSOCK(os.lstat(self.path).st_mode):
+                # a mistyped control_socket must not cost someone a file
+                raise OSError(errno.EEXIST, f"control_socket {self.path} exists and is no socket")
             os.unlink(self.path)  # a socket left by a daemon that died
         self._server = await asyncio.start_unix_server(self._serve, path=self.path, limit=1 << 20)
         if self.group is not None:
