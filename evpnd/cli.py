@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import functools
 import gc
+import multiprocessing
 import os
 import signal
 import sys
@@ -70,6 +72,18 @@ async def _watchdog(every: float) -> None:
         await asyncio.sleep(every)
 
 
+async def _read_elsewhere(loop: asyncio.AbstractEventLoop, path: str) -> Config:
+    """The configuration file, read and checked in a process of its own: YAML parsing holds
+    the interpreter's lock for seconds on a large file (libyaml's too), and the loop must keep
+    the sessions' keepalives going meanwhile. A new process each time: reloads are rare."""
+    context = multiprocessing.get_context("spawn")  # not fork: this process has threads
+    pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=context)
+    try:
+        return await loop.run_in_executor(pool, load, path)
+    finally:
+        pool.shutdown(wait=False)  # (waiting would hold the loop until the process is gone)
+
+
 async def _run(config: Config, path: str | None) -> None:
     import structlog
 
@@ -82,18 +96,34 @@ async def _run(config: Config, path: str | None) -> None:
     daemon = Daemon(config, loop)
     await daemon.start()
 
-    def reload() -> dict[str, object]:
-        """SIGHUP and `evpnctl reload`: re-read the file; a broken one changes nothing."""
+    reloading = asyncio.Lock()
+
+    async def reload() -> dict[str, object]:
+        """SIGHUP and `evpnctl reload`: re-read the file; a broken one changes nothing. The
+        file is read and checked in a worker thread (a large or hostile file takes seconds, and
+        the loop must keep the sessions' keepalives going meanwhile); only a whole, valid
+        configuration is applied, on the loop, at once."""
         if path is None:
             log.warning("reload: running on the embedded default; nothing to re-read")
             return {"reloaded": False, "problems": ["running on the embedded default"]}
-        try:
-            daemon.reload(load(path))
-        except ConfigError as exc:
-            # The old configuration stays in force: a typo must not take a VTEP down.
-            log.error("reload refused; keeping the running configuration", problems=exc.problems)
-            return {"reloaded": False, "problems": exc.problems}
+        async with reloading:  # one at a time, in the order asked
+            try:
+                config = await _read_elsewhere(loop, path)
+            except ConfigError as exc:
+                # The old configuration stays in force: a typo must not take a VTEP down.
+                log.error(
+                    "reload refused; keeping the running configuration", problems=exc.problems
+                )
+                return {"reloaded": False, "problems": exc.problems}
+            daemon.reload(config)
         return {"reloaded": True, "problems": []}
+
+    pending: set[asyncio.Task[dict[str, object]]] = set()
+
+    def reload_on_signal() -> None:
+        task = loop.create_task(reload())
+        pending.add(task)  # held until done: the loop keeps only weak references to tasks
+        task.add_done_callback(pending.discard)
 
     daemon.reload_file = reload if path else None
     control = ControlServer(
@@ -114,7 +144,7 @@ async def _run(config: Config, path: str | None) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, reload)
+    loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
     await stop.wait()
     notify("STOPPING=1")
     if pinger is not None:

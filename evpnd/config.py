@@ -20,13 +20,22 @@ import yaml
 from evpnd.evpn.extcommunities import RouteTarget
 from evpnd.evpn.identifiers import RouteDistinguisher, mac_from_text
 
+#: problems reported at most (a 10 MB file of mistakes makes one line each)
+MAX_PROBLEMS = 50
+
 
 class ConfigError(ValueError):
     """One or more problems, each a line `file:line: key: what is wrong`."""
 
     def __init__(self, problems: list[str]) -> None:
+        if len(problems) > MAX_PROBLEMS:
+            problems = [*problems[:MAX_PROBLEMS], f"… and {len(problems) - MAX_PROBLEMS} more"]
         super().__init__("\n".join(problems))
         self.problems = problems
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[list[str]]]:
+        # (it crosses a process boundary: reloads are read in a worker process)
+        return ConfigError, (self.problems,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +150,15 @@ class _Reader:
     def problem(self, node: yaml.Node | None, path: str, message: str) -> None:
         line = node.start_mark.line + 1 if node is not None else 0
         self.problems.append(f"{self.name}:{line}: {path}: {message}")
+        if len(self.problems) >= MAX_PROBLEMS - 1:
+            # enough to act on: reading on through a file of mistakes would take minutes
+            raise _TooMany(
+                f"{self.name}:{line}: stopped reading after {len(self.problems)} problems"
+            )
+
+
+class _TooMany(Exception):
+    pass
 
 
 class _Unreadable:
@@ -301,6 +319,9 @@ MAX_NODES = 2_000_000
 _PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "seq", "map")
 )
+#: libyaml's composer where PyYAML has it (Debian's and PyPI's do): ten times the speed of
+#: the pure-Python one, which spends a minute on a 6 MB file
+_LOADER: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 #: the longest TCP MD5 key Linux takes (TCP_MD5SIG_MAXKEYLEN)
 MAX_PASSWORD_BYTES = 80
 
@@ -350,7 +371,14 @@ def _check_nodes(root: yaml.Node, name: str) -> list[str]:
 def parse(text: str, name: str = "<config>") -> Config:
     reader = _Reader(name)
     try:
-        root = yaml.compose(text)
+        return _parse(text, name, reader)
+    except _TooMany as exc:
+        raise ConfigError([*reader.problems, str(exc)]) from None
+
+
+def _parse(text: str, name: str, reader: _Reader) -> Config:
+    try:
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0

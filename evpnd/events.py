@@ -24,10 +24,18 @@ class Event:
 
     def fields(self) -> dict[str, Any]:
         """The watch event's fields (and the log line's), in declaration order."""
+        names = _NAMES.get(type(self))
+        if names is None:  # once per class: dataclasses.fields() is slow for a hot path
+            names = _NAMES[type(self)] = [
+                (f.name, f.name.rstrip("_")) for f in dataclasses.fields(self)
+            ]
         out: dict[str, Any] = dict(self.fixed)
-        for field in dataclasses.fields(self):
-            out[field.name.rstrip("_")] = getattr(self, field.name)
+        for name, key in names:
+            out[key] = getattr(self, name)
         return out
+
+
+_NAMES: dict[type, list[tuple[str, str]]] = {}
 
 
 # --- sessions ------------------------------------------------------------------------------

@@ -60,3 +60,12 @@ def test_a_control_socket_path_that_is_a_file_is_left_alone(tmp_path) -> None:
     assert result.returncode == 1
     assert "exists and is no socket" in result.stderr
     assert victim.read_text() == "keep me"
+
+
+def test_tables_never_pass_escape_sequences_to_the_terminal() -> None:
+    from evpnd.control.cli import printable, table
+
+    hostile = "evil\x1b]0;owned\x07\x1b[2J\u202e"
+    assert printable(hostile) == "evil\\x1b]0;owned\\x07\\x1b[2J\\u202e"
+    out = table([[hostile, "ok"]], ["Hostname", "State"])
+    assert "\x1b" not in out and "\x07" not in out and "\\x1b[2J" in out

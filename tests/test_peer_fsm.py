@@ -345,3 +345,16 @@ def test_a_pipelined_open_from_an_established_peer_closes_only_the_new_connectio
     assert pair.a.peer.established is before and pair.a.peer.state is State.ESTABLISHED
     closed = [a for a in actions if isinstance(a, CloseConnection)]
     assert [a.connection for a in closed] == [second]
+
+
+def test_a_peer_gets_two_connections_at_most() -> None:
+    """1,100 idle connections from a configured address must not take every descriptor: a
+    third inbound connection is refused (the shell closes it) and counted."""
+    pair = PeerPair()
+    pair.start()
+    assert pair.established()
+    second = pair.a.peer.connection_made(pair.now, outbound=False)
+    assert second is not None  # a collision or a restart: allowed
+    refused = [pair.a.peer.connection_made(pair.now, outbound=False) for _ in range(1100)]
+    assert refused == [None] * 1100 and pair.a.peer.connections_refused == 1100
+    assert pair.a.peer.state is State.ESTABLISHED

@@ -238,3 +238,24 @@ def test_a_throttle_says_the_first_then_once_an_interval_with_the_count() -> Non
     assert throttle.allow("a", 61.0) == 3  # said again, with the three held back
     assert throttle.allow("b", 62.0) == 0 and throttle.allow("c", 63.0) == 0
     assert throttle.allow("a", 64.0) == 0  # forgotten (limit 2): said at once
+
+
+def test_watchers_that_do_not_read_cost_nothing_and_see_what_they_lost() -> None:
+    import asyncio
+
+    from evpnd.control.watch import EventStream
+
+    async def scenario() -> tuple[list[dict[str, object]], int]:
+        stream = EventStream(limit=3)
+        events = stream.follow()
+        rib = Rib()
+        routes = [mac_route(mac=i.to_bytes(6, "big")) for i in range(1, 101)]
+        rib.update(A, routes, BASE, [])
+        stream.route_changes(rib.take_changes())  # 3 queued, 97 lost
+        first = [await anext(events) for _ in range(4)]
+        return first, len(routes)
+
+    first, count = asyncio.run(scenario())
+    assert sorted(str(e["event"]) for e in first) == ["lost", "route", "route", "route"]
+    (lost,) = [e for e in first if e["event"] == "lost"]
+    assert lost["count"] == count - 3  # said as soon as there is room again

@@ -39,6 +39,8 @@ from evpnd.bgp.negotiation import EVPN_FAMILY, LocalSettings, Negotiated
 from evpnd.wire.constants import CeaseSubcode, ErrorCode
 
 _ORDER = {State.OPEN_SENT: 1, State.OPEN_CONFIRM: 2, State.ESTABLISHED: 3}
+#: connections with one peer at once: an Established one and a colliding one (RFC 4271 §6.8)
+MAX_CONNECTIONS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,8 @@ class Peer:
         self.established_at: float | None = None
         self.last_error: str = ""
         self.admin_up = False
+        #: inbound connections refused because MAX_CONNECTIONS were open already
+        self.connections_refused = 0
 
     # --- what the shell asks ---------------------------------------------------------------
 
@@ -156,6 +160,11 @@ class Peer:
         if outbound:
             self._connecting = False
         if not self.admin_up:
+            return None
+        if not outbound and len(self._connections) >= MAX_CONNECTIONS:
+            # RFC 4271 §6.8 needs two at once (a collision), never more: a peer address that
+            # opens idle connections by the thousand must not take every descriptor
+            self.connections_refused += 1
             return None
         conn_id = self._next_id
         self._next_id += 1

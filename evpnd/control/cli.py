@@ -59,7 +59,17 @@ def request(path: str, command: str, **extra: Any) -> Any:
     return answer["result"]
 
 
+def printable(text: object) -> str:
+    """What a peer sent (its hostname, a shutdown message) as it may reach a terminal: control
+    characters, escape sequences among them, shown as `\\xNN` instead of being obeyed."""
+    return "".join(
+        c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+        for c in str(text)
+    )
+
+
 def table(rows: list[list[str]], headers: list[str]) -> str:
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=False)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     for row in rows:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import errno
 import grp
+import inspect
 import json
 import os
 import pwd
@@ -20,15 +21,46 @@ import struct
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import structlog
+
+from evpnd.ratelimit import Throttle
+
+log = structlog.get_logger("evpnd.control")
+
 WRITE_COMMANDS = frozenset({"clear peer", "clear mac", "reload"})
 
-#: answers one request (a JSON object) with a JSON-able result, or raises ValueError, KeyError
-#: or TypeError with a message for the client
+#: answers one request (a JSON object) with a JSON-able result (or an awaitable of one), or
+#: raises ValueError, KeyError or TypeError with a message for the client
 Handler = Callable[[dict[str, Any]], Any]
+
+
+#: the longest request line (a request is a few hundred bytes)
+LINE_LIMIT = 1 << 20
+#: control clients at once; more are refused with a reason
+MAX_CLIENTS = 64
 
 
 class Refused(Exception):
     pass
+
+
+def _request(line: bytes) -> dict[str, Any]:
+    """One request line, checked: a JSON object with a string command and an object of
+    filters (ValueError or TypeError, with the reason, otherwise)."""
+    try:
+        request = json.loads(line)
+    except RecursionError:
+        raise ValueError("a request nested too deeply") from None
+    if not isinstance(request, dict):
+        raise TypeError("a request is a JSON object")
+    if not isinstance(request.get("command"), str):
+        raise TypeError("command: expected a string")
+    filters = request.setdefault("filters", {})
+    if filters is None:
+        request["filters"] = {}
+    elif not isinstance(filters, dict):
+        raise TypeError("filters: expected an object")
+    return request
 
 
 def caller_groups(uid: int, gid: int) -> set[int]:
@@ -57,6 +89,9 @@ class ControlServer:
         self.group = group
         self.write_group = write_group
         self._server: asyncio.AbstractServer | None = None
+        self.clients = 0
+        self.clients_refused = 0
+        self._refusals = Throttle(60.0)
 
     async def start(self) -> None:
         directory = os.path.dirname(self.path)
@@ -67,7 +102,9 @@ class ControlServer:
                 # a mistyped control_socket must not cost someone a file
                 raise OSError(errno.EEXIST, f"control_socket {self.path} exists and is no socket")
             os.unlink(self.path)  # a socket left by a daemon that died
-        self._server = await asyncio.start_unix_server(self._serve, path=self.path, limit=1 << 20)
+        self._server = await asyncio.start_unix_server(
+            self._serve, path=self.path, limit=LINE_LIMIT
+        )
         if self.group is not None:
             os.chown(self.path, -1, grp.getgrnam(self.group).gr_gid)
         os.chmod(self.path, 0o660)
@@ -95,12 +132,30 @@ class ControlServer:
         return wanted in caller_groups(uid, gid)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.clients >= MAX_CLIENTS:
+            # said once a minute: a stuck tool opening sockets in a loop must not take every
+            # descriptor the daemon has
+            self.clients_refused += 1
+            held = self._refusals.allow("clients", asyncio.get_running_loop().time())
+            if held is not None:
+                log.warning("control client refused", open=self.clients, since_last=held or None)
+            writer.write(b'{"ok": false, "error": "too many control clients"}\n')
+            writer.close()
+            return
+        self.clients += 1
         try:
-            while line := await reader.readline():
+            while True:
                 try:
-                    request = json.loads(line)
-                    if not isinstance(request, dict):
-                        raise TypeError("a request is a JSON object")
+                    line = await reader.readline()
+                except ValueError:  # asyncio's LimitOverrunError: no newline within the limit
+                    answer = {"ok": False, "error": f"request longer than {LINE_LIMIT} bytes"}
+                    writer.write(json.dumps(answer).encode() + b"\n")
+                    await writer.drain()
+                    return
+                if not line:
+                    return
+                try:
+                    request = _request(line)
                     command = request.get("command")
                     if command in WRITE_COMMANDS and not self._may_write(writer):
                         raise Refused(
@@ -109,7 +164,10 @@ class ControlServer:
                     if command == "watch":
                         await self._watch(request, writer)
                         return
-                    answer = {"ok": True, "result": self.handle(request)}
+                    result = self.handle(request)
+                    if inspect.isawaitable(result):
+                        result = await result
+                    answer = {"ok": True, "result": result}
                 except (ValueError, KeyError, TypeError, Refused) as exc:
                     answer = {"ok": False, "error": str(exc)}
                     if isinstance(exc, Refused):
@@ -119,15 +177,22 @@ class ControlServer:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            self.clients -= 1
             writer.close()
 
     async def _watch(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
-        vni = request.get("filters", {}).get("vni")
+        vni = request["filters"].get("vni")
         events = self.follow()  # subscribed first: the answer means watching
         writer.write(b'{"ok": true, "result": "watching"}\n')
         await writer.drain()
+        sent = 0
         async for event in events:
             if vni is not None and event.get("vni") not in (None, int(vni)):
                 continue
             writer.write(json.dumps(event).encode() + b"\n")
             await writer.drain()
+            sent += 1
+            if sent % 64 == 0:
+                # neither drain() nor a queue with items in it yields: without this, one
+                # watcher would write its whole backlog in one turn of the loop
+                await asyncio.sleep(0)

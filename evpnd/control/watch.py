@@ -1,8 +1,9 @@
 """Live events for `evpnctl watch`: route and MAC changes, session changes, kernel repairs.
 
-Publishing costs nothing while nobody watches. A watcher that reads too slowly does not hold up
-the daemon: its queue is bounded, and what did not fit is reported as a count of lost events
-instead of being buffered without limit."""
+Publishing costs nothing while nobody watches, and the same small amount however many watch:
+events go once into one bounded log, and each watcher reads it from its own place. A watcher
+that reads too slowly holds up nobody: the log keeps the latest `limit` events, and what it
+missed is reported to it as a count of lost events."""
 
 from __future__ import annotations
 
@@ -20,43 +21,52 @@ from evpnd.rib.locrib import RouteChange
 Item = dict[str, Any]
 
 
-class _Watcher:
-    def __init__(self, limit: int) -> None:
-        self.queue: asyncio.Queue[Item] = asyncio.Queue(limit)
-        self.lost = 0
-
-
 class EventStream:
     def __init__(self, limit: int = 10_000) -> None:
         self.limit = limit
-        self._watchers: set[_Watcher] = set()
+        #: a ring: event number n is at n % limit while it is among the latest `limit`
+        self._ring: list[Item | None] = [None] * limit
+        #: the number of the next event published
+        self._next = 0
+        self._watchers = 0
+        #: watchers waiting for the next event
+        self._waiting: list[asyncio.Future[None]] = []
 
     def publish(self, event: Event) -> None:
         if not self._watchers:
             return
         item = {"time": round(time.time(), 3), "event": event.kind, **event.fields()}
-        for watcher in self._watchers:
-            try:
-                watcher.queue.put_nowait(item)
-            except asyncio.QueueFull:
-                watcher.lost += 1
+        self._ring[self._next % self.limit] = item
+        self._next += 1
+        waiting, self._waiting = self._waiting, []
+        for future in waiting:
+            if not future.done():
+                future.set_result(None)
 
     def follow(self) -> AsyncIterator[Item]:
         """The events from now on. The watcher is registered before this returns (not at the
         first iteration), so an event published after the call is never missed."""
-        watcher = _Watcher(self.limit)
-        self._watchers.add(watcher)
-        return self._drain(watcher)
+        self._watchers += 1
+        return self._read(self._next)
 
-    async def _drain(self, watcher: _Watcher) -> AsyncIterator[Item]:
+    async def _read(self, position: int) -> AsyncIterator[Item]:
         try:
             while True:
-                if watcher.lost and not watcher.queue.full():
-                    lost, watcher.lost = watcher.lost, 0
+                oldest = max(self._next - self.limit, 0)
+                if position < oldest:
+                    lost, position = oldest - position, oldest
                     yield {"time": round(time.time(), 3), "event": "lost", "count": lost}
-                yield await watcher.queue.get()
+                elif position < self._next:
+                    item = self._ring[position % self.limit]
+                    assert item is not None
+                    position += 1
+                    yield item
+                else:
+                    future = asyncio.get_running_loop().create_future()
+                    self._waiting.append(future)
+                    await future
         finally:
-            self._watchers.discard(watcher)
+            self._watchers -= 1
 
     def route_changes(self, changes: list[RouteChange]) -> None:
         """Best-path changes as events: added, changed, moved (another next hop, or between

@@ -48,6 +48,7 @@ def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
             "router_id": daemon.config.router_id,
             "routes": len(daemon.rib),
             "peers": len(daemon.drivers),
+            "loop_lag_worst_s": round(daemon.lag.worst, 4),
             "vnis": [
                 {
                     "vni": v.vni,

@@ -8,7 +8,7 @@ import ipaddress
 import pathlib
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
@@ -20,6 +20,7 @@ from evpnd.bgp.peer import PeerSettings
 from evpnd.config import Config, NeighborConfig
 from evpnd.control.watch import EventStream
 from evpnd.daemon import sockets
+from evpnd.daemon.lag import LoopLag
 from evpnd.daemon.peer_driver import BgpProtocol, PeerDriver
 from evpnd.daemon.rd_index import RdIndexStore
 from evpnd.events import Event
@@ -27,6 +28,7 @@ from evpnd.kernel.links import VxlanPort
 from evpnd.local.learning import LocalRoutes, Observation
 from evpnd.local.origination import L3Vni, Originator, Vni
 from evpnd.local.step import Step
+from evpnd.ratelimit import Throttle
 from evpnd.rib.adjout import Speaker
 from evpnd.rib.locrib import Rib
 from evpnd.rib.paths import LOCAL, Path, Source
@@ -58,16 +60,21 @@ class Daemon:
         self.kernel_l3_ports: dict[int, VxlanPort] = {}
         self.dataplane: DataPlane | None = None
         #: `evpnctl reload`: re-reads the configuration file (None: running on the default)
-        self.reload_file: Callable[[], dict[str, object]] | None = None
+        self.reload_file: Callable[[], Awaitable[dict[str, object]]] | None = None
         self.started_at = time.time()
         self._server: asyncio.AbstractServer | None = None
         self._listen_socket: socket.socket | None = None
+        #: connections from addresses that are no neighbour: counted, logged sparingly
+        self.strangers_refused = 0
+        self.stranger_log = Throttle(60.0)
         self._flush_scheduled = False
         #: what `evpnctl watch` shows
         self.events = EventStream()
         #: local MACs and their mobility: the sans-I/O core the kernel's observations feed
         self.local = LocalRoutes(self.rib)
         self.started_mono = loop.time()
+        #: how late the loop runs (metrics, `show summary`)
+        self.lag = LoopLag(loop)
         self._marker = pathlib.Path(config.state_dir) / "stopped-at"
         self.restarting = self._restarting()
 
@@ -81,6 +88,7 @@ class Daemon:
 
     async def start(self) -> None:
         config = self.config
+        self.lag.start()
         self._originate(config)
         if config.evpn.program_kernel:
             # Before the sessions: peers then learn our VNIs' routes in the first UPDATEs.
@@ -257,6 +265,7 @@ class Daemon:
         await asyncio.sleep(0.05)  # let the NOTIFICATIONs leave
         if self._server is not None:
             self._server.close()
+        self.lag.stop()
         log.info("stopped")
 
     def _restarting(self) -> bool:
@@ -435,12 +444,18 @@ class _Gate(BgpProtocol):
         address = sockets.normalise(peer[0]) if peer else "?"
         driver = self.daemon.driver_for(address)
         if driver is None:
-            log.warning(
-                "connection refused",
-                peer=address,
-                reason="neither a neighbor nor in a listen range",
-            )
             transport.abort()
+            # said once a minute per address, with the count: a scan must not fill the log
+            daemon = self.daemon
+            daemon.strangers_refused += 1
+            held = daemon.stranger_log.allow(address, daemon.loop.time())
+            if held is not None:
+                log.warning(
+                    "connection refused",
+                    peer=address,
+                    reason="neither a neighbor nor in a listen range",
+                    since_last=held or None,
+                )
             return
         self.driver = driver
         super().connection_made(transport)

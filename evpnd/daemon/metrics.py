@@ -134,7 +134,26 @@ class DaemonCollector(Collector):
                     remote_macs[route.label1] = remote_macs.get(route.label1, 0) + 1
         for kind, count in sorted(by_type.items()):
             routes.add_metric([str(kind)], count)
-        out = [up, state, uptime, received, advertised, updates, updates_out, messages_in]
+        lag = GaugeMetricFamily(
+            "evpnd_loop_lag_seconds",
+            "The event loop's largest delay of a 50 ms tick since the last scrape",
+        )
+        lag.add_metric([], daemon.lag.take_recent())
+        lag_worst = GaugeMetricFamily(
+            "evpnd_loop_lag_max_seconds", "The event loop's largest delay since start"
+        )
+        lag_worst.add_metric([], daemon.lag.worst)
+        refused = CounterMetricFamily(
+            "evpnd_connections_refused",
+            "Connections refused: from no neighbour, or over two with one peer",
+            labels=["reason"],
+        )
+        refused.add_metric(["stranger"], daemon.strangers_refused)
+        refused.add_metric(
+            ["too many"], sum(d.peer.connections_refused for d in daemon.drivers.values())
+        )
+        out = [lag, lag_worst, refused]
+        out += [up, state, uptime, received, advertised, updates, updates_out, messages_in]
         out += [messages_out, announced, withdrawn, refused, accepted, advertised_by_type, routes]
         dataplane = daemon.dataplane
         if dataplane is not None:

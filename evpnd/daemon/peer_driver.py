@@ -65,12 +65,52 @@ class BgpProtocol(asyncio.Protocol):
                 sockets.set_ttl(sock, 255, self.driver.min_ttl)
         self.conn_id = self.driver.attach(self)
 
+    #: bytes handed to the session per turn of the loop: a 256 KB read is 7,000 routes, and
+    #: the loop must get round to everyone else's keepalives between slices (about 5 ms each)
+    SLICE = 16 * 1024
+    _backlog: bytearray | None = None
+    _lost = False
+
     def data_received(self, data: bytes) -> None:
+        if self.conn_id is None:
+            return
+        if self._backlog is None and len(data) <= self.SLICE:
+            self._feed(data)
+            return
+        if self._backlog is None:
+            self._backlog = bytearray()
+            assert self.transport is not None
+            self.transport.pause_reading()  # in order: nothing new until this is fed
+            asyncio.get_running_loop().call_soon(self._feed_slice)
+        self._backlog += data
+
+    def _feed(self, data: bytes) -> None:
         if self.conn_id is not None:
             self.driver.peer.data_received(self.conn_id, data, self.driver.now())
             self.driver.process()
 
+    def _feed_slice(self) -> None:
+        backlog = self._backlog
+        assert backlog is not None
+        piece = bytes(backlog[: self.SLICE])
+        del backlog[: self.SLICE]
+        self._feed(piece)
+        if backlog and self.conn_id is not None:
+            asyncio.get_running_loop().call_soon(self._feed_slice)
+            return
+        self._backlog = None
+        if self._lost:
+            self._detach()
+        elif self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._backlog is not None:
+            self._lost = True  # what arrived before the end is taken in first
+            return
+        self._detach()
+
+    def _detach(self) -> None:
         if self.conn_id is not None:
             self.driver.detach(self.conn_id)
 
@@ -119,6 +159,9 @@ class PeerDriver:
         #: routes not imported (rib/validation.py), per reason
         self.routes_refused: dict[str, int] = {}
         self._refusal_log = Throttle(60.0)
+        #: RFC 7606 errors in UPDATEs that kept the session
+        self.update_errors = 0
+        self._error_log = Throttle(60.0)
         #: sessions that reached Established, like FRR's connectionsEstablished
         self.sessions_established = 0
         self.bytes_received = 0
@@ -196,7 +239,15 @@ class PeerDriver:
         conn_id = self.peer.connection_made(self.now(), protocol.outbound)
         if conn_id is None:
             assert protocol.transport is not None
-            protocol.transport.close()
+            protocol.transport.abort()
+            if self.peer.admin_up:
+                held = self._refusal_log.allow("too many connections", self.now())
+                if held is not None:
+                    self.log.warning(
+                        "connection refused",
+                        reason="two connections with this peer are open already",
+                        since_last=held or None,
+                    )
             return None
         self.protocols[conn_id] = protocol
         self.process()
@@ -267,7 +318,14 @@ class PeerDriver:
         elif isinstance(action, PeerRouteRefresh):
             self._on_route_refresh(action.request)
         elif isinstance(action, PeerUpdateErrors):
+            now = self.now()
             for error in action.errors:
+                # once a minute per kind of error, with the count: a fuzzing peer must not
+                # write hundreds of megabytes of log
+                self.update_errors += 1
+                held = self._error_log.allow((error.action, error.attribute), now)
+                if held is None:
+                    continue
                 self.log.warning(
                     "update error",
                     action=error.action.name.lower(),
@@ -275,6 +333,7 @@ class PeerDriver:
                     offset=error.offset,
                     attribute=error.attribute,
                     withdrawn=[r.text for r in error.withdrawn][:10] or None,
+                    since_last=held or None,
                 )
         elif isinstance(action, StaleRoutesExpired):
             removed = self.daemon.rib.sweep_stale(self.address)
