@@ -69,3 +69,12 @@ def test_tables_never_pass_escape_sequences_to_the_terminal() -> None:
     assert printable(hostile) == "evil\\x1b]0;owned\\x07\\x1b[2J\\u202e"
     out = table([[hostile, "ok"]], ["Hostname", "State"])
     assert "\x1b" not in out and "\x07" not in out and "\\x1b[2J" in out
+
+
+def test_the_ttl_of_a_saved_syn() -> None:
+    from evpnd.daemon.sockets import ttl_of
+
+    ipv4 = bytes([0x45, 0, 0, 60, 0, 0, 0x40, 0, 254, 6]) + bytes(10) + bytes(20)
+    ipv6 = bytes([0x60, 0, 0, 0, 0, 40, 6, 255]) + bytes(32) + bytes(20)
+    assert ttl_of(ipv4) == 254 and ttl_of(ipv6) == 255
+    assert ttl_of(b"") is None and ttl_of(bytes(19)) is None

@@ -298,6 +298,23 @@ def test_reload_removes_and_adds_peers() -> None:
         wait_for("up again", lambda: two.peer_state("10.29.0.1") == "Established", 30)
 
 
+PIPELINED = """
+import socket, sys
+sys.path.insert(0, ".")
+from evpnd.bgp.negotiation import LocalSettings
+from evpnd.bgp.messages import Keepalive
+from tests.test_malformed import GOOD, update
+sock = socket.create_connection(("10.32.0.1", 179), source_address=("10.33.0.3", 0), timeout=10)
+opening = LocalSettings(65000, "10.33.0.3", graceful_restart_time=0).open_message().encode()
+sock.sendall(opening + Keepalive().encode() + update(GOOD))
+try:
+    data = sock.recv(4096)
+except OSError:
+    data = b""
+print("closed before an OPEN" if not data else f"got {len(data)} bytes")
+"""
+
+
 def test_gtsm_accepts_one_hop_and_refuses_two() -> None:
     """RFC 5082: with ttl_security_hops 1 both send TTL 255 and accept only 255, so a peer one
     router further away (TTL 254 on arrival) never gets a session."""
@@ -339,3 +356,12 @@ def test_gtsm_accepts_one_hop_and_refuses_two() -> None:
         )
         assert one.peer_state("10.33.0.3") not in ("OpenSent", "OpenConfirm", "Established")
         assert far.peer_state("10.32.0.1") not in ("OpenSent", "OpenConfirm", "Established")
+        # A raw peer two hops away sends OPEN, KEEPALIVE and an UPDATE in its first flight,
+        # without GTSM of its own: refused on the SYN's TTL before a byte is read.
+        far.stop()
+        out = the_lab.run(c, sys.executable, "-c", PIPELINED, check=False)
+        assert "closed before an OPEN" in out, out
+        log = one.log.read_text()
+        assert "SYN arrived with TTL" in log and "below 255" in log
+        assert not [x for x in log.splitlines() if "session established" in x and "10.33" in x]
+        assert not [r for r in one.routes() if r["source"] == "10.33.0.3"]

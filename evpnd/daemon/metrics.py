@@ -143,16 +143,16 @@ class DaemonCollector(Collector):
             "evpnd_loop_lag_max_seconds", "The event loop's largest delay since start"
         )
         lag_worst.add_metric([], daemon.lag.worst)
-        refused = CounterMetricFamily(
+        connections_refused = CounterMetricFamily(
             "evpnd_connections_refused",
-            "Connections refused: from no neighbour, or over two with one peer",
+            "Connections refused: from no neighbour, too far away (GTSM), over two with a peer",
             labels=["reason"],
         )
-        refused.add_metric(["stranger"], daemon.strangers_refused)
-        refused.add_metric(
-            ["too many"], sum(d.peer.connections_refused for d in daemon.drivers.values())
-        )
-        out = [lag, lag_worst, refused]
+        connections_refused.add_metric(["stranger"], daemon.strangers_refused)
+        for reason in ("gtsm", "too many"):
+            total = sum(d.connections_refused.get(reason, 0) for d in daemon.drivers.values())
+            connections_refused.add_metric([reason], total)
+        out = [lag, lag_worst, connections_refused]
         out += [up, state, uptime, received, advertised, updates, updates_out, messages_in]
         out += [messages_out, announced, withdrawn, refused, accepted, advertised_by_type, routes]
         dataplane = daemon.dataplane

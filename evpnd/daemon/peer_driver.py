@@ -61,8 +61,16 @@ class BgpProtocol(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if not self.outbound and self.driver.min_ttl is not None:
-                sockets.set_ttl(sock, 255, self.driver.min_ttl)
+            min_ttl = self.driver.min_ttl
+            if not self.outbound and min_ttl is not None:
+                # RFC 5082: the SYN tells how far away the peer is, before we read a byte or
+                # answer with an OPEN; from now on the kernel drops anything from further
+                arrived = sockets.syn_ttl(sock)
+                if arrived is None or arrived < min_ttl:
+                    transport.abort()
+                    self.driver.refuse("gtsm", f"SYN arrived with TTL {arrived}, below {min_ttl}")
+                    return
+                sockets.set_ttl(sock, 255, min_ttl)
         self.conn_id = self.driver.attach(self)
 
     #: bytes handed to the session per turn of the loop: a 256 KB read is 7,000 routes, and
@@ -159,6 +167,8 @@ class PeerDriver:
         #: routes not imported (rib/validation.py), per reason
         self.routes_refused: dict[str, int] = {}
         self._refusal_log = Throttle(60.0)
+        #: inbound connections refused, per kind ("gtsm", "too many")
+        self.connections_refused: dict[str, int] = {}
         #: RFC 7606 errors in UPDATEs that kept the session
         self.update_errors = 0
         self._error_log = Throttle(60.0)
@@ -241,17 +251,19 @@ class PeerDriver:
             assert protocol.transport is not None
             protocol.transport.abort()
             if self.peer.admin_up:
-                held = self._refusal_log.allow("too many connections", self.now())
-                if held is not None:
-                    self.log.warning(
-                        "connection refused",
-                        reason="two connections with this peer are open already",
-                        since_last=held or None,
-                    )
+                self.refuse("too many", "two connections with this peer are open already")
             return None
         self.protocols[conn_id] = protocol
         self.process()
         return conn_id
+
+    def refuse(self, kind: str, reason: str) -> None:
+        """A connection closed before its first byte was read: counted per kind, and said
+        once a minute per kind with how many were held back."""
+        self.connections_refused[kind] = self.connections_refused.get(kind, 0) + 1
+        held = self._refusal_log.allow(("connection", kind), self.now())
+        if held is not None:
+            self.log.warning("connection refused", reason=reason, since_last=held or None)
 
     def detach(self, conn_id: int) -> None:
         if self.protocols.pop(conn_id, None) is not None:

@@ -9,6 +9,8 @@ import struct
 
 # From <linux/tcp.h> and <linux/in.h>; Python's socket module does not name them.
 TCP_MD5SIG = 14
+TCP_SAVE_SYN = 27
+TCP_SAVED_SYN = 28
 IP_MINTTL = 21
 IPV6_MINHOPCOUNT = 73
 _TCP_MD5SIG_MAXKEYLEN = 80
@@ -75,7 +77,30 @@ def listening_socket(address: str, port: int) -> socket.socket:
     # SYN-ACKs leave with the listener's TTL: 255 lets GTSM peers (RFC 5082) accept them, and
     # costs nothing elsewhere (FRR does the same).
     set_ttl(sock, 255)
+    # keep each connection's SYN, so that GTSM can look at the TTL it arrived with before a
+    # byte of the connection is read (IP_MINTTL set after accept() is too late for data
+    # that came with the handshake)
+    sock.setsockopt(socket.IPPROTO_TCP, TCP_SAVE_SYN, 1)
     sock.bind((address, port))
     sock.listen(64)
     sock.setblocking(False)
     return sock
+
+
+def syn_ttl(sock: socket.socket) -> int | None:
+    """The TTL (IPv4) or hop limit (IPv6) the accepted connection's SYN arrived with; None
+    when the kernel kept no SYN for it."""
+    try:
+        headers = sock.getsockopt(socket.IPPROTO_TCP, TCP_SAVED_SYN, 512)
+    except OSError:
+        return None
+    return ttl_of(headers)
+
+
+def ttl_of(headers: bytes) -> int | None:
+    """The TTL of an IPv4 header, the hop limit of an IPv6 one."""
+    if len(headers) >= 20 and headers[0] >> 4 == 4:
+        return headers[8]
+    if len(headers) >= 40 and headers[0] >> 4 == 6:
+        return headers[7]
+    return None
