@@ -158,6 +158,47 @@ def test_tcp_md5() -> None:
         assert tcp_counter(the_lab, b, "TCPMD5Failure") == 0
 
 
+def test_a_listen_range_password_guards_the_whole_range() -> None:
+    """MD5 per prefix (TCP_MD5SIG_EXT): a spoke in the range with the range's password gets a
+    session; one in the range without it never completes the handshake (the kernel drops
+    its segments for their missing signature, and says so)."""
+    with lab() as the_lab:
+        a, b, c = the_lab.ns("a"), the_lab.ns("b"), the_lab.ns("c")
+        the_lab.link(a, "10.26.0.1/24", b, "10.26.0.2/24")
+        the_lab.link(a, "10.26.1.1/24", c, "10.26.1.3/24")
+        hub = the_lab.evpnd(
+            a,
+            "a",
+            vtep(
+                "10.26.0.1",
+                "  []",
+                extra="""listen_ranges:
+  - {prefix: 10.26.0.0/16, remote_as: 65000, password: ranged}""",
+            ).replace('address: "10.26.0.1"', 'address: "::"'),
+        )
+        signed = the_lab.evpnd(
+            b,
+            "b",
+            vtep(
+                "10.26.0.2",
+                "  - {address: 10.26.0.1, remote_as: 65000, password: ranged, connect_retry: 1}",
+            ),
+        )
+        unsigned = the_lab.evpnd(
+            c,
+            "c",
+            vtep("10.26.1.3", "  - {address: 10.26.1.1, remote_as: 65000, connect_retry: 1}"),
+        )
+        wait_for("the signed spoke", lambda: signed.peer_state("10.26.0.1") == "Established", 30)
+        wait_for(
+            "the unsigned spoke's segments dropped",
+            lambda: tcp_counter(the_lab, a, "TCPMD5NotFound") >= 3,
+            30,
+        )
+        assert unsigned.peer_state("10.26.1.1") not in ("OpenSent", "OpenConfirm", "Established")
+        assert [p["address"] for p in hub.ctl("show", "peers")] == ["10.26.0.2"]
+
+
 def test_listen_range_accepts_an_unnamed_peer_and_refuses_strangers() -> None:
     with lab() as the_lab:
         a, b, c = the_lab.ns("a"), the_lab.ns("b"), the_lab.ns("c")

@@ -327,6 +327,15 @@ class Daemon:
                 sockets.set_md5(sock, neighbor.address, neighbor.password)
             if neighbor.ttl_security_hops is not None:
                 log.info("gtsm", peer=neighbor.address, hops=neighbor.ttl_security_hops)
+        for listen_range in config.listen_ranges:
+            if listen_range.password:
+                # one key for the whole prefix: a peer in the range without it, or with
+                # another, never completes the handshake (a neighbour's own key is more
+                # specific and wins for its address)
+                prefix = listen_range.prefix
+                sockets.set_md5(
+                    sock, str(prefix.network_address), listen_range.password, prefix.prefixlen
+                )
         self._listen_socket = sock
         self._server = await self.loop.create_server(self._accept, sock=sock)
 

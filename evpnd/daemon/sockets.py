@@ -9,6 +9,8 @@ import struct
 
 # From <linux/tcp.h> and <linux/in.h>; Python's socket module does not name them.
 TCP_MD5SIG = 14
+TCP_MD5SIG_EXT = 32
+TCP_MD5SIG_FLAG_PREFIX = 1
 TCP_SAVE_SYN = 27
 TCP_SAVED_SYN = 28
 IP_MINTTL = 21
@@ -32,18 +34,26 @@ def _sockaddr(address: str, sock_family: int) -> bytes:
     return raw + bytes(128 - len(raw))
 
 
-def set_md5(sock: socket.socket, peer: str, password: str | None) -> None:
-    """Install (or with None, remove) the TCP MD5 key for `peer` on `sock`."""
+def set_md5(
+    sock: socket.socket, peer: str, password: str | None, prefix_len: int | None = None
+) -> None:
+    """Install (or with None, remove) the TCP MD5 key for `peer` on `sock` — with
+    `prefix_len`, for every address of the prefix `peer/prefix_len` (a listen range; the
+    kernel's TCP_MD5SIG_EXT with TCP_MD5SIG_FLAG_PREFIX)."""
     key = (password or "").encode()
     if len(key) > _TCP_MD5SIG_MAXKEYLEN:
         raise ValueError("TCP MD5 passwords are at most 80 bytes")
+    flags, option = 0, TCP_MD5SIG
+    if prefix_len is not None:
+        # (for an IPv4 prefix on a dual-stack socket the kernel takes the IPv4 length)
+        flags, option = TCP_MD5SIG_FLAG_PREFIX, TCP_MD5SIG_EXT
     value = (
         _sockaddr(peer, sock.family)
-        + struct.pack("=BBHI", 0, 0, len(key), 0)
+        + struct.pack("=BBHI", flags, prefix_len or 0, len(key), 0)
         + key
         + bytes(_TCP_MD5SIG_MAXKEYLEN - len(key))
     )
-    sock.setsockopt(socket.IPPROTO_TCP, TCP_MD5SIG, value)
+    sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 def set_ttl(sock: socket.socket, ttl: int, min_ttl: int | None = None) -> None:
