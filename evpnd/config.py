@@ -449,16 +449,23 @@ def _parse(text: str, name: str, reader: _Reader) -> Config:
         source=name,
     )
     top.done()
-    addresses = [n.address for n in config.neighbors]
-    for address in sorted({a for a in addresses if addresses.count(a) > 1}):
-        reader.problems.append(f"{name}: neighbors: {address} is listed twice")
     ours = {config.router_id, config.listen_address}
+    first_line: dict[str, int] = {}
     for where, node in top.items_of("neighbors"):
         fields = _Fields(_Reader(name), node, where)
-        if fields.address("address", None) in ours:
+        address = fields.address("address", None)
+        if address is None:
+            continue
+        if address in ours:
             reader.problem(node, f"{where}.address", "is this speaker's own address")
+        if address in first_line:
+            reader.problem(
+                node, f"{where}.address", f"{address} is listed twice (first on line "
+                f"{first_line[address]})"
+            )  # fmt: skip
+        first_line.setdefault(address, node.start_mark.line + 1)
     if config.hold_time in (1, 2):
-        reader.problems.append(f"{name}: hold_time: must be 0 or at least 3 (RFC 4271)")
+        reader.problem(top.get("hold_time"), "hold_time", "must be 0 or at least 3 (RFC 4271)")
     if reader.problems:
         raise ConfigError(reader.problems)
     return config

@@ -186,3 +186,15 @@ def test_a_binary_or_huge_file_is_refused_with_a_reason(tmp_path) -> None:
     with pytest.raises(ConfigError) as caught:
         load(huge)
     assert "larger than 16 MiB" in caught.value.problems[0]
+
+
+def test_every_problem_names_its_line() -> None:
+    found = problems(
+        "asn: 65000\nhold_time: 2\nneighbors:\n"
+        "  - {address: 192.0.2.2, remote_as: 1}\n  - {address: 192.0.2.2, remote_as: 1}\n"
+    )
+    assert "evpnd.yaml:2: hold_time: must be 0 or at least 3 (RFC 4271)" in found
+    assert (
+        "evpnd.yaml:5: neighbors[1].address: 192.0.2.2 is listed twice (first on line 4)" in found
+    )
+    assert all(p.split(":")[1].isdigit() and p.split(":")[1] != "0" for p in found), found
