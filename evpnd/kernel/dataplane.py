@@ -41,7 +41,9 @@ from evpnd.rib.paths import Path
 log = structlog.get_logger("evpnd.kernel")
 
 #: removals per write from which our own removals' notifications are filtered in the kernel
-BULK_REMOVAL = 1000
+#: (received UPDATEs reach the session in 16 KB slices: a withdrawal of 100,000 is written
+#: 450 at a time, and each of those writes must be filtered)
+BULK_REMOVAL = 100
 #: pending FDB changes at which a write starts before the current burst of UPDATEs is done
 #: (benchmarks/converge.py: 2,000 to 10,000 all pipeline well)
 EAGER_WRITE = 5000
