@@ -54,6 +54,17 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30, every: fl
     raise AssertionError(f"timed out waiting for {what}; last saw: {last!r}")
 
 
+def listed_before_repair(make: Callable[[], None], listed: Callable[[], bool]) -> None:
+    """Make a stray entry, then ask whether a report lists it. The periodic reconciliation may
+    remove it in between (it runs every 10 s, at any moment): then make it again; three misses
+    in a row are a failure."""
+    for _ in range(3):
+        make()
+        if listed():
+            return
+    raise AssertionError("the stray entry was never listed")
+
+
 def tcp_counter(lab: Lab, ns: str, name: str) -> int:
     """A TcpExt counter of a namespace's network stack (/proc/net/netstat is per namespace),
     e.g. TCPMD5Failure or TCPMinTTLDrop: the kernel's own word that it dropped a segment."""
