@@ -49,13 +49,7 @@ def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
             "routes": len(daemon.rib),
             "peers": len(daemon.drivers),
             "loop_lag_worst_s": round(daemon.lag.worst, 4),
-            "connections_refused": {
-                "stranger": daemon.strangers_refused,
-                "gtsm": sum(d.connections_refused.get("gtsm", 0) for d in daemon.drivers.values()),
-                "too many": sum(
-                    d.connections_refused.get("too many", 0) for d in daemon.drivers.values()
-                ),
-            },
+            "connections_refused": daemon.connections_refused(),
             "vnis": [
                 {
                     "vni": v.vni,

@@ -174,6 +174,15 @@ class Daemon:
         self.settle()
         return True
 
+    def connections_refused(self) -> dict[str, int]:
+        """Connections closed before a byte was read, by reason (metrics, show summary)."""
+        drivers = self.drivers.values()
+        return {
+            "stranger": self.strangers_refused,
+            "gtsm": sum(d.gtsm_refused for d in drivers),
+            "too many": sum(d.peer.connections_refused for d in drivers),
+        }
+
     def peers_settled(self) -> bool:
         """Every configured peer has sent End-of-RIB, or the restart time has passed: what
         the kernel has and the RIB does not want may go now."""

@@ -148,10 +148,8 @@ class DaemonCollector(Collector):
             "Connections refused: from no neighbour, too far away (GTSM), over two with a peer",
             labels=["reason"],
         )
-        connections_refused.add_metric(["stranger"], daemon.strangers_refused)
-        for reason in ("gtsm", "too many"):
-            total = sum(d.connections_refused.get(reason, 0) for d in daemon.drivers.values())
-            connections_refused.add_metric([reason], total)
+        for reason, count in daemon.connections_refused().items():
+            connections_refused.add_metric([reason], count)
         out = [lag, lag_worst, connections_refused]
         out += [up, state, uptime, received, advertised, updates, updates_out, messages_in]
         out += [messages_out, announced, withdrawn, refused, accepted, advertised_by_type, routes]

@@ -167,8 +167,8 @@ class PeerDriver:
         #: routes not imported (rib/validation.py), per reason
         self.routes_refused: dict[str, int] = {}
         self._refusal_log = Throttle(60.0)
-        #: inbound connections refused, per kind ("gtsm", "too many")
-        self.connections_refused: dict[str, int] = {}
+        #: inbound connections whose SYN came from too far away (GTSM)
+        self.gtsm_refused = 0
         #: RFC 7606 errors in UPDATEs that kept the session
         self.update_errors = 0
         self._error_log = Throttle(60.0)
@@ -258,9 +258,11 @@ class PeerDriver:
         return conn_id
 
     def refuse(self, kind: str, reason: str) -> None:
-        """A connection closed before its first byte was read: counted per kind, and said
-        once a minute per kind with how many were held back."""
-        self.connections_refused[kind] = self.connections_refused.get(kind, 0) + 1
+        """A connection closed before its first byte was read: said once a minute per kind
+        with how many were held back (GTSM refusals are counted here; a third connection is
+        counted by the peer core, which refused it)."""
+        if kind == "gtsm":
+            self.gtsm_refused += 1
         held = self._refusal_log.allow(("connection", kind), self.now())
         if held is not None:
             self.log.warning("connection refused", reason=reason, since_last=held or None)

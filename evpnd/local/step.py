@@ -26,6 +26,3 @@ class Step:
 
     updates: list[RibUpdate] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.updates or self.events)
