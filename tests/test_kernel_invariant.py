@@ -17,6 +17,7 @@ from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher
 from evpnd.evpn.routes import EvpnRoute, InclusiveMulticastRoute, IpPrefixRoute, MacIpRoute
 from evpnd.kernel import invariant
 from evpnd.kernel import operations as ops
+from evpnd.kernel.audit import Probed
 from evpnd.kernel.desired import DesiredState, Entries, L3Ports, VniPorts
 from evpnd.kernel.reconciler import Reconciler
 from evpnd.local.learning import LocalMac, LocalMacGone, LocalRoutes
@@ -119,6 +120,27 @@ class World:
         operations, _ = self.reconciler.take()
         self.kernel.apply(operations)
 
+    def tamper(self, key: tuple[int, bytes], vtep: bytes | None, ip: bytes) -> None:
+        """Someone else changes the kernel behind evpnd's back — removes or rewrites an FDB
+        entry, adds a stray, binds an IP — and a notification names it: evpnd asks the kernel
+        about those entries (the simulated answers below), then makes its periodic pass."""
+        e = self.kernel.entries
+        if vtep is None:
+            e.fdb.pop(key, None)
+        else:
+            e.fdb[key] = vtep
+        nkey = (11, ip)
+        e.neigh[nkey] = key[1]
+        probed = Probed(
+            fdb={key: (e.fdb.get(key), key in e.fdb)},
+            neigh={nkey: e.neigh.get(nkey)},
+        )
+        operations, _, wrong = self.reconciler.check(probed, settled=True)
+        assert wrong >= 0
+        self.kernel.apply(operations)
+        operations, _ = self.reconciler.take_strays()
+        self.kernel.apply(operations)
+
     def check(self) -> None:
         want = invariant.expected(self.rib, dict(PORTS), importing, dict(L3), importing_l3)
         assert invariant.differences(self.state.desired, want) == []  # the incremental wish
@@ -210,6 +232,13 @@ event = st.one_of(
     st.tuples(st.just("flap"), st.integers(0, 1), st.booleans()),
     st.tuples(st.just("local"), st.integers(0, 2), st.booleans()),
     st.tuples(st.just("restart")),
+    st.tuples(
+        st.just("tamper"),
+        st.sampled_from([10, 20]),
+        st.integers(0, len(MACS) - 1),
+        st.one_of(st.none(), st.sampled_from(VTEPS)),
+        st.sampled_from(IPS[1:]),
+    ),
 )
 
 
@@ -244,6 +273,10 @@ def test_the_kernel_equals_what_the_best_paths_call_for(events: list[tuple[objec
             seen = LocalMac(100, MACS[int(mac)]) if here else LocalMacGone(100, MACS[int(mac)])
             for update in world.local.observe([seen], now).updates:
                 world.rib.update(LOCAL_SOURCE, *update)
+        elif kind == "tamper":
+            _, ifindex, mac, vtep, ip = step
+            world.settle(now)
+            world.tamper((int(ifindex), MACS[int(mac)]), vtep, ip)  # type: ignore[arg-type]
         else:
             world.settle(now)
             world.start()

@@ -18,6 +18,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import structlog
 
@@ -27,10 +28,11 @@ from evpnd.kernel import invariant
 from evpnd.kernel import iproutes as ipr
 from evpnd.kernel import neighbours as nl
 from evpnd.kernel import operations as ops
+from evpnd.kernel.audit import Audit, Probed, Questions
 from evpnd.kernel.desired import Changes, DesiredState, Entries, L3Ports, VniPorts
 from evpnd.kernel.iproutes import RT_TABLE_MAIN
 from evpnd.kernel.links import VxlanPort, discover
-from evpnd.kernel.netlink import Events, Writer, dump, dump_routes
+from evpnd.kernel.netlink import Events, Prober, Writer, dump, dump_routes
 from evpnd.kernel.observe import meaning
 from evpnd.kernel.reconciler import Reconciler, differences
 from evpnd.local.learning import Observation
@@ -47,10 +49,17 @@ BULK_REMOVAL = 100
 #: pending FDB changes at which a write starts before the current burst of UPDATEs is done
 #: (benchmarks/converge.py: 2,000 to 10,000 all pipeline well)
 EAGER_WRITE = 5000
+#: delay (seconds) before asking about entries someone else's notifications named: a burst of
+#: them (`bridge fdb flush`, say) is asked about in one go
+CHECK_DELAY = 0.05
+#: past this many wanted entries `show kernel` does not recompute the wish from scratch (it
+#: takes about a second per 300,000 routes, on the event loop); the tests cover the bookkeeping
+SCRATCH_CHECK_LIMIT = 50_000
 #: upper bounds (seconds) of the UPDATE-to-kernel histogram's buckets
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 Importing = Callable[[Path], list[int]]
+T = TypeVar("T")
 Batch = list[tuple[bytes, ops.Operation]]
 Failures = list[tuple[ops.Operation, int]]
 
@@ -92,6 +101,7 @@ class DataPlane:
         self.on_local = on_local
         self.reconcile_interval = reconcile_interval
         self.writer = Writer()
+        self.prober = Prober()
         #: The kernel's part of a write runs in this thread (sendmsg releases the GIL), so that
         #: decoding the next UPDATEs overlaps it. One worker: batches stay in order.
         self._pool: concurrent.futures.ThreadPoolExecutor | None = (
@@ -115,6 +125,14 @@ class DataPlane:
         self._task: asyncio.Task[None] | None = None
         self._frozen = False
         self._refusal_log = Throttle(60.0)
+        self.audit = Audit()
+        #: entries someone else's notifications named, to ask the kernel about
+        self._check_fdb: set[tuple[int, bytes]] = set()
+        self._check_neigh: set[tuple[int, bytes]] = set()
+        self._check_handle: asyncio.TimerHandle | None = None
+        self._resyncing = False
+        #: False when there are too many ports for the kernel-side event filter
+        self._filtered = True
         #: loop time of the oldest UPDATE whose changes are not written yet
         self._oldest_update: float | None = None
 
@@ -123,13 +141,14 @@ class DataPlane:
     async def start(self) -> None:
         self.events = Events()
         await self._discover()
-        # One dump serves both: what of the kernel's is ours, and what is local here (a dump
-        # of a large FDB costs seconds: the kernel restarts it for every batch it returns)
-        found = self._dump()
+        # One dump serves both: what of the kernel's is ours, and what is local here. In the
+        # writer thread: a dump of a large FDB costs seconds (the kernel restarts it for every
+        # batch it returns), and the event loop must answer meanwhile.
+        found = await self._in_thread(self._read_kernel)
         if found is not None:
-            bridge, inet = found
-            self.reconciler.programmed = self._actual(found)
-            self._take_in(bridge + inet)
+            bridge, inet, routes = found
+            self.reconciler.programmed = self._actual(bridge, inet, routes)
+            self._take_in(bridge + inet, checks=False)
         self.loop.add_reader(self.events.fileno(), self._on_events)
         self._task = self.loop.create_task(self._periodic())
         self._schedule_apply()
@@ -138,10 +157,17 @@ class DataPlane:
         """From now on the kernel is left as it is: the daemon is stopping, and the sessions
         it ends must not take their routes' entries with them (a restart keeps forwarding)."""
         self._frozen = True
-        for handle in (self._apply_handle, self._reconcile_handle, self._rediscover_handle):
+        handles = (
+            self._apply_handle,
+            self._reconcile_handle,
+            self._rediscover_handle,
+            self._check_handle,
+        )
+        for handle in handles:
             if handle is not None:
                 handle.cancel()
         self._apply_handle = self._reconcile_handle = self._rediscover_handle = None
+        self._check_handle = None
         if self._task is not None:
             self._task.cancel()
 
@@ -159,6 +185,7 @@ class DataPlane:
         if flush:
             self._write(self.reconciler.flush(), Changes())
         self.writer.close()
+        self.prober.close()
 
     # --- the RIB's changes, from the daemon ----------------------------------------------------
 
@@ -268,8 +295,9 @@ class DataPlane:
         if self.events is None:
             return
         try:
-            self.events.ignore_own(self._managed_ports(), self.writer.port_id)
+            self._filtered = self.events.ignore_own(self._managed_ports(), self.writer.port_id)
         except OSError as exc:
+            self._filtered = False
             log.warning("cannot filter netlink events in the kernel", error=str(exc))
 
     def rediscover(self) -> None:
@@ -287,31 +315,34 @@ class DataPlane:
 
     # --- what the kernel has -------------------------------------------------------------------
 
-    def _dump(self) -> tuple[list[nl.Neighbour], list[nl.Neighbour]] | None:
-        """Every FDB entry, and every IPv4 and IPv6 neighbour."""
+    async def _in_thread(self, work: Callable[[], T]) -> T | None:
+        """`work` in the writer thread, after the writes queued before it; None when stopping."""
+        if self._pool is None:
+            return None
+        return await asyncio.wrap_future(self._pool.submit(work))
+
+    def _read_kernel(
+        self,
+    ) -> tuple[list[nl.Neighbour], list[nl.Neighbour], dict[ipr.RouteKey, ipr.Nexthops]] | None:
+        """Every FDB entry, every IPv4 and IPv6 neighbour, and our routes (writer thread)."""
         try:
-            return dump(nl.AF_BRIDGE), dump(socket.AF_INET) + dump(socket.AF_INET6)
+            bridge = dump(nl.AF_BRIDGE)
+            inet = dump(socket.AF_INET) + dump(socket.AF_INET6)
+            return bridge, inet, dump_routes()
         except OSError as exc:
-            log.error("cannot dump neighbours", error=str(exc))
+            log.error("cannot read the kernel's tables", error=str(exc))
             return None
 
     def _actual(
-        self, found: tuple[list[nl.Neighbour], list[nl.Neighbour]] | None = None
+        self,
+        bridge: list[nl.Neighbour],
+        inet: list[nl.Neighbour],
+        routes: dict[ipr.RouteKey, ipr.Nexthops],
     ) -> Entries:
         """The entries the kernel has that are ours: extern_learn FDB and neighbour entries
         and flood entries on the vxlan ports evpnd manages, and routes of our protocol."""
-        actual = Entries()
+        actual = Entries(routes=routes)
         vxlans, svis = self._managed()
-        if found is None:
-            found = self._dump()
-        try:
-            actual.routes = dump_routes()
-        except OSError as exc:
-            log.error("cannot dump routes", error=str(exc))
-            found = None
-        if found is None:
-            return self.reconciler.programmed
-        bridge, inet = found
         halves = actual.bridge = set()
         for n in bridge:
             if n.ifindex not in vxlans or n.mac is None:
@@ -330,49 +361,133 @@ class DataPlane:
         return actual
 
     def relearn(self) -> None:
-        """Read the kernel's local MACs and bindings again (at start, after `clear mac`)."""
-        found = self._dump()
-        if found is not None:
-            self._take_in(found[0] + found[1])
+        """Read the kernel's local MACs and bindings again (after `clear mac`)."""
+        self.loop.create_task(self._relearn())
 
-    def reconcile(self) -> int:
-        """Compare the kernel with the RIB and repair the difference."""
-        if self._inflight:
-            # batches still on their way would look like differences
-            self._schedule_reconcile(0.2)
-            return 0
-        self.settled = self.settled or self.peers_settled()
-        operations, changes = self.reconciler.repair(self._actual(), self.settled)
-        if changes:
-            removed = len(changes.fdb_del) + len(changes.flood_del) + len(changes.neigh_del)
-            self.counters.repairs += len(changes)
-            self.report(
-                KernelRepaired(
-                    len(changes),
-                    len(changes.fdb_set),
-                    len(changes.flood_add),
-                    len(changes.neigh_set),
-                    len(changes.route_set),
-                    removed,
-                )
+    async def _relearn(self) -> None:
+        found = await self._in_thread(self._read_kernel)
+        if found is not None and not self._frozen:
+            self._take_in(found[0] + found[1], checks=False)
+
+    def reconcile(self) -> None:
+        """A full comparison of the kernel with the RIB, from dumps: at start, when the ports
+        change, and when notifications were lost (the event buffer overran) or a write failed
+        as a whole. Never on a timer: see audit.py for what keeps the kernel right between."""
+        if self._resyncing or self._frozen:
+            return
+        self._resyncing = True
+        self.loop.create_task(self._resync())
+
+    async def _resync(self) -> None:
+        try:
+            found = await self._in_thread(self._read_kernel)
+        finally:
+            self._resyncing = False
+        if found is None or self._frozen:
+            return
+        if not self.settled and self.peers_settled():
+            self.settled = True
+        operations, changes = self.reconciler.repair(self._actual(*found), self.settled)
+        self._repaired(operations, changes)
+
+    def _repaired(self, operations: list[ops.Operation], changes: Changes) -> None:
+        if not changes:
+            return
+        removed = len(changes.fdb_del) + len(changes.flood_del) + len(changes.neigh_del)
+        self.counters.repairs += len(changes)
+        self.report(
+            KernelRepaired(
+                len(changes),
+                len(changes.fdb_set),
+                len(changes.flood_add),
+                len(changes.neigh_set),
+                len(changes.route_set),
+                removed + len(changes.route_del),
             )
-            self._write(operations, changes)
-        return len(changes)
+        )
+        self._write(operations, changes)
+
+    # --- checking single entries ---------------------------------------------------------------
+
+    def _schedule_check(self) -> None:
+        if self._check_handle is None:
+            self._check_handle = self.loop.call_later(CHECK_DELAY, self._checks_due)
+
+    def _checks_due(self) -> None:
+        self._check_handle = None
+        questions = Questions(tuple(self._check_fdb), tuple(self._check_neigh))
+        self._check_fdb, self._check_neigh = set(), set()
+        self.loop.create_task(self._ask(questions))
+
+    async def _ask(self, questions: Questions) -> Probed | None:
+        """Ask the kernel about these entries (in the writer thread, after the writes queued
+        before), rewrite the wrong ones; the strays wait for the next pass."""
+        if not questions.fdb and not questions.neigh:
+            return None
+        probed = await self._in_thread(functools.partial(self._probe, questions))
+        if probed is None or self._frozen:
+            return None
+        operations, changes, wrong = self.reconciler.check(probed, self.settled)
+        self.audit.answered(probed, wrong, self.loop.time())
+        self._repaired(operations, changes)
+        return probed
+
+    def _probe(self, questions: Questions) -> Probed | None:
+        try:
+            return questions.read(self.prober.ask(questions.requests()))
+        except OSError as exc:
+            log.error("cannot read kernel entries", error=str(exc), entries=len(questions.fdb))
+            return None
+
+    async def _pass(self) -> None:
+        """The periodic pass: strays removed, the next slice of the table checked, our routes
+        compared (a route dump: there are few)."""
+        if not self.settled and self.peers_settled():
+            self.settled = True
+            self.reconciler.settle()
+        if self.settled:
+            self._repaired(*self.reconciler.take_strays())
+        await self._ask(self.audit.next(self.state.desired, self.reconciler.programmed))
+        if self.l3_ports or self.reconciler.programmed.routes:
+            await self._check_routes()
+
+    async def _check_routes(self) -> None:
+        def read() -> dict[ipr.RouteKey, ipr.Nexthops] | None:
+            try:
+                return dump_routes()
+            except OSError as exc:
+                log.error("cannot dump routes", error=str(exc))
+                return None
+
+        routes = await self._in_thread(read)
+        if routes is not None and not self._frozen:
+            self._repaired(*self.reconciler.check_routes(routes))
 
     def compare(self) -> dict[str, object]:
-        """`evpnctl show kernel`: wanted against the kernel. Read-only: the next reconciliation
-        does the repairs."""
-        actual = self._actual()
+        """`evpnctl show kernel`: wanted against the kernel as evpnd knows it — its writes,
+        the kernel's notifications and the entries it has asked about (audit.py). Read-only,
+        and cheap at any size: no dump."""
+        actual = self.reconciler.programmed
         wanted = self.state.desired
         bridges = {p.bridge_ifindex: p for p in [*self.ports.values(), *self.l3_ports.values()]}
-        rows = differences(actual, wanted, self._by_vxlan, bridges)
+        strays = self.reconciler.strays
+        same = (
+            not (strays.fdb or strays.flood)
+            and actual.fdb == wanted.fdb
+            and actual.flood.keys() == wanted.flood.keys()
+            and actual.neigh == wanted.neigh
+            and actual.routes == wanted.routes
+        )
+        rows = [] if same else differences(actual, wanted, self._by_vxlan, bridges, strays)
         # The wish itself, checked against one computed from scratch (kernel/invariant.py):
         # a mistake in the change-by-change bookkeeping shows here, not only in the kernel.
         state = self.state
-        scratch = invariant.expected(
-            state.rib, state.ports, state.importing, state.l3ports, state.importing_l3
-        )
-        wish = invariant.differences(wanted, scratch)
+        wish: list[str] | None = None
+        if len(wanted.fdb) + len(wanted.neigh) <= SCRATCH_CHECK_LIMIT:
+            scratch = invariant.expected(
+                state.rib, state.ports, state.importing, state.l3ports, state.importing_l3
+            )
+            wish = invariant.differences(wanted, scratch)
         return {
             "programming": True,
             "in_sync": not rows and not wish,
@@ -381,16 +496,15 @@ class DataPlane:
             "kernel": _counts(actual),
             "differences": rows,
             "wish_differences": wish,
+            "audit": self.audit.status(self.loop.time()),
         }
 
     async def _periodic(self) -> None:
         while True:
             await asyncio.sleep(1 if not self.settled else self.reconcile_interval)
-            if not self.settled:
-                if self.peers_settled():
-                    self.reconcile()
+            if not self.settled and not self.peers_settled():
                 continue
-            self.reconcile()
+            await self._pass()
 
     def _schedule_reconcile(self, delay: float) -> None:
         if self._reconcile_handle is None:
@@ -409,13 +523,14 @@ class DataPlane:
             return
         next_seq = self.writer.next_seq
         batch: Batch = [(ops.encode(op, next_seq()), op) for op in operations]
-        # Our own removals' notifications are dropped in the kernel while we make many of
-        # them (the periodic reconciliation still finds anyone else's); new entries' always.
+        # Our own new entries' notifications are dropped in the kernel while we write, and
+        # our removals' too when we make many of them (anyone else's in that moment go
+        # unseen: the audit finds them).
         bulk_removal = len(changes.fdb_del) + len(changes.neigh_del) >= BULK_REMOVAL
         self.counters.netlink_ops += len(batch)
         filters = None
-        if bulk_removal and self.events is not None:
-            filters = (self._managed_ports(), self.writer.port_id)
+        if self.events is not None and self._filtered:
+            filters = (self._managed_ports(), self.writer.port_id, bulk_removal)
         self._inflight += 1
         if self._pool is None:  # stopping: write here and now
             self._sent(self._send(batch, filters), since)
@@ -423,12 +538,15 @@ class DataPlane:
         future = self._pool.submit(self._send, batch, filters)
         future.add_done_callback(functools.partial(self._sent_soon, since))
 
-    def _send(self, batch: Batch, filters: tuple[frozenset[int], int] | None) -> Failures | None:
-        """In the writer thread: the batch, and the removal filter around it."""
+    def _send(
+        self, batch: Batch, filters: tuple[frozenset[int], int, bool] | None
+    ) -> Failures | None:
+        """In the writer thread: the batch, and the filter of its notifications around it."""
         events = self.events
         try:
             if filters is not None and events is not None:
-                events.ignore_own(*filters, deletions=True)
+                ports, pid, deletions = filters
+                events.ignore_own(ports, pid, writing=True, deletions=deletions)
             return self.writer.send(batch)
         except OSError as exc:
             log.error("netlink write failed", error=str(exc), entries=len(batch))
@@ -436,7 +554,7 @@ class DataPlane:
         finally:
             if filters is not None and events is not None:
                 with contextlib.suppress(OSError):
-                    events.ignore_own(*filters)
+                    events.ignore_own(filters[0], filters[1])
 
     def _sent_soon(
         self, since: float | None, future: concurrent.futures.Future[Failures | None]
@@ -482,29 +600,28 @@ class DataPlane:
         try:
             # New entries on vxlan ports are ours (the kernel does not learn there with
             # learning off); only their removal by someone else matters.
+            skip_new_on = frozenset() if self._filtered else frozenset(self._by_vxlan)
             neighbours, links, lost, routes = self.events.read(
-                self.writer.port_id, frozenset(self._by_vxlan), ipr.RTPROT_EVPND
+                self.writer.port_id, skip_new_on, ipr.RTPROT_EVPND
             )
         except OSError as exc:
             log.error("netlink events", error=str(exc))
             return
         if links and self._rediscover_handle is None:
             self._rediscover_handle = self.loop.call_later(0.1, self._rediscover)
-        repair = self._take_in(neighbours)
+        self._take_in(neighbours)
         if routes and self.l3_ports:
-            repair = True  # one of our routes was changed or removed by someone else
-        if repair:
-            self._schedule_reconcile(0.05)
-        elif lost:
-            # The event buffer overran (a bulk write makes 200,000 notifications): compare once
-            # things are quiet, rather than dumping the whole table in the middle of it.
+            # one of our routes was changed or removed by someone else
+            self.loop.create_task(self._check_routes())
+        if lost:
+            # The event buffer overran: what it held is unknown. Compare once things are
+            # quiet, rather than dumping the whole table in the middle of a burst.
             self._schedule_reconcile(2.0)
 
-    def _take_in(self, neighbours: list[nl.Neighbour]) -> bool:
-        """Hand what the messages say of local hosts on (in one batch); True when one of our
-        entries was removed by someone else."""
+    def _take_in(self, neighbours: list[nl.Neighbour], checks: bool = True) -> None:
+        """Hand what the messages say of local hosts on (in one batch); with `checks` (events,
+        not a dump), what they say of our entries too."""
         observations: list[Observation] = []
-        repair = False
         desired = self.state.desired
         for n in neighbours:
             seen = meaning(n, self._by_vxlan, self._by_bridge, desired)
@@ -512,10 +629,18 @@ class DataPlane:
                 observations.append(seen.observation)
             if seen.disowned is not None:
                 self.reconciler.disown(seen.disowned)
-            repair |= seen.repair
+            if not checks:
+                continue
+            if seen.check_fdb is not None:
+                self._check_fdb.add(seen.check_fdb)
+            elif seen.check_neigh is not None:
+                self._check_neigh.add(seen.check_neigh)
+            elif seen.flood is not None:
+                self._repaired(*self.reconciler.flood_seen(*seen.flood))
+        if self._check_fdb or self._check_neigh:
+            self._schedule_check()
         if observations:
             self.on_local(observations)
-        return repair
 
 
 def _vni_ports(port: VxlanPort) -> VniPorts:

@@ -70,6 +70,7 @@ _NEIGH4 = struct.Struct("=IHHIIBxxxiHBBHH4sHH6sxx")
 _NEIGH6 = struct.Struct("=IHHIIBxxxiHBBHH16sHH6sxx")
 _NEIGH_KEY4 = struct.Struct("=IHHIIBxxxiHBBHH4s")
 _NEIGH_KEY6 = struct.Struct("=IHHIIBxxxiHBBHH16s")
+_FDB_KEY = struct.Struct("=IHHIIBxxxiHBBHH6sxx")
 
 
 def fdb_message(
@@ -122,6 +123,22 @@ def neigh_message(
         return layout.pack(layout.size, *head)
     layout = _NEIGH4 if len(ip) == 4 else _NEIGH6
     return layout.pack(layout.size, *head, 10, NDA_LLADDR, mac)
+
+
+def fdb_get_request(seq: int, ifindex: int, mac: bytes, master: bool) -> bytes:
+    """RTM_GETNEIGH for one FDB entry on a port: the bridge's half (`master`, as `bridge fdb
+    get MAC dev vxlan100 master`) or the vxlan device's own (`self`). One lookup in the
+    kernel, however large the table: what a dump cannot be (see docs/kernel.md)."""
+    flags = NTF_MASTER if master else NTF_SELF
+    return _FDB_KEY.pack(
+        _FDB_KEY.size, RTM_GETNEIGH, NLM_F_REQUEST, seq, 0, AF_BRIDGE, ifindex, 0, flags, 0,
+        10, NDA_LLADDR, mac,
+    )  # fmt: skip
+
+
+def neigh_get_request(seq: int, ifindex: int, ip: bytes) -> bytes:
+    """RTM_GETNEIGH for one IPv4/IPv6 neighbour (`ip neigh get IP dev br100`)."""
+    return neigh_message(RTM_GETNEIGH, NLM_F_REQUEST, seq, ifindex, ip, None, 0, 0)
 
 
 def dump_request(family: int, seq: int) -> bytes:
@@ -194,24 +211,7 @@ def walk(
         elif kind == NLMSG_DONE:
             done = True
         elif kind in (RTM_NEWNEIGH, RTM_DELNEIGH) and length >= 28:
-            family, ifindex, state, flags, _ = _NDMSG.unpack_from(buffer, pos + 16)
-            mac = dst = None
-            master = None
-            at = pos + 28
-            while at + 4 <= end:
-                nla_len, nla_type = _NLA.unpack_from(buffer, at)
-                if nla_len < 4:
-                    break
-                value = buffer[at + 4 : at + nla_len]
-                nla_type &= 0x3FFF
-                if nla_type == NDA_LLADDR:
-                    mac = value
-                elif nla_type == NDA_DST:
-                    dst = value
-                elif nla_type == NDA_MASTER and len(value) == 4:
-                    master = struct.unpack("=I", value)[0]
-                at += (nla_len + 3) & ~3
-            neighbours.append(Neighbour(kind, family, ifindex, state, flags, mac, dst, master))
+            neighbours.append(_neighbour(buffer, pos, end, kind))
         elif kind in (RTM_NEWROUTE, RTM_DELROUTE):
             # rtm_protocol; everyone else's routes (a full BGP table, say) are not our business
             routes |= length >= 28 and buffer[pos + 21] == route_protocol
@@ -219,3 +219,42 @@ def walk(
             other = True
         pos += (length + 3) & ~3
     return neighbours, acks, done, other, routes
+
+
+def _neighbour(buffer: bytes, pos: int, end: int, kind: int) -> Neighbour:
+    family, ifindex, state, flags, _ = _NDMSG.unpack_from(buffer, pos + 16)
+    mac = dst = None
+    master = None
+    at = pos + 28
+    while at + 4 <= end:
+        nla_len, nla_type = _NLA.unpack_from(buffer, at)
+        if nla_len < 4:
+            break
+        value = buffer[at + 4 : at + nla_len]
+        nla_type &= 0x3FFF
+        if nla_type == NDA_LLADDR:
+            mac = value
+        elif nla_type == NDA_DST:
+            dst = value
+        elif nla_type == NDA_MASTER and len(value) == 4:
+            master = struct.unpack("=I", value)[0]
+        at += (nla_len + 3) & ~3
+    return Neighbour(kind, family, ifindex, state, flags, mac, dst, master)
+
+
+def answers(buffer: bytes) -> list[tuple[int, Neighbour | None]]:
+    """The answers to RTM_GETNEIGH requests in a netlink read: (sequence number, the entry),
+    or (sequence number, None) where the kernel has no such entry (or refused to say)."""
+    out: list[tuple[int, Neighbour | None]] = []
+    pos = 0
+    size = len(buffer)
+    while pos + 16 <= size:
+        length, kind, _, seq, _ = _HEADER.unpack_from(buffer, pos)
+        if length < 16 or pos + length > size:
+            break
+        if kind == RTM_NEWNEIGH and length >= 28:
+            out.append((seq, _neighbour(buffer, pos, pos + length, kind)))
+        elif kind == NLMSG_ERROR:
+            out.append((seq, None))
+        pos += (length + 3) & ~3
+    return out

@@ -102,6 +102,39 @@ class Writer:
             refused += [(ack.seq, -ack.error) for ack in acks if ack.error]
 
 
+#: requests per sendmsg when asking for single entries: their answers (about 100 bytes each)
+#: fit the receive buffer many times over
+PROBE_BATCH = 20_000
+
+
+class Prober:
+    """Asks the kernel for single entries (RTM_GETNEIGH without NLM_F_DUMP), many requests per
+    sendmsg. Each costs one hash lookup in the kernel, where a dump of the FDB restarts from
+    its first entry for every batch it returns."""
+
+    def __init__(self) -> None:
+        self.sock = _socket()
+        self.sock.settimeout(10.0)  # every request is answered; this only guards a bug
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def ask(self, requests: list[bytes]) -> list[nl.Neighbour | None]:
+        """`requests[i]` must carry sequence number i + 1. The answers, in the same order:
+        the entry, or None where the kernel has none."""
+        out: list[nl.Neighbour | None] = [None] * len(requests)
+        for start in range(0, len(requests), PROBE_BATCH):
+            chunk = requests[start : start + PROBE_BATCH]
+            self.sock.sendall(b"".join(chunk))
+            missing = len(chunk)
+            while missing:
+                for seq, found in nl.answers(self.sock.recv(1 << 20)):
+                    if start < seq <= start + len(chunk):
+                        out[seq - 1] = found
+                        missing -= 1
+        return out
+
+
 def _dump(request: bytes, read: Callable[[bytes], bool]) -> None:
     """Send a dump request and hand each read to `read`, which says when the dump is done."""
     with contextlib.closing(_socket()) as sock:
@@ -156,16 +189,21 @@ def _wire(fmt: str, value: int) -> int:
 
 
 def own_events_filter(
-    ports: frozenset[int], pid: int, deletions: bool = False, route_protocol: int = 238
+    ports: frozenset[int],
+    pid: int,
+    writing: bool = False,
+    deletions: bool = False,
+    route_protocol: int = 238,
 ) -> bytes:
     """A socket filter that drops, in the kernel, the notifications our own writes cause: those
-    carrying our writer's port id (IP neighbours), and new extern_learn entries on the ports we
-    program (the bridge and vxlan FDB notifications carry port id 0). A bulk write of 100,000
-    MACs otherwise costs 200,000 reads of one notification each. With `deletions`, removals of
-    extern_learn entries on those ports go too (while we remove many ourselves; a
-    reconciliation afterwards finds anyone else's). Of route notifications only those of
-    `route_protocol` (ours, changed by someone else) pass: a full routing table churning beside
-    us must not wake us."""
+    carrying our writer's port id (IP neighbours) always, and — while a write of ours is under
+    way (`writing`) — new extern_learn entries on the ports we program (the bridge and vxlan
+    FDB notifications carry port id 0, so only the moment tells ours from anyone else's). A
+    bulk write of 100,000 MACs otherwise costs 200,000 reads of one notification each. With
+    `deletions`, removals of extern_learn entries on those ports go too (while we remove many
+    ourselves). Between writes everything passes: someone else's entry on our ports is news.
+    Of route notifications only those of `route_protocol` (ours, changed by someone else) pass:
+    a full routing table churning beside us must not wake us."""
     code = [
         (_LD_W, 0, 0, 12),  # nlmsg_pid
         (_JEQ, 0, 1, _wire("=I", pid)),
@@ -177,7 +215,12 @@ def own_events_filter(
         (_JEQ, 1, 0, route_protocol),
         (_RET, 0, 0, _DROP),
         (_RET, 0, 0, _ACCEPT),
-        (_JEQ, 2, 0, _wire("=H", nl.RTM_NEWNEIGH)),
+    ]
+    if not (writing or deletions):
+        code.append((_RET, 0, 0, _ACCEPT))
+        return b"".join(_BPF_INSN.pack(*insn) for insn in code)
+    code += [
+        (_JEQ, 2, 0, _wire("=H", nl.RTM_NEWNEIGH)) if writing else (_JEQ, 0, 0, 0),
         (_JEQ, 1, 0, _wire("=H", nl.RTM_DELNEIGH)) if deletions else (_JEQ, 0, 0, 0),
         (_RET, 0, 0, _ACCEPT),
         (_LD_B, 0, 0, 26),  # ndm_flags
@@ -221,14 +264,17 @@ class Events:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def ignore_own(self, ports: frozenset[int], pid: int, deletions: bool = False) -> bool:
+    def ignore_own(
+        self, ports: frozenset[int], pid: int, writing: bool = False, deletions: bool = False
+    ) -> bool:
         """Filter out what our own writes cause (see own_events_filter); False when there
-        are too many ports to filter in the kernel (then walk() skips them, slower)."""
+        are too many ports to filter in the kernel (then walk() skips new entries on them,
+        ours and anyone else's alike, and only the audit finds someone else's)."""
         if len(ports) > MAX_FILTERED_PORTS:
             with contextlib.suppress(OSError):
                 self.sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
             return False
-        attach_filter(self.sock, own_events_filter(ports, pid, deletions))
+        attach_filter(self.sock, own_events_filter(ports, pid, writing, deletions))
         return True
 
     def read(
