@@ -155,3 +155,14 @@ def test_notifications_on_our_ports_name_entries_to_ask_about() -> None:
     assert seen(nl.NTF_SELF, nl.ZERO_MAC, VTEP).flood == ((VX, VTEP), False)
     svi = nl.Neighbour(nl.RTM_NEWNEIGH, 2, BR, 0x40, ext, mac(9), b"\n\0\0\1", None)
     assert meaning(svi, {VX}, {BR: port}, wanted).check_neigh == (BR, b"\n\0\0\1")
+
+
+def test_a_refused_write_is_tried_again_at_the_next_pass_while_wanted() -> None:
+    r = reconciler({(VX, mac(1)): VTEP, (VX, mac(2)): VTEP})
+    for n in (1, 2):
+        r.refused(ops.FdbSet(VX, mac(n), VTEP))
+    assert not r.programmed.fdb
+    del r.state.desired.fdb[(VX, mac(2))]  # withdrawn meanwhile: not tried again
+    operations, _ = r.take_retries()
+    assert operations == [ops.FdbSet(VX, mac(1), VTEP)]
+    assert r.take_retries()[0] == []  # once per refusal

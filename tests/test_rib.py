@@ -10,7 +10,7 @@ from evpnd.bgp.update import Update, decode_update
 from evpnd.evpn.extcommunities import Encapsulation, MacMobility, RouteTarget
 from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher
 from evpnd.evpn.routes import MacIpRoute
-from evpnd.rib.adjout import AdjRibOut, Speaker
+from evpnd.rib.adjout import AdjRibOut, Policy, Speaker, chunked
 from evpnd.rib.locrib import Rib, RouteChange
 from evpnd.rib.paths import Path, Source
 from tests.ribs import FollowedRib
@@ -137,7 +137,7 @@ def decode_all(messages: list[bytes], ctx: CodecContext) -> list[Update]:
 def test_adj_rib_out_coalesces_and_packs() -> None:
     rib = FollowedRib()
     ctx = CodecContext()
-    out = AdjRibOut(B, Speaker(65000, "192.0.2.9"), ctx)
+    out = AdjRibOut(Policy.of(B, ctx), Speaker(65000, "192.0.2.9"))
     rib.follow(out.enqueue)
     routes = [mac_route(mac=i.to_bytes(6, "big")) for i in range(1, 301)]
     rib.update(LOCAL, routes, BASE, [])
@@ -156,9 +156,9 @@ def test_adj_rib_out_coalesces_and_packs() -> None:
 def test_split_horizon_and_route_reflection() -> None:
     rib = FollowedRib()
     speaker = Speaker(65000, "192.0.2.9", route_reflector=True)
-    to_b = AdjRibOut(B, speaker, CodecContext())
+    to_b = AdjRibOut(Policy.of(B, CodecContext()), speaker)
     client = replace(B, name="192.0.2.3", router_id="192.0.2.3", route_reflector_client=True)
-    to_client = AdjRibOut(client, speaker, CodecContext())
+    to_client = AdjRibOut(Policy.of(client, CodecContext()), speaker)
     from_a = mac_route()
     rib.follow(to_b.enqueue)
     rib.follow(to_client.enqueue)
@@ -171,7 +171,7 @@ def test_split_horizon_and_route_reflection() -> None:
 
 def test_ebgp_export_prepends_and_keeps_the_vtep_next_hop() -> None:
     rib = FollowedRib()
-    out = AdjRibOut(E, Speaker(65000, "192.0.2.9"), CodecContext(external=True))
+    out = AdjRibOut(Policy.of(E, CodecContext(external=True)), Speaker(65000, "192.0.2.9"))
     rib.follow(out.enqueue)
     rib.update(A, [mac_route()], with_(local_pref=300, med=7), [])
     (update,) = decode_all(out.flush(), CodecContext(external=True))
@@ -185,11 +185,15 @@ def test_ebgp_export_prepends_and_keeps_the_vtep_next_hop() -> None:
 
 def test_route_refresh_resends_everything() -> None:
     rib = FollowedRib()
-    out = AdjRibOut(B, Speaker(65000, "192.0.2.9"), CodecContext())
+    out = AdjRibOut(Policy.of(B, CodecContext()), Speaker(65000, "192.0.2.9"))
     rib.follow(out.enqueue)
     rib.update(LOCAL, [mac_route(mac=i.to_bytes(6, "big")) for i in range(1, 11)], BASE, [])
     first = out.flush()
-    assert out.resend() == first
+    assert out.table() == chunked(first)
+    assert out.table() is out.table()  # built once for everyone who asks
+    rib.update(LOCAL, [], BASE, [mac_route(mac=(1).to_bytes(6, "big"))])
+    out.flush()
+    assert out.table().messages == 1 and out.table() != chunked(first)  # built anew
 
 
 def test_path_repr() -> None:
@@ -259,3 +263,35 @@ def test_watchers_that_do_not_read_cost_nothing_and_see_what_they_lost() -> None
     assert sorted(str(e["event"]) for e in first) == ["lost", "route", "route", "route"]
     (lost,) = [e for e in first if e["event"] == "lost"]
     assert lost["count"] == count - 3  # said as soon as there is room again
+
+
+def test_peers_of_one_outbound_policy_share_an_update_group() -> None:
+    client = replace(B, route_reflector_client=True)
+    other_client = replace(client, name="192.0.2.4", router_id="192.0.2.4", asn=65000)
+    ctx = CodecContext()
+    assert Policy.of(client, ctx) == Policy.of(other_client, ctx)
+    assert Policy.of(client, ctx) != Policy.of(B, ctx)  # a non-client gets fewer routes
+    assert Policy.of(client, ctx) != Policy.of(client, replace(ctx, four_octet_as=False))
+    assert Policy.of(E, ctx) != Policy.of(replace(E, asn=65077), ctx)  # eBGP: by the peer's AS
+
+
+def test_a_client_gets_its_own_routes_back_with_its_originator_id() -> None:
+    """One group for all clients: a client's route reaches it too, and RFC 4456 §8 has it
+    drop the route by the ORIGINATOR_ID (evpnd does: Speaker.accepts)."""
+    rib = FollowedRib()
+    speaker = Speaker(65000, "192.0.2.9", route_reflector=True)
+    client = replace(B, route_reflector_client=True)
+    out = AdjRibOut(Policy.of(client, CodecContext()), speaker)
+    rib.follow(out.enqueue)
+    rib.update(client, [mac_route()], BASE, [])
+    (update,) = decode_all(out.flush(), CodecContext())
+    assert update.attributes.originator_id == bytes(int(x) for x in client.router_id.split("."))
+    assert not Speaker(65000, client.router_id).accepts(update.attributes, ibgp=True)
+
+
+def test_chunks_hold_whole_messages() -> None:
+    messages = [bytes([n]) * 1000 for n in range(150)]
+    chunks, count = chunked(messages, size=4096)
+    assert count == 150 and b"".join(chunks) == b"".join(messages)
+    assert all(len(c) % 1000 == 0 and len(c) <= 4096 + 999 for c in chunks)
+    assert chunked([]) == ([], 0)

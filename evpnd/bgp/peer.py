@@ -217,6 +217,22 @@ class Peer:
             if c is conn:
                 self._drain(conn_id, conn, now)
 
+    def sent_elsewhere(self, updates: int) -> None:
+        """UPDATEs the shell wrote itself (an update group's shared bytes): counted as sent.
+        The keepalive timer is not restarted: they may wait behind others in a buffer, and
+        KEEPALIVEs must keep flowing meanwhile."""
+        conn = self.established
+        if conn is not None:
+            conn.messages_out += updates
+            conn.updates_out += updates
+
+    @property
+    def established_id(self) -> int | None:
+        for conn_id, conn in self._connections.items():
+            if conn is self.established:
+                return conn_id
+        return None
+
     def handle_timer(self, now: float) -> None:
         if self._stale_deadline is not None and now >= self._stale_deadline:
             self._stale_deadline = None

@@ -9,7 +9,7 @@ import pathlib
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, cast
 
 import structlog
@@ -17,6 +17,7 @@ import structlog
 from evpnd import __version__
 from evpnd.bgp.negotiation import LocalSettings
 from evpnd.bgp.peer import PeerSettings
+from evpnd.bgp.update import end_of_rib
 from evpnd.config import Config, NeighborConfig
 from evpnd.control.watch import EventStream
 from evpnd.daemon import sockets
@@ -29,7 +30,7 @@ from evpnd.local.learning import LocalRoutes, Observation
 from evpnd.local.origination import L3Vni, Originator, Vni
 from evpnd.local.step import Step
 from evpnd.ratelimit import Throttle
-from evpnd.rib.adjout import Speaker
+from evpnd.rib.adjout import AdjRibOut, Chunks, Policy, Speaker, chunked
 from evpnd.rib.locrib import Rib
 from evpnd.rib.paths import LOCAL, Path, Source
 from evpnd.wire.constants import CeaseSubcode
@@ -68,6 +69,8 @@ class Daemon:
         self.strangers_refused = 0
         self.stranger_log = Throttle(60.0)
         self._flush_scheduled = False
+        #: peers of one outbound policy share their UPDATEs (rib/adjout.py)
+        self.groups: dict[Policy, UpdateGroup] = {}
         #: what `evpnctl watch` shows
         self.events = EventStream()
         #: local MACs and their mobility: the sans-I/O core the kernel's observations feed
@@ -407,9 +410,8 @@ class Daemon:
             if self.dataplane is not None:
                 self.dataplane.on_changes(changes, received_at)
             self._apply(self.local.rib_changed(changes, self.loop.time()))
-            for driver in self.drivers.values():
-                if driver.adj_out is not None:
-                    driver.adj_out.enqueue(changes)
+            for group in self.groups.values():
+                group.adj_out.enqueue(changes)
             self.events.route_changes(changes)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
@@ -425,10 +427,47 @@ class Daemon:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        for driver in list(self.drivers.values()):
-            if driver.adj_out is not None and driver.adj_out.pending:
-                driver.peer.send(driver.adj_out.flush(), driver.now())
-                driver.process()
+        for group in list(self.groups.values()):
+            if group.adj_out.pending:
+                self._flush_group(group)
+
+    def _flush_group(self, group: UpdateGroup) -> None:
+        """The group's UPDATEs, built once, to every member."""
+        updates = chunked(group.adj_out.flush())
+        if updates.messages:
+            for member in group.members:
+                member.send_updates(updates)
+
+    # --- update groups -----------------------------------------------------------------------
+
+    def join_group(self, driver: PeerDriver, policy: Policy) -> AdjRibOut:
+        """A session came up: it joins the peers of its policy, and gets the group's table
+        (built once for everyone who joins while it is unchanged) and End-of-RIB."""
+        group = self.groups.get(policy)
+        if group is None:
+            group = self.groups[policy] = UpdateGroup(AdjRibOut(policy, self.speaker))
+            table = group.adj_out.load(self.rib)
+        else:
+            self._flush_group(group)  # the members are up to date: the table is what they have
+            table = group.adj_out.table()
+        group.members.append(driver)
+        driver.send_updates(Chunks([*table.chunks, end_of_rib()], table.messages + 1))
+        return group.adj_out
+
+    def leave_group(self, driver: PeerDriver) -> None:
+        for policy, group in list(self.groups.items()):
+            if driver in group.members:
+                group.members.remove(driver)
+                if not group.members:
+                    del self.groups[policy]  # its table goes with it
+
+
+@dataclass
+class UpdateGroup:
+    """The sessions of one outbound policy and the Adj-RIB-Out they share."""
+
+    adj_out: AdjRibOut
+    members: list[PeerDriver] = field(default_factory=list)
 
 
 def _importing(vnis: Sequence[Vni], path: Path) -> list[int]:
@@ -455,6 +494,7 @@ class _Gate(BgpProtocol):
         self.conn_id = None
         self.transport = None
         self.outbound = False
+        self._init_output()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses

@@ -94,6 +94,7 @@ class DaemonCollector(Collector):
             labels=["peer", "type"],
         )
         loop_now = daemon.loop.time()
+        sent_by_type: dict[int, list[tuple[int, int]]] = {}
         for address, driver in sorted(daemon.drivers.items()):
             current = driver.state
             up.add_metric([address], 1 if current is State.ESTABLISHED else 0)
@@ -115,7 +116,11 @@ class DaemonCollector(Collector):
             for kind, count in _by_type(daemon.rib.adj_in.get(address, {})):
                 accepted.add_metric([address, str(kind)], count)
             if driver.adj_out is not None:
-                for kind, count in _by_type(driver.adj_out.sent):
+                # counted once per update group, however many peers share its table
+                group_id = id(driver.adj_out)
+                if group_id not in sent_by_type:
+                    sent_by_type[group_id] = _by_type(driver.adj_out.sent)
+                for kind, count in sent_by_type[group_id]:
                     advertised_by_type.add_metric([address, str(kind)], count)
         routes = GaugeMetricFamily(
             "evpnd_rib_routes", "Best paths in the Loc-RIB by route type", labels=["type"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import socket
 import time
 from typing import TYPE_CHECKING, cast
@@ -33,12 +34,12 @@ from evpnd.bgp.messages import (
 )
 from evpnd.bgp.negotiation import EVPN_FAMILY, LocalSettings, Negotiated
 from evpnd.bgp.peer import Peer, PeerSettings
-from evpnd.bgp.update import Update, end_of_rib
+from evpnd.bgp.update import Update
 from evpnd.daemon import sockets
 from evpnd.evpn.routes import EvpnRoute
 from evpnd.ratelimit import Throttle
 from evpnd.rib import validation
-from evpnd.rib.adjout import AdjRibOut
+from evpnd.rib.adjout import AdjRibOut, Chunks, Policy
 from evpnd.rib.paths import Source
 from evpnd.wire.constants import Afi, CeaseSubcode, ErrorCode, Safi
 
@@ -49,15 +50,27 @@ log = structlog.get_logger("evpnd.peer")
 
 
 class BgpProtocol(asyncio.Protocol):
+    #: bytes in the transport's buffer above which we stop handing it UPDATEs: a peer that
+    #: reads slowly holds no more than this (and its queue of shared chunks) in memory here,
+    #: and a KEEPALIVE waits behind no more than this
+    HIGH_WATER = 256 * 1024
+
     def __init__(self, driver: PeerDriver, outbound: bool) -> None:
         self.driver = driver
         self.outbound = outbound
         self.conn_id: int | None = None
         self.transport: asyncio.Transport | None = None
+        self._init_output()
+
+    def _init_output(self) -> None:
+        #: UPDATE chunks waiting for room in the transport (shared with the group's others)
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         self.transport = transport
+        transport.set_write_buffer_limits(high=self.HIGH_WATER)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -112,7 +125,33 @@ class BgpProtocol(asyncio.Protocol):
         elif self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 
+    def send_chunks(self, chunks: list[bytes]) -> None:
+        """UPDATEs, in order, as the socket takes them."""
+        self._queue.extend(chunks)
+        self._pump()
+
+    def _pump(self) -> None:
+        queue, transport = self._queue, self.transport
+        while queue and not self._paused and transport is not None:
+            if transport.is_closing():
+                queue.clear()
+                return
+            transport.write(queue.popleft())  # may call pause_writing
+
+    @property
+    def queued(self) -> int:
+        """UPDATE chunks not yet handed to the transport."""
+        return len(self._queue)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._pump()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self._queue.clear()
         if self._backlog is not None:
             self._lost = True  # what arrived before the end is taken in first
             return
@@ -217,12 +256,11 @@ class PeerDriver:
             self.peer.reset(self.now(), notification, "cleared by the operator")
             self.process()
             return {"peer": self.address, "action": "reset"}
-        messages = self.adj_out.resend()
         refresh = self.negotiated is not None and self.negotiated.route_refresh
         if refresh:
-            messages.insert(0, RouteRefresh(*EVPN_FAMILY, 0).encode())
-        self.peer.send(messages, self.now())
-        self.process()
+            self.peer.send([RouteRefresh(*EVPN_FAMILY, 0).encode()], self.now())
+            self.process()
+        self.send_updates(self.adj_out.table())
         return {
             "peer": self.address,
             "action": "soft",
@@ -397,9 +435,17 @@ class PeerDriver:
                 negotiated.hold_time,
             )
         )
-        self.adj_out = AdjRibOut(self.source, self.daemon.speaker, negotiated.context)
-        self.adj_out.enqueue_table(self.daemon.rib)
-        self.peer.send([*self.adj_out.flush(), end_of_rib()], self.now())
+        self.adj_out = self.daemon.join_group(self, Policy.of(self.source, negotiated.context))
+
+    def send_updates(self, updates: Chunks) -> None:
+        """UPDATEs built for the group (or for this peer), written on the established
+        connection as its socket takes them."""
+        conn_id = self.peer.established_id
+        protocol = self.protocols.get(conn_id) if conn_id is not None else None
+        if protocol is None:
+            return
+        protocol.send_chunks(updates.chunks)
+        self.peer.sent_elsewhere(updates.messages)
 
     def _on_down(self, event: PeerDown) -> None:
         self.daemon.report(
@@ -413,6 +459,7 @@ class PeerDriver:
         )
         self._ended = self.message_counts()
         self._session = None
+        self.daemon.leave_group(self)
         self.adj_out = None
         self.up_since_wall = None
         if event.graceful_restart:
@@ -488,14 +535,11 @@ class PeerDriver:
             return
         if request.subtype != 0:
             return  # BoRR/EoRR from the peer only bracket its own re-advertisement
-        messages = self.adj_out.resend()
+        table = self.adj_out.table()
         self.log.info("route refresh", routes=len(self.adj_out), subtype=request.subtype)
         if self.negotiated is not None and self.negotiated.enhanced_route_refresh:
             # RFC 7313 §4: bracket the full table so the peer can drop what we no longer have.
-            messages = [
-                RouteRefresh(*EVPN_FAMILY, ROUTE_REFRESH_BEGIN).encode(),
-                *messages,
-                RouteRefresh(*EVPN_FAMILY, ROUTE_REFRESH_END).encode(),
-            ]
-        self.peer.send(messages, self.now())
-        self.process()
+            begin = RouteRefresh(*EVPN_FAMILY, ROUTE_REFRESH_BEGIN).encode()
+            end = RouteRefresh(*EVPN_FAMILY, ROUTE_REFRESH_END).encode()
+            table = Chunks([begin, *table.chunks, end], table.messages + 2)
+        self.send_updates(table)

@@ -445,6 +445,7 @@ class DataPlane:
         if not self.settled and self.peers_settled():
             self.settled = True
             self.reconciler.settle()
+        self._write(*self.reconciler.take_retries())  # (their refusals were logged)
         if self.settled:
             self._repaired(*self.reconciler.take_strays())
         await self._ask(self.audit.next(self.state.desired, self.reconciler.programmed))

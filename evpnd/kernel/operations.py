@@ -199,6 +199,19 @@ def refused(programmed: Entries, op: Operation) -> None:
             programmed.routes.pop(key, None)
 
 
+def refused_into(entries: Entries, op: Operation) -> None:
+    """Note a refused write's entry (its key) in `entries`, to try it again."""
+    match op:
+        case FdbSet(ifindex, mac, vtep):
+            entries.fdb[(ifindex, mac)] = vtep
+        case FloodAdd(ifindex, vtep):
+            entries.flood[(ifindex, vtep)] = 1
+        case NeighSet(ifindex, ip, mac):
+            entries.neigh[(ifindex, ip)] = mac
+        case RouteSet(key, nexthops):
+            entries.routes[key] = nexthops
+
+
 def describe(op: Operation) -> str:
     """For a log line: `FdbSet ifindex 7 02:00:00:00:00:01 dst 192.0.2.2`."""
     words = [type(op).__name__]

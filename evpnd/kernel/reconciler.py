@@ -52,6 +52,8 @@ class Reconciler:
         self.state = state
         self.programmed = Entries()
         self.strays = Strays()
+        #: entries the kernel refused to write, tried again at the next pass
+        self._refused = Entries()
 
     def take(self) -> tuple[list[ops.Operation], Changes]:
         """The operations for the route changes since the last call."""
@@ -159,6 +161,27 @@ class Reconciler:
 
     def refused(self, op: ops.Operation) -> None:
         ops.refused(self.programmed, op)
+        ops.refused_into(self._refused, op)
+
+    def take_retries(self) -> tuple[list[ops.Operation], Changes]:
+        """The refused entries still wanted and not programmed since, tried again."""
+        wanted, view, refused = self.state.desired, self.programmed, self._refused
+        self._refused = Entries()
+        changes = Changes()
+        for key in refused.fdb:
+            vtep = wanted.fdb.get(key)
+            if vtep is not None and view.fdb.get(key) != vtep:
+                changes.fdb_set[key] = vtep
+        changes.flood_add = {k for k in refused.flood if k in wanted.flood and k not in view.flood}
+        for nkey in refused.neigh:
+            mac = wanted.neigh.get(nkey)
+            if mac is not None and view.neigh.get(nkey) != mac:
+                changes.neigh_set[nkey] = mac
+        for rkey in refused.routes:
+            hops = wanted.routes.get(rkey)
+            if hops is not None and view.routes.get(rkey) != hops:
+                changes.route_set[rkey] = hops
+        return self._carry_out(changes)
 
     def disown(self, key: NeighKey) -> None:
         """Someone else's neighbour entry is where ours was: never ours to remove again."""

@@ -1,13 +1,22 @@
-"""Adj-RIB-Out: what one peer should have from us, what it has, and the UPDATEs between.
+"""Adj-RIB-Out: what the peers of one outbound policy should have from us, what they have,
+and the UPDATEs between.
 
-Changes are queued and coalesced until the shell flushes (a route announced and withdrawn
-before the flush is never sent), then packed: routes sharing an outbound attribute set go into
-as few UPDATEs as fit.
+Peers whose `Policy` is the same — iBGP clients of a route reflector, say — get the same
+UPDATEs, so they share one Adj-RIB-Out (an update group): each UPDATE is built once and its
+bytes go to every member. Changes are queued and coalesced until the shell flushes (a route
+announced and withdrawn before the flush is never sent), then packed: routes sharing an
+outbound attribute set go into as few UPDATEs as fit.
+
+A route goes back to the peer it came from when that peer is in the group (an RR client's
+own routes, reflected to all clients): RFC 4456 §8 has the receiver drop it by its
+ORIGINATOR_ID, and an eBGP peer's own routes carry its AS (`eligible` leaves those out). Per
+member, nothing is kept but the bytes still to write.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from evpnd.bgp.attributes import AsPath, PathAttributes
 from evpnd.bgp.context import CodecContext
@@ -41,16 +50,63 @@ class Speaker:
         return self.cluster_id not in attrs.cluster_list
 
 
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """All that decides which routes a peer gets from us, with which attributes, encoded how:
+    peers of equal policy share an Adj-RIB-Out."""
+
+    ibgp: bool
+    route_reflector_client: bool
+    #: an eBGP peer's AS (routes with it in their AS path are not sent); 0 for iBGP
+    asn: int
+    #: what the session negotiated that changes the encoding (4-octet AS, ADD-PATH, size)
+    ctx: CodecContext
+
+    @classmethod
+    def of(cls, peer: Source, ctx: CodecContext) -> Policy:
+        return cls(peer.ibgp, peer.route_reflector_client, 0 if peer.ibgp else peer.asn, ctx)
+
+
+#: UPDATEs are handed to the peers' sockets joined into chunks of about this size: one copy
+#: shared by every member, and a KEEPALIVE can go between any two
+CHUNK = 64 * 1024
+
+
+class Chunks(NamedTuple):
+    """UPDATEs joined into chunks, and how many messages they hold."""
+
+    chunks: list[bytes]
+    messages: int
+
+
+def chunked(messages: list[bytes], size: int = CHUNK) -> Chunks:
+    """Whole messages joined into chunks of about `size` bytes."""
+    chunks: list[bytes] = []
+    run: list[bytes] = []
+    length = 0
+    for message in messages:
+        run.append(message)
+        length += len(message)
+        if length >= size:
+            chunks.append(b"".join(run))
+            run, length = [], 0
+    if run:
+        chunks.append(b"".join(run))
+    return Chunks(chunks, len(messages))
+
+
 class AdjRibOut:
-    def __init__(self, peer: Source, speaker: Speaker, ctx: CodecContext) -> None:
-        self.peer = peer
+    def __init__(self, policy: Policy, speaker: Speaker) -> None:
+        self.policy = policy
         self.speaker = speaker
-        self.ctx = ctx
+        self.ctx = policy.ctx
         #: key -> (route, attributes) as the peer has them from us
         self.sent: dict[Key, tuple[EvpnRoute, PathAttributes]] = {}
         self._pending: dict[Key, Path | None] = {}
         #: id(source attributes), originator -> (source attributes, outbound attributes)
         self._exported: dict[tuple[int, str], tuple[PathAttributes, PathAttributes]] = {}
+        #: the whole table as chunks of UPDATEs, for peers that join late (None: build anew)
+        self._table: Chunks | None = None
 
     def __len__(self) -> int:
         return len(self.sent)
@@ -63,16 +119,15 @@ class AdjRibOut:
 
     def eligible(self, path: Path) -> bool:
         source = path.source
-        if source.name == self.peer.name:
-            return False  # never back to where it came from
-        if self.peer.ibgp and source.ibgp and not source.is_local:
+        policy = self.policy
+        if policy.ibgp and source.ibgp and not source.is_local:
             # RFC 4456 §6: iBGP routes go to iBGP peers only through a reflector, and only
             # when the route came from a client or goes to one.
-            if not (source.route_reflector_client or self.peer.route_reflector_client):
+            if not (source.route_reflector_client or policy.route_reflector_client):
                 return False
-        if not self.peer.ibgp:
+        if not policy.ibgp:
             as_path = path.attributes.as_path
-            if as_path is not None and self.peer.asn in as_path.asns():
+            if as_path is not None and policy.asn in as_path.asns():
                 return False  # the peer would drop it anyway (its own AS in the path)
         return True
 
@@ -92,7 +147,7 @@ class AdjRibOut:
         attrs = path.attributes
         source = path.source
         changes: dict[str, object] = {}
-        if self.peer.ibgp:
+        if self.policy.ibgp:
             if attrs.local_pref is None:
                 changes["local_pref"] = DEFAULT_LOCAL_PREF
             if source.ibgp and not source.is_local:
@@ -132,15 +187,25 @@ class AdjRibOut:
             if self.eligible(path):
                 self._pending[path.route.key] = path
 
-    def resend(self) -> list[bytes]:
-        """ROUTE-REFRESH: everything the peer has from us, again."""
-        groups: dict[int, tuple[PathAttributes, list[EvpnRoute]]] = {}
-        for route, attrs in self.sent.values():
-            groups.setdefault(id(attrs), (attrs, []))[1].append(route)
-        messages: list[bytes] = []
-        for attrs, routes in groups.values():
-            messages += pack_announcements(routes, attrs, self.ctx)
-        return messages
+    def load(self, rib: Rib) -> Chunks:
+        """A new group's first member: the whole table, as chunks of UPDATEs; kept for the
+        members that join later (`table`)."""
+        self.enqueue_table(rib)
+        self._table = chunked(self.flush())
+        return self._table
+
+    def table(self) -> Chunks:
+        """Everything the members have from us, as chunks of UPDATEs: for a peer that joins
+        late, and for a ROUTE-REFRESH. Built once for all of them, until the table changes."""
+        if self._table is None:
+            groups: dict[int, tuple[PathAttributes, list[EvpnRoute]]] = {}
+            for route, attrs in self.sent.values():
+                groups.setdefault(id(attrs), (attrs, []))[1].append(route)
+            messages: list[bytes] = []
+            for attrs, routes in groups.values():
+                messages += pack_announcements(routes, attrs, self.ctx)
+            self._table = chunked(messages)
+        return self._table
 
     def flush(self) -> list[bytes]:
         """The UPDATEs that bring the peer up to date; afterwards it has what `sent` says."""
@@ -169,4 +234,6 @@ class AdjRibOut:
         messages = pack_withdrawals(withdrawals, self.ctx)
         for attrs, routes in groups.values():
             messages += pack_announcements(routes, attrs, self.ctx)
+        if messages:
+            self._table = None
         return messages
