@@ -156,6 +156,10 @@ def worker(first: int, count: int) -> None:
                     "phase": phase,
                     "last": max(s.done_at or 0.0 for s in sessions),
                     "silence": max(s.longest_silence for s in sessions),
+                    # exactly: more would be a miscount (or a route sent twice)
+                    "counts": sorted(
+                        {s.announced if phase == "in" else s.withdrawn for s in sessions}
+                    ),
                 }
             ),
             flush=True,
@@ -260,6 +264,9 @@ def measure(cl: str, clients: int, count: int, pids: list[int], sessions_up: Any
             reports = [json.loads(line(w, 60 + count / 500)) for w in workers]
             result[f"{phase}_s"] = max(r["last"] for r in reports) - start
             result[f"{phase}_silence_s"] = max(r["silence"] for r in reports)
+            counts = sorted({c for r in reports for c in r["counts"]})
+            if counts != [count]:
+                raise RuntimeError(f"clients counted {counts} routes {phase}, not {count}")
             result[f"{phase}_cpu_s"] = sum(cpu_seconds(pid) for pid in pids) - cpu
             if phase == "in":
                 result["rss_mb"] = rss_mb(pids)
