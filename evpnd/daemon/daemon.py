@@ -69,6 +69,7 @@ class Daemon:
         self.strangers_refused = 0
         self.stranger_log = Throttle(60.0)
         self._flush_scheduled = False
+        self._peers_started = False
         #: peers of one outbound policy share their UPDATEs (rib/adjout.py)
         self.groups: dict[Policy, UpdateGroup] = {}
         #: what `evpnctl watch` shows
@@ -119,6 +120,7 @@ class Daemon:
         await self._listen()
         for driver in self.drivers.values():
             driver.start()
+        self._peers_started = True
         log.info(
             "started",
             version=__version__,
@@ -189,6 +191,8 @@ class Daemon:
     def peers_settled(self) -> bool:
         """Every configured peer has sent End-of-RIB, or the restart time has passed: what
         the kernel has and the RIB does not want may go now."""
+        if not self._peers_started:
+            return False  # (no peers yet: that is not "every peer has sent End-of-RIB")
         if self.loop.time() - self.started_mono > self.config.graceful_restart_time:
             return True
         return all(d.end_of_rib_received for d in self.drivers.values() if not d.dynamic)

@@ -131,6 +131,7 @@ class DataPlane:
         self._check_neigh: set[tuple[int, bytes]] = set()
         self._check_handle: asyncio.TimerHandle | None = None
         self._resyncing = False
+        self._resync_again = False
         #: False when there are too many ports for the kernel-side event filter
         self._filtered = True
         #: loop time of the oldest UPDATE whose changes are not written yet
@@ -141,14 +142,13 @@ class DataPlane:
     async def start(self) -> None:
         self.events = Events()
         await self._discover()
-        # One dump serves both: what of the kernel's is ours, and what is local here. In the
-        # writer thread: a dump of a large FDB costs seconds (the kernel restarts it for every
-        # batch it returns), and the event loop must answer meanwhile.
-        found = await self._in_thread(self._read_kernel)
-        if found is not None:
-            bridge, inet, routes = found
-            self.reconciler.programmed = self._actual(bridge, inet, routes)
-            self._take_in(bridge + inet, checks=False)
+        # What of the kernel's is ours, and what is local here: read before anything is
+        # written (the discovery asked for this comparison; it is the one made here).
+        if self._reconcile_handle is not None:
+            self._reconcile_handle.cancel()
+            self._reconcile_handle = None
+        self._resyncing = True
+        await self._resync()
         self.loop.add_reader(self.events.fileno(), self._on_events)
         self._task = self.loop.create_task(self._periodic())
         self._schedule_apply()
@@ -372,23 +372,36 @@ class DataPlane:
     def reconcile(self) -> None:
         """A full comparison of the kernel with the RIB, from dumps: at start, when the ports
         change, and when notifications were lost (the event buffer overran) or a write failed
-        as a whole. Never on a timer: see audit.py for what keeps the kernel right between."""
-        if self._resyncing or self._frozen:
+        as a whole. Never on a timer: see audit.py for what keeps the kernel right between.
+        One at a time; one asked for meanwhile runs after it (its dump may be older)."""
+        if self._frozen:
+            return
+        if self._resyncing:
+            self._resync_again = True
             return
         self._resyncing = True
         self.loop.create_task(self._resync())
 
     async def _resync(self) -> None:
+        """Every FDB entry and neighbour (in the writer thread: a dump of a large FDB costs
+        seconds, and the event loop must answer meanwhile): what of it is ours, compared and
+        repaired, and what it says of local hosts (notifications may have been lost)."""
         try:
             found = await self._in_thread(self._read_kernel)
         finally:
             self._resyncing = False
-        if found is None or self._frozen:
-            return
-        if not self.settled and self.peers_settled():
-            self.settled = True
-        operations, changes = self.reconciler.repair(self._actual(*found), self.settled)
-        self._repaired(operations, changes)
+        if found is not None and not self._frozen:
+            if not self.settled and self.peers_settled():
+                self.settled = True
+            bridge, inet, routes = found
+            operations, changes = self.reconciler.repair(
+                self._actual(bridge, inet, routes), self.settled
+            )
+            self._repaired(operations, changes)
+            self._take_in(bridge + inet, checks=False)
+        if self._resync_again:
+            self._resync_again = False
+            self.reconcile()
 
     def _repaired(self, operations: list[ops.Operation], changes: Changes) -> None:
         if not changes:
