@@ -221,7 +221,7 @@ def bridge_batch(lab: Lab, ns: str, count: int) -> float:
     return seconds
 
 
-def setup(lab: Lab, name: str) -> tuple[str, int, int]:
+def setup(lab: Lab, name: str, ips: bool) -> tuple[str, int, int]:
     ns = lab.ns(name)
     for address in (f"{SPEAKER}/32", f"{PEER}/32"):
         lab.run(ns, "ip", "addr", "add", address, "dev", "lo")
@@ -232,9 +232,9 @@ def setup(lab: Lab, name: str) -> tuple[str, int, int]:
     lab.run(ns, "ip", "link", "set", "u0", "up")
     lab.run(ns, "ip", "link", "set", "u1", "up")
     lab.vxlan_bridge(ns, 100, "192.168.60.1")
-    # an SVI with ARP/ND suppression, for the routes with IPs
-    lab.run(ns, "ip", "link", "set", "vxlan100", "type", "bridge_slave", "neigh_suppress", "on")
-    lab.run(ns, "ip", "addr", "add", "10.255.255.254/8", "dev", "br100")
+    if ips:  # an SVI with ARP/ND suppression, for the routes' IPs
+        lab.run(ns, "ip", "link", "set", "vxlan100", "type", "bridge_slave", "neigh_suppress", "on")
+        lab.run(ns, "ip", "addr", "add", "10.255.255.254/8", "dev", "br100")
     ifindex = int(lab.run(ns, "cat", "/sys/class/net/vxlan100/ifindex").strip())
     bridge = int(lab.run(ns, "cat", "/sys/class/net/br100/ifindex").strip())
     return ns, ifindex, bridge
@@ -249,7 +249,7 @@ def run_inside(lab: Lab, ns: str, **arguments: Any) -> dict[str, Any]:
 
 
 def evpnd(lab: Lab, count: int, ips: bool) -> tuple[dict[str, Any], float]:
-    ns, ifindex, bridge = setup(lab, f"e{count}")
+    ns, ifindex, bridge = setup(lab, f"e{count}", ips)
     daemon = lab.evpnd(
         ns,
         f"evpnd{count}",
@@ -276,7 +276,7 @@ listen_ranges: [{prefix: 192.168.61.0/24, remote_as: 65000}]
 def frr(lab: Lab, count: int, ips: bool) -> dict[str, Any] | None:
     if not os.path.exists("/usr/lib/frr/bgpd"):
         return None
-    ns, ifindex, bridge = setup(lab, f"f{count}")
+    ns, ifindex, bridge = setup(lab, f"f{count}", ips)
     speaker = lab.frr(
         ns,
         f"frr{count}",

@@ -54,16 +54,20 @@ class Session:
     """One client's connection: the OPEN exchange done blocking, then read without blocking,
     counting the routes announced and withdrawn in what arrives."""
 
-    def __init__(self, source: str) -> None:
-        self.sock = socket.create_connection(
-            (REFLECTOR, 179), source_address=(source, 0), timeout=60
-        )
+    def __init__(self, source: str, hold_time: int = 0, receive_buffer: int = 0) -> None:
+        self.sock = socket.socket()
+        if receive_buffer:  # (before connecting: it sets the window)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.sock.settimeout(60)
+        self.sock.bind((source, 0))
+        self.sock.connect((REFLECTOR, 179))
         # with graceful restart: FRR sends End-of-RIB only to peers that have it
-        local = LocalSettings(65000, source, hold_time=0, graceful_restart_time=120)
+        local = LocalSettings(65000, source, hold_time=hold_time, graceful_restart_time=120)
         self.sock.sendall(local.open_message().encode() + Keepalive().encode())
         self.buffer = bytearray()
         self.announced = self.withdrawn = 0
         self.end_of_rib = False
+        self.keepalives = 0
         self.last_read = 0.0
         self.longest_silence = 0.0
         self.done_at: float | None = None
@@ -92,6 +96,8 @@ class Session:
                 break
             if buffer[pos + 18] == 2:
                 self._update(bytes(buffer[pos + 19 : pos + length]))
+            elif buffer[pos + 18] == 4:
+                self.keepalives += 1
             pos += length
         del buffer[:pos]
 

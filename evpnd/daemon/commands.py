@@ -48,6 +48,16 @@ def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
             "router_id": daemon.config.router_id,
             "routes": len(daemon.rib),
             "peers": len(daemon.drivers),
+            # peers of one outbound policy share their UPDATEs (docs/speaker.md)
+            "update_groups": [
+                {
+                    "ibgp": policy.ibgp,
+                    "route_reflector_client": policy.route_reflector_client,
+                    "members": sorted(d.address for d in group.members),
+                    "routes": len(group.adj_out),
+                }
+                for policy, group in daemon.groups.items()
+            ],
             "loop_lag_worst_s": round(daemon.lag.worst, 4),
             "connections_refused": daemon.connections_refused(),
             "vnis": [
