@@ -185,8 +185,10 @@ def inside(
     cpu_added = cpu_seconds(pid) - cpu
     memory = rss_mb(pids, problems) if pids else 0.0
     slowest = median = 0.0
+    audit: dict[str, Any] = {}
     if control:
         slowest, median = answers_within(control, 12.0)
+        audit = request(control, "show kernel")["audit"]
     cpu = cpu_seconds(pid)
     start = time.perf_counter()
     client.send(withdraw)
@@ -198,6 +200,8 @@ def inside(
         "rss_added_mb": memory - idle,
         "ctl_slowest_s": slowest,
         "ctl_median_s": median,
+        "audit_slice": audit.get("last_slice", 0),
+        "audit_slice_s": audit.get("last_slice_s", 0.0),
         "converge_s": added,
         "withdraw_s": removed,
         "converge_cpu_s": cpu_added,
@@ -332,6 +336,9 @@ def main() -> None:
             results[f"rss_per_route_{count}_bytes"] = round(mine["rss_added_mb"] * 2**20 / count)
             results[f"ctl_slowest_{count}_s"] = round(mine["ctl_slowest_s"], 3)
             results[f"ctl_median_{count}_s"] = round(mine["ctl_median_s"], 4)
+            # one periodic pass's slice of the kernel audit: entries read back, and how long
+            results[f"audit_slice_{count}_entries"] = mine["audit_slice"]
+            results[f"audit_slice_{count}_s"] = mine["audit_slice_s"]
             line = (
                 f"{count:>7} MACs: evpnd {mine['converge_s']:.3f} s in, "
                 f"{mine['withdraw_s']:.3f} s out (CPU {mine['converge_cpu_s']:.2f} s in, "

@@ -94,6 +94,9 @@ class Audit:
     found_wrong: int = 0
     #: loop time at which the last complete rotation ended
     last_rotation_at: float | None = None
+    #: seconds the last slice took to ask and answer (in the writer thread), and its size
+    last_slice_s: float = 0.0
+    last_slice: int = 0
     _fdb: list[FdbKey] = field(default_factory=list)
     _neigh: list[NeighKey] = field(default_factory=list)
     _started: bool = False
@@ -112,8 +115,9 @@ class Audit:
             del self._neigh[-len(neigh) :]
         return Questions(tuple(fdb), tuple(neigh))
 
-    def answered(self, probed: Probed, wrong: int, now: float) -> None:
+    def answered(self, probed: Probed, wrong: int, now: float, took: float = 0.0) -> None:
         self.checked += len(probed)
+        self.last_slice_s, self.last_slice = took, len(probed)
         self.found_wrong += wrong
         if self._started and not self._fdb and not self._neigh:
             self._started = False
@@ -129,4 +133,6 @@ class Audit:
                 round(now - self.last_rotation_at, 1) if self.last_rotation_at is not None else None
             ),
             "left_in_rotation": len(self._fdb) + len(self._neigh),
+            "last_slice": self.last_slice,
+            "last_slice_s": round(self.last_slice_s, 4),
         }

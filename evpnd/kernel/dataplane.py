@@ -437,11 +437,13 @@ class DataPlane:
         before), rewrite the wrong ones; the strays wait for the next pass."""
         if not questions.fdb and not questions.neigh:
             return None
+        asked = self.loop.time()
         probed = await self._in_thread(functools.partial(self._probe, questions))
         if probed is None or self._frozen:
             return None
         operations, changes, wrong = self.reconciler.check(probed, self.settled)
-        self.audit.answered(probed, wrong, self.loop.time())
+        now = self.loop.time()
+        self.audit.answered(probed, wrong, now, now - asked)
         self._repaired(operations, changes)
         return probed
 
