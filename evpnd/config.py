@@ -10,6 +10,7 @@ from __future__ import annotations
 import grp
 import ipaddress
 import math
+import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -281,6 +282,24 @@ class _Fields:
             self.reader.problem(node, self._at(key), f"expected an IP address, got {_show(node)}")
             return default
 
+    def source(self, key: str) -> str | None:
+        """An IP address or an interface name (`update_source: lo`, as FRR's `update-source
+        lo`): the interface's address is looked up when the session connects."""
+        node = self.get(key)
+        if node is None:
+            return None
+        text = str(_scalar(node))
+        try:
+            return str(ipaddress.ip_address(text))
+        except ValueError:
+            pass
+        if _INTERFACE_NAME.fullmatch(text) and text not in (".", ".."):
+            return text
+        self.reader.problem(
+            node, self._at(key), f"expected an IP address or an interface name, got {_show(node)}"
+        )
+        return None
+
     def items_of(self, key: str) -> list[tuple[str, yaml.Node]]:
         node = self.get(key)
         if node is None:
@@ -289,6 +308,10 @@ class _Fields:
             self.reader.problem(node, self._at(key), "expected a list")
             return []
         return [(f"{self._at(key)}[{i}]", item) for i, item in enumerate(node.value)]
+
+
+#: what Linux takes as a network interface name (IFNAMSIZ - 1 characters, no slash, no space)
+_INTERFACE_NAME = re.compile(r"[^/\s:]{1,15}")
 
 
 def _show(node: yaml.Node) -> str:
@@ -513,7 +536,7 @@ def _neighbor(reader: _Reader, node: yaml.Node, where: str) -> NeighborConfig | 
         port=fields.number("port", 179, 1, 65535, "a port") or 179,
         passive=fields.flag("passive", False),
         hold_time=hold,
-        update_source=fields.address("update_source", None),
+        update_source=fields.source("update_source"),
         multihop=multihop,
         ttl_security_hops=ttl_security,
         route_reflector_client=fields.flag("route_reflector_client", False),

@@ -198,3 +198,26 @@ def test_every_problem_names_its_line() -> None:
         "evpnd.yaml:5: neighbors[1].address: 192.0.2.2 is listed twice (first on line 4)" in found
     )
     assert all(p.split(":")[1].isdigit() and p.split(":")[1] != "0" for p in found), found
+
+
+def test_update_source_is_an_address_or_an_interface() -> None:
+    """`update_source: lo` as FRR's `update-source lo`: the interface's address is looked up
+    when the session connects (daemon/sockets.interface_address)."""
+    for value, kept in (("lo", "lo"), ("wg0", "wg0"), ("2001:db8::1", "2001:db8::1")):
+        text = GOOD.replace("multihop: 2}", f"multihop: 2, update_source: {value}}}")
+        assert parse(text).neighbors[0].update_source == kept
+    for bad in ("a/b", "sixteen-chars-xx", '"a b"'):
+        text = GOOD.replace("multihop: 2}", f"multihop: 2, update_source: {bad}}}")
+        assert problems(text) == [
+            f"evpnd.yaml:4: neighbors[0].update_source: expected an IP address or an interface "
+            f'name, got "{bad.strip(chr(34))}"'
+        ]
+
+
+def test_an_interface_gives_its_global_address_first() -> None:
+    import socket
+
+    from evpnd.daemon.sockets import interface_address
+
+    assert interface_address("lo", socket.AF_INET) is not None  # (127.0.0.1 here: host scope)
+    assert interface_address("no-such-if", socket.AF_INET) is None

@@ -310,6 +310,19 @@ class PeerDriver:
             self.peer.connection_lost(conn_id, self.now())
             self.process()
 
+    async def _source_address(self, family: int) -> str:
+        """`update_source`: an address, or an interface whose address is looked up at every
+        try (a loopback VTEP address may come later than evpnd)."""
+        source = self.update_source
+        assert source is not None
+        if sockets.is_address(source):
+            return source
+        address = await self.loop.run_in_executor(None, sockets.interface_address, source, family)
+        if address is None:
+            kind = "IPv6" if family == socket.AF_INET6 else "IPv4"
+            raise OSError(0, f"update_source {source} has no {kind} address (or is no interface)")
+        return address
+
     async def _connect(self) -> None:
         family = sockets.family_of(self.address)
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -320,7 +333,7 @@ class PeerDriver:
             if self.ttl is not None:
                 sockets.set_ttl(sock, self.ttl, self.min_ttl)
             if self.update_source:
-                sock.bind((self.update_source, 0))
+                sock.bind((await self._source_address(family), 0))
             await asyncio.wait_for(self.loop.sock_connect(sock, (self.address, self.port)), 10)
             await self.loop.create_connection(lambda: BgpProtocol(self, True), sock=sock)
         except asyncio.CancelledError:

@@ -114,3 +114,30 @@ def ttl_of(headers: bytes) -> int | None:
     if len(headers) >= 40 and headers[0] >> 4 == 6:
         return headers[7]
     return None
+
+
+def is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def interface_address(name: str, family: int) -> str | None:
+    """The address an `update_source` interface gives a session of `family`: its first
+    address of global scope (a loopback VTEP's 10.255.0.1/32 rather than lo's 127.0.0.1),
+    None when it has none or does not exist. pyroute2 runs an event loop of its own: call
+    this in a thread."""
+    from pyroute2 import IPRoute  # (the daemon's import of it stays in the thread)
+
+    try:
+        index = socket.if_nametoindex(name)
+    except OSError:
+        return None
+    with IPRoute() as ipr:
+        messages = ipr.get_addr(family=family, index=index)
+    found = [(m["scope"], m.get_attr("IFA_ADDRESS")) for m in messages]
+    found = [(scope, address) for scope, address in found if address]
+    found.sort(key=lambda f: f[0] != 0)  # scope universe (0) first, then site, link, host
+    return str(found[0][1]) if found else None
