@@ -167,6 +167,7 @@ def inside(
     withdraw = b"".join(pack_withdrawals(all_routes))
     # Not 127/8: FRR will not peer over loopback addresses ("nexthop_set failed").
     client = Client(port, host=SPEAKER, source=PEER)
+    client.sock.settimeout(None)  # a million routes take longer than its 30 s to be read
     problems: list[str] = []
     cpu = cpu_seconds(pid)
     idle = rss_mb(pids) if pids else 0.0
