@@ -145,6 +145,10 @@ class World:
         want = invariant.expected(self.rib, dict(PORTS), importing, dict(L3), importing_l3)
         assert invariant.differences(self.state.desired, want) == []  # the incremental wish
         assert invariant.differences(self.kernel_entries(), want) == []  # and the kernel
+        # next-hop tracking: nothing points at a VTEP the underlay cannot reach
+        unreachable = self.rib.unreachable
+        assert not unreachable & set(self.kernel.entries.fdb.values())
+        assert not unreachable & {vtep for _, vtep in self.kernel.entries.flood}
 
 
 def attributes(vtep: int, rt: int, seq: int, sticky: bool, rmac: bool) -> PathAttributes:
@@ -232,6 +236,7 @@ event = st.one_of(
     st.tuples(st.just("flap"), st.integers(0, 1), st.booleans()),
     st.tuples(st.just("local"), st.integers(0, 2), st.booleans()),
     st.tuples(st.just("restart")),
+    st.tuples(st.just("underlay"), st.frozensets(st.sampled_from(VTEPS), max_size=2)),
     st.tuples(
         st.just("tamper"),
         st.sampled_from([10, 20]),
@@ -273,6 +278,9 @@ def test_the_kernel_equals_what_the_best_paths_call_for(events: list[tuple[objec
             seen = LocalMac(100, MACS[int(mac)]) if here else LocalMacGone(100, MACS[int(mac)])
             for update in world.local.observe([seen], now).updates:
                 world.rib.update(LOCAL_SOURCE, *update)
+        elif kind == "underlay":  # VTEPs becoming unreachable, or reachable again
+            _, unreachable = step
+            world.rib.set_unreachable(unreachable)  # type: ignore[arg-type]
         elif kind == "tamper":
             _, ifindex, mac, vtep, ip = step
             world.settle(now)

@@ -295,3 +295,27 @@ def test_chunks_hold_whole_messages() -> None:
     assert count == 150 and b"".join(chunks) == b"".join(messages)
     assert all(len(c) % 1000 == 0 and len(c) <= 4096 + 999 for c in chunks)
     assert chunked([]) == ([], 0)
+
+
+def test_a_path_whose_next_hop_is_unreachable_is_no_candidate() -> None:
+    """RFC 4271 §9.1.2.1, as FRR: a route towards a VTEP the underlay cannot reach is kept but
+    not used, and comes back when the VTEP does."""
+    rib = Rib()
+    far, near = bytes((192, 0, 2, 50)), bytes((192, 0, 2, 51))
+    route = mac_route()
+    rib.update(A, [route], with_(nexthop=far), [])
+    rib.update(B, [route], with_(nexthop=near, local_pref=50), [])
+    assert rib.best(route.key).source is A  # type: ignore[union-attr]
+    assert rib.nexthops == {far: 1, near: 1}
+    rib.take_changes()
+    (change,) = rib.set_unreachable(frozenset({far}))
+    assert change.old.source is A and change.new.source is B  # type: ignore[union-attr]
+    assert [p.source for p in rib.ineligible()] == [A]
+    # A's withdrawal of a path that is no candidate leaves B's alone
+    rib.update(A, [], BASE, [route])
+    assert rib.best(route.key).source is B and rib.nexthops == {near: 1}  # type: ignore[union-attr]
+    # a new announcement towards an unreachable VTEP is kept, not used; then it comes back
+    rib.update(A, [route], with_(nexthop=far), [])
+    assert rib.best(route.key).source is B  # type: ignore[union-attr]
+    rib.set_unreachable(frozenset())
+    assert rib.best(route.key).source is A and not list(rib.ineligible())  # type: ignore[union-attr]

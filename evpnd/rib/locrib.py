@@ -1,5 +1,9 @@
 """Adj-RIB-In per source and the Loc-RIB, with best-path selection per route key and an index
-of Type 2 routes by (VNI, MAC) for MAC mobility decisions in O(1)."""
+of Type 2 routes by (VNI, MAC) for MAC mobility decisions in O(1).
+
+Next-hop tracking (RFC 4271 §9.1.2.1): a path whose next hop (the remote VTEP) the underlay
+cannot reach is kept in the Adj-RIB-In but is not a candidate — no best path, no kernel entry,
+not advertised — until the shell says the next hop is reachable again (`set_unreachable`)."""
 
 from __future__ import annotations
 
@@ -33,6 +37,10 @@ class Rib:
         self._macs: dict[tuple[int, bytes], Key | list[Key]] = {}
         #: best-path changes not yet taken by `take_changes`, in the order they happened
         self._changes: list[RouteChange] = []
+        #: next hops of received paths -> how many paths have them (the VTEPs to track)
+        self.nexthops: dict[bytes, int] = {}
+        #: next hops the underlay cannot reach: their paths are not candidates
+        self.unreachable: frozenset[bytes] = frozenset()
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -99,27 +107,72 @@ class Rib:
         queues them for `take_changes`)."""
         changes: list[RouteChange] = []
         table = self.adj_in.setdefault(source.name, {})
+        nexthops = self.nexthops
         for route in withdrawn:
             key = route.key
             old = table.pop(key, None)
             if old is not None:
+                self._forget_nexthop(old)
                 self._remove(key, old, changes)
+        nexthop = attributes.nexthop
+        eligible = source.is_local or nexthop not in self.unreachable
         for route in announced:
             key = route.key
             path = Path(route, attributes, source)
             old = table.get(key)
             table[key] = path
+            if nexthop is not None and not source.is_local:
+                nexthops[nexthop] = nexthops.get(nexthop, 0) + 1
             if old is None:
-                self._add(key, path, changes)
-            else:
+                if eligible:
+                    self._add(key, path, changes)
+                continue
+            self._forget_nexthop(old)
+            if not eligible:
+                self._remove(key, old, changes)
+            elif self._is_candidate(key, old):
                 self._replace(key, old, path, changes)
+            else:
+                self._add(key, path, changes)
         self._tell(changes)
         return changes
+
+    def set_unreachable(self, unreachable: frozenset[bytes]) -> list[RouteChange]:
+        """The next hops the underlay cannot reach now: paths via those that became unreachable
+        stop being candidates, those via next hops reachable again become candidates. A walk
+        of the Adj-RIB-In, done only when reachability changes (a VTEP or a tunnel going up
+        or down)."""
+        changed = self.unreachable ^ unreachable
+        self.unreachable = unreachable
+        changes: list[RouteChange] = []
+        if changed:
+            for table in self.adj_in.values():
+                for key, path in table.items():
+                    nexthop = path.attributes.nexthop
+                    if nexthop not in changed or path.source.is_local:
+                        continue
+                    if nexthop in unreachable:
+                        self._remove(key, path, changes)
+                    elif not self._is_candidate(key, path):
+                        self._add(key, path, changes)
+        self._tell(changes)
+        return changes
+
+    def ineligible(self) -> Iterator[Path]:
+        """Received paths that are no candidates: their next hop is unreachable."""
+        unreachable = self.unreachable
+        if not unreachable:
+            return
+        for table in self.adj_in.values():
+            for path in table.values():
+                if path.attributes.nexthop in unreachable and not path.source.is_local:
+                    yield path
 
     def remove_source(self, source: str) -> list[RouteChange]:
         """Forget everything a source sent (its session ended without graceful restart)."""
         changes: list[RouteChange] = []
         for key, path in self.adj_in.pop(source, {}).items():
+            self._forget_nexthop(path)
             self._remove(key, path, changes)
         self._tell(changes)
         return changes
@@ -143,7 +196,9 @@ class Rib:
         table = self.adj_in.get(source, {})
         changes: list[RouteChange] = []
         for key in [k for k, p in table.items() if p.stale]:
-            self._remove(key, table.pop(key), changes)
+            path = table.pop(key)
+            self._forget_nexthop(path)
+            self._remove(key, path, changes)
         self._tell(changes)
         return changes
 
@@ -151,6 +206,22 @@ class Rib:
 
     def _tell(self, changes: list[RouteChange]) -> None:
         self._changes += changes
+
+    def _forget_nexthop(self, path: Path) -> None:
+        nexthop = path.attributes.nexthop
+        if nexthop is None or path.source.is_local:
+            return
+        count = self.nexthops.get(nexthop, 0) - 1
+        if count > 0:
+            self.nexthops[nexthop] = count
+        else:
+            self.nexthops.pop(nexthop, None)
+
+    def _is_candidate(self, key: Key, path: Path) -> bool:
+        entry = self._loc.get(key)
+        if entry is None:
+            return False
+        return entry is path if isinstance(entry, Path) else any(p is path for p in entry)
 
     def _add(self, key: Key, path: Path, changes: list[RouteChange]) -> None:
         entry = self._loc.get(key)
@@ -179,6 +250,8 @@ class Rib:
         if entry is None:
             return
         if isinstance(entry, Path):
+            if entry is not old:
+                return  # (`old` was no candidate: its next hop is unreachable)
             del self._loc[key]
             if key[0] == MAC_IP:
                 self._unindex_mac(key, old.route)
