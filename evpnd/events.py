@@ -134,6 +134,48 @@ class KernelRepaired(Event):
     removed: int
 
 
+# --- the underlay ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VtepUnreachable(Event):
+    """Next-hop tracking: routes towards this VTEP are no candidates until it is back."""
+
+    kind = "vtep"
+    fixed = {"state": "unreachable"}
+    message = "vtep unreachable"
+    level = "warning"
+
+    vtep: str
+    reason: str
+    paths: int
+
+
+@dataclass(frozen=True, slots=True)
+class VtepReachable(Event):
+    kind = "vtep"
+    fixed = {"state": "reachable"}
+    message = "vtep reachable"
+
+    vtep: str
+    device: str | None
+    mtu: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MtuProblem(Event):
+    """A VNI's devices take larger frames than the way to one of its VTEPs carries."""
+
+    kind = "vni"
+    fixed = {"action": "mtu problem"}
+    message = "vni mtu problem"
+    level = "warning"
+
+    vni: int
+    inner_mtu: int
+    problem: str
+
+
 # --- MAC mobility (RFC 7432 §15) -----------------------------------------------------------
 
 

@@ -152,12 +152,13 @@ def show_vni_table(vnis: list[dict[str, Any]]) -> str:
             " ".join(v["export_rts"]),
             str(len(v["remote_vteps"])),
             str(v["local_macs"]),
+            f"{v.get('mtu') or ''}/{v.get('inner_mtu') or '-'}",
             "; ".join(v["problems"]),
         ]
         for v in vnis
     ]
     headers = ["VNI", "VxLAN", "Bridge", "VTEP", "RD", "Export RTs", "Remote VTEPs", "Local MACs"]
-    return table(rows, [*headers, "Problems"])
+    return table(rows, [*headers, "MTU/path", "Problems"])
 
 
 def show_l3vni_table(l3vnis: list[dict[str, Any]]) -> str:

@@ -16,7 +16,7 @@ from evpnd.daemon.views import (
     routes_view,
     vni_view,
 )
-from evpnd.evpn.identifiers import mac_from_text, mac_to_text
+from evpnd.evpn.identifiers import ip_to_text, mac_from_text, mac_to_text
 
 if TYPE_CHECKING:
     from evpnd.daemon.daemon import Daemon
@@ -48,6 +48,17 @@ def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
             "router_id": daemon.config.router_id,
             "routes": len(daemon.rib),
             "peers": len(daemon.drivers),
+            # next-hop tracking: VTEPs the underlay cannot reach, and how many paths wait
+            "vteps_unreachable": [
+                {
+                    "vtep": ip_to_text(vtep),
+                    "reason": daemon.underlay.ways[vtep].reason
+                    if vtep in daemon.underlay.ways
+                    else "",
+                    "paths": daemon.rib.nexthops.get(vtep, 0),
+                }
+                for vtep in sorted(daemon.rib.unreachable)
+            ],
             # peers of one outbound policy share their UPDATEs (docs/speaker.md)
             "update_groups": [
                 {

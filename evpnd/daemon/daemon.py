@@ -24,6 +24,7 @@ from evpnd.daemon import sockets
 from evpnd.daemon.lag import LoopLag
 from evpnd.daemon.peer_driver import BgpProtocol, PeerDriver
 from evpnd.daemon.rd_index import RdIndexStore
+from evpnd.daemon.underlay_watch import UnderlayWatch
 from evpnd.events import Event
 from evpnd.kernel.links import VxlanPort
 from evpnd.local.learning import LocalRoutes, Observation
@@ -70,6 +71,7 @@ class Daemon:
         self.stranger_log = Throttle(60.0)
         self._flush_scheduled = False
         self._peers_started = False
+        self.underlay = UnderlayWatch(self)
         #: peers of one outbound policy share their UPDATEs (rib/adjout.py)
         self.groups: dict[Policy, UpdateGroup] = {}
         #: what `evpnctl watch` shows
@@ -121,6 +123,7 @@ class Daemon:
         for driver in self.drivers.values():
             driver.start()
         self._peers_started = True
+        self.underlay.start()
         log.info(
             "started",
             version=__version__,
@@ -267,6 +270,7 @@ class Daemon:
         next start sets the R bit if it comes within the restart time. The kernel is frozen
         first: the sessions ending must not remove their routes' entries (the peers keep
         ours, we keep theirs, and traffic flows on while we are away)."""
+        self.underlay.stop()
         if self.dataplane is not None:
             self.dataplane.freeze()
         for driver in list(self.drivers.values()):

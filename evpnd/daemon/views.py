@@ -146,7 +146,13 @@ def vni_view(daemon: Daemon) -> list[dict[str, Any]]:
                 "svi_addresses": list(port.svi_addresses) if port else [],
                 "remote_vteps": remote_vteps,
                 "local_macs": local_counts.get(vni.vni, 0),
-                "problems": port.problems if port else ["not in the kernel"],
+                "mtu": port.mtu if port else None,
+                # the largest inner frame the ways to its remote VTEPs carry (underlay.py)
+                "inner_mtu": daemon.underlay.inner.get(vni.vni),
+                "problems": [
+                    *(port.problems if port else ["not in the kernel"]),
+                    *filter(None, [daemon.underlay.mtu_problems.get(vni.vni)]),
+                ],
             }
         )
     return out

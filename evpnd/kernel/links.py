@@ -29,6 +29,9 @@ class VxlanPort:
     #: default VRF (main table).
     vrf: str | None = None
     vrf_table: int | None = None
+    #: the vxlan device's MTU and the bridge's: what an inner frame may be (underlay.py)
+    mtu: int = 1500
+    bridge_mtu: int = 1500
 
     @property
     def problems(self) -> list[str]:
@@ -99,6 +102,8 @@ def discover() -> tuple[dict[int, VxlanPort], list[str]]:
             svi_addresses=tuple(addresses.get(int(master), ())),
             vrf=vrf_name,
             vrf_table=vrf_table,
+            mtu=int(_attr(message, "IFLA_MTU") or 1500),
+            bridge_mtu=int(_attr(bridge, "IFLA_MTU") or 1500),
         )
         if port.vni in found:
             notes.append(

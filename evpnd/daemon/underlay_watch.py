@@ -1,0 +1,97 @@
+"""Watches the underlay's way to every VTEP the RIB has routes towards, once a second, in a
+thread (kernel/underlay.py): next-hop tracking — a VTEP that becomes unreachable takes its
+routes out of the decision, and gives them back when it returns — and each VNI's inner MTU
+against its devices' MTU.
+
+Polled rather than told: route notifications are filtered in the kernel to evpnd's own (a full
+routing table churning beside us must not wake us), and a lookup per VTEP costs microseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import structlog
+
+from evpnd.events import MtuProblem, VtepReachable, VtepUnreachable
+from evpnd.evpn.identifiers import ip_to_text as vtep_text
+from evpnd.kernel.underlay import Way, inner_mtu, look_up, mtu_problem
+
+if TYPE_CHECKING:
+    from evpnd.daemon.daemon import Daemon
+
+log = structlog.get_logger("evpnd.underlay")
+
+#: seconds between two looks at the underlay
+INTERVAL = 1.0
+
+
+class UnderlayWatch:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        #: the way to each tracked VTEP, as last seen
+        self.ways: dict[bytes, Way] = {}
+        #: per VNI: the largest inner frame its VTEPs' ways carry, and what is wrong if any
+        self.inner: dict[int, int] = {}
+        self.mtu_problems: dict[int, str] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = self.daemon.loop.create_task(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(INTERVAL)
+            try:
+                await self.look()
+            except OSError as exc:
+                log.error("cannot look up the underlay", error=str(exc))
+
+    async def look(self) -> None:
+        daemon = self.daemon
+        rib = daemon.rib
+        vteps = list(rib.nexthops)
+        ways = await daemon.loop.run_in_executor(None, look_up, vteps)
+        self.ways = ways
+        unreachable = frozenset(v for v, way in ways.items() if not way.reachable)
+        if unreachable != rib.unreachable:
+            for vtep in sorted(unreachable - rib.unreachable):
+                daemon.report(
+                    VtepUnreachable(vtep_text(vtep), ways[vtep].reason, rib.nexthops.get(vtep, 0))
+                )
+            for vtep in sorted(rib.unreachable - unreachable):
+                if vtep in ways:
+                    way = ways[vtep]
+                    daemon.report(VtepReachable(vtep_text(vtep), way.device, way.mtu))
+            rib.set_unreachable(unreachable)
+            daemon.settle()
+        self._check_mtu(ways)
+
+    def _check_mtu(self, ways: dict[bytes, Way]) -> None:
+        daemon = self.daemon
+        dataplane = daemon.dataplane
+        if dataplane is None:
+            return
+        flood = dataplane.state.desired.flood
+        for vni, port in daemon.kernel_ports.items():
+            vteps = [vtep for ifindex, vtep in flood if ifindex == port.ifindex]
+            inner = inner_mtu(vteps, ways)
+            if inner is None:
+                self.inner.pop(vni, None)
+                self.mtu_problems.pop(vni, None)
+                continue
+            self.inner[vni] = inner
+            problem = mtu_problem(port.name, port.mtu, port.bridge_name, port.bridge_mtu, inner)
+            if problem == self.mtu_problems.get(vni):
+                continue
+            if problem is None:
+                self.mtu_problems.pop(vni, None)
+                log.info("vni mtu fine", vni=vni, inner_mtu=inner)
+            else:
+                self.mtu_problems[vni] = problem
+                daemon.report(MtuProblem(vni, inner, problem))

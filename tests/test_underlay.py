@@ -1,0 +1,83 @@
+"""The underlay under evpnd, against the real kernel: next-hop tracking (a VTEP whose route
+goes away takes its routes' kernel entries with it, and they come back with the route) and
+each VNI's inner MTU against the way to its VTEPs (too-large devices are named, with the fix).
+The sessions run between the link addresses; the VTEPs are loopback addresses routed over it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.netns import LAB, lab, wait_for
+
+pytestmark = LAB
+
+MAC = "02:00:00:00:07:01"
+
+
+def config(me: str, vtep: str, other: str, asn: int, other_as: int, macs: str = "") -> str:
+    return f"""asn: {asn}
+router_id: {vtep}
+listen: {{address: {me}, port: 179}}
+neighbors:
+  - {{address: {other}, remote_as: {other_as}, connect_retry: 1}}
+evpn:
+  vtep_ip: {vtep}
+  vnis: [{{vni: 100{macs}}}]
+"""
+
+
+def test_next_hop_tracking_and_the_path_mtu() -> None:
+    with lab() as the_lab:
+        a, b = the_lab.ns("a"), the_lab.ns("b")
+        left, _ = the_lab.link(a, "10.92.0.1/30", b, "10.92.0.2/30")
+        for ns, mine, theirs, via in (
+            (a, "10.255.0.1", "10.255.1.1", "10.92.0.2"),
+            (b, "10.255.1.1", "10.255.0.1", "10.92.0.1"),
+        ):
+            the_lab.run(ns, "ip", "addr", "add", f"{mine}/32", "dev", "lo")
+            the_lab.run(ns, "ip", "route", "add", f"{theirs}/32", "via", via)
+            the_lab.vxlan_bridge(ns, 100, mine)
+        one = the_lab.evpnd(a, "a", config("10.92.0.1", "10.255.0.1", "10.92.0.2", 65000, 65001))
+        the_lab.evpnd(
+            b,
+            "b",
+            config(
+                "10.92.0.2", "10.255.1.1", "10.92.0.1", 65001, 65000, f', macs: [{{mac: "{MAC}"}}]'
+            ),
+        )
+
+        def entry() -> bool:
+            table = the_lab.run(a, "bridge", "fdb", "show", "dev", "vxlan100")
+            return f"{MAC} dst 10.255.1.1" in table
+
+        def summary() -> Any:
+            return one.ctl("show", "summary")
+
+        wait_for("the remote MAC's entry", entry, 30)
+        # the VTEP's route withdrawn: its routes are no candidates, their entries go
+        the_lab.run(a, "ip", "route", "del", "10.255.1.1/32")
+        wait_for("the entry gone", lambda: not entry(), 10)
+        (unreachable,) = summary()["vteps_unreachable"]
+        assert unreachable["vtep"] == "10.255.1.1" and unreachable["paths"] >= 2
+        assert unreachable["reason"] == "only the default route" or "route" in unreachable["reason"]
+        assert one.ctl("show", "kernel")["in_sync"]
+        the_lab.run(a, "ip", "route", "add", "10.255.1.1/32", "via", "10.92.0.2")
+        wait_for("the entry back", entry, 10)
+        assert summary()["vteps_unreachable"] == []
+
+        # MTU: the way to the VTEP carries 1400 bytes; VXLAN over IPv4 takes 50 of them
+        the_lab.run(a, "ip", "link", "set", left, "mtu", "1400")
+
+        def vni() -> Any:
+            (found,) = one.ctl("show", "vni")
+            return found
+
+        wait_for("the MTU problem", lambda: vni()["inner_mtu"] == 1350 and vni()["problems"], 10)
+        (problem,) = vni()["problems"]
+        assert "vxlan100 1500" in problem and "br100 1500" in problem
+        assert "ip link set vxlan100 mtu 1350" in problem
+        the_lab.run(a, "ip", "link", "set", "vxlan100", "mtu", "1350")
+        the_lab.run(a, "ip", "link", "set", "br100", "mtu", "1350")
+        wait_for("no MTU problem", lambda: vni()["problems"] == [], 10)
+        log = one.log.read_text()
+        assert '"vtep unreachable"' in log and '"vni mtu problem"' in log
