@@ -124,6 +124,7 @@ def run_evpnd(count: int, stream: bytes) -> dict[str, float]:
 router_id: 127.0.0.1
 listen: {{address: 127.0.0.1, port: {port}}}
 listen_ranges: [{{prefix: 127.0.0.0/8, remote_as: 65000}}]
+resolve_via_default: true
 control_socket: {home}/sock
 state_dir: {home}
 """)

@@ -126,6 +126,9 @@ class Config:
     #: RFC 8538's N bit in our graceful restart capability
     graceful_notification: bool = True
     stale_path_time: float = 360.0
+    #: next-hop tracking counts a VTEP reached only through the default route as reachable
+    #: (FRR's `ip nht resolve-via-default`; off by default there and here)
+    resolve_via_default: bool = False
     neighbors: tuple[NeighborConfig, ...] = ()
     listen_ranges: tuple[ListenRange, ...] = ()
     evpn: EvpnConfig = field(default_factory=EvpnConfig)
@@ -461,6 +464,7 @@ def _parse(text: str, name: str, reader: _Reader) -> Config:
         graceful_restart_time=gr_time,
         graceful_notification=gr_notification,
         stale_path_time=stale_time,
+        resolve_via_default=top.flag("resolve_via_default", False),
         neighbors=tuple(n for n in neighbors if n is not None),
         listen_ranges=tuple(r for r in ranges if r is not None),
         evpn=evpn,

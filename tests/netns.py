@@ -132,6 +132,17 @@ class Lab:
             self.run(ns, "ip", "link", "set", dev, "up")
         return left, right
 
+    def reach(self, ns: str, prefix: str) -> None:
+        """A route to `prefix` in `ns` over a veth whose far end stays unused: remote VTEPs
+        that exist only in BGP (a test's script announces them) are reachable, as next-hop
+        tracking wants (FRR too installs nothing towards a VTEP it cannot resolve)."""
+        self._links += 1
+        near, far = f"u{self.tag}a{self._links}", f"u{self.tag}b{self._links}"
+        self.run(ns, "ip", "link", "add", near, "type", "veth", "peer", "name", far)
+        for dev in (near, far):
+            self.run(ns, "ip", "link", "set", dev, "up")
+        self.run(ns, "ip", "route", "add", prefix, "dev", near)
+
     def vxlan_bridge(self, ns: str, vni: int, local: str) -> tuple[str, str]:
         vxlan, bridge = f"vxlan{vni}", f"br{vni}"
         self.run(

@@ -41,6 +41,8 @@ def test_a_good_file() -> None:
 def test_the_embedded_default_is_valid() -> None:
     config = parse(default_config_text())
     assert config.asn == 65000 and config.neighbors == ()
+    assert not config.resolve_via_default
+    assert parse(GOOD + "resolve_via_default: true\n").resolve_via_default
 
 
 def test_errors_name_file_line_and_key() -> None:

@@ -81,6 +81,7 @@ def test_flapping_leaves_nothing_stale() -> None:
         for address in ("192.168.70.1/32", "192.168.70.3/32"):
             the_lab.run(ns, "ip", "addr", "add", address, "dev", "lo")
         _, bridge = the_lab.vxlan_bridge(ns, 100, "192.168.70.1")
+        the_lab.reach(ns, "192.168.70.0/24")  # the VTEP the peer script announces
         the_lab.run(ns, "ip", "addr", "add", "10.100.255.254/16", "dev", bridge)
         evpnd = the_lab.evpnd(
             ns,

@@ -89,6 +89,7 @@ def vtep() -> Iterator[Vtep]:
         for address in (f"{SPEAKER}/32", f"{PEER}/32"):
             the_lab.run(ns, "ip", "addr", "add", address, "dev", "lo")
         _, bridge = the_lab.vxlan_bridge(ns, 100, SPEAKER)
+        the_lab.reach(ns, "192.168.72.0/24")  # the VTEPs the peer scripts announce
         daemon = the_lab.evpnd(
             ns,
             "e",

@@ -72,12 +72,12 @@ def test_next_hop_tracking_and_the_path_mtu() -> None:
             (found,) = one.ctl("show", "vni")
             return found
 
-        wait_for("the MTU problem", lambda: vni()["inner_mtu"] == 1350 and vni()["problems"], 10)
-        (problem,) = vni()["problems"]
+        wait_for("the MTU problem", lambda: vni()["inner_mtu"] == 1350 and vni()["mtu_problem"], 10)
+        problem = vni()["mtu_problem"]
         assert "vxlan100 1500" in problem and "br100 1500" in problem
         assert "ip link set vxlan100 mtu 1350" in problem
         the_lab.run(a, "ip", "link", "set", "vxlan100", "mtu", "1350")
         the_lab.run(a, "ip", "link", "set", "br100", "mtu", "1350")
-        wait_for("no MTU problem", lambda: vni()["problems"] == [], 10)
+        wait_for("no MTU problem", lambda: vni()["mtu_problem"] is None, 10)
         log = one.log.read_text()
         assert '"vtep unreachable"' in log and '"vni mtu problem"' in log

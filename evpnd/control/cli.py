@@ -153,7 +153,7 @@ def show_vni_table(vnis: list[dict[str, Any]]) -> str:
             str(len(v["remote_vteps"])),
             str(v["local_macs"]),
             f"{v.get('mtu') or ''}/{v.get('inner_mtu') or '-'}",
-            "; ".join(v["problems"]),
+            "; ".join([*v["problems"], *filter(None, [v.get("mtu_problem")])]),
         ]
         for v in vnis
     ]

@@ -56,7 +56,9 @@ class UnderlayWatch:
         daemon = self.daemon
         rib = daemon.rib
         vteps = list(rib.nexthops)
-        ways = await daemon.loop.run_in_executor(None, look_up, vteps)
+        ways = await daemon.loop.run_in_executor(
+            None, look_up, vteps, daemon.config.resolve_via_default
+        )
         self.ways = ways
         unreachable = frozenset(v for v, way in ways.items() if not way.reachable)
         if unreachable != rib.unreachable:

@@ -149,10 +149,8 @@ def vni_view(daemon: Daemon) -> list[dict[str, Any]]:
                 "mtu": port.mtu if port else None,
                 # the largest inner frame the ways to its remote VTEPs carry (underlay.py)
                 "inner_mtu": daemon.underlay.inner.get(vni.vni),
-                "problems": [
-                    *(port.problems if port else ["not in the kernel"]),
-                    *filter(None, [daemon.underlay.mtu_problems.get(vni.vni)]),
-                ],
+                "mtu_problem": daemon.underlay.mtu_problems.get(vni.vni),
+                "problems": port.problems if port else ["not in the kernel"],
             }
         )
     return out

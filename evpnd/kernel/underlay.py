@@ -76,18 +76,18 @@ def mtu_problem(name: str, mtu: int, bridge: str, bridge_mtu: int, inner: int | 
 # --- the lookup (blocking: call it in a thread) -------------------------------------------------
 
 
-def look_up(vteps: Iterable[bytes]) -> dict[bytes, Way]:
-    """The way to each VTEP, from the kernel's FIB."""
+def look_up(vteps: Iterable[bytes], via_default: bool = False) -> dict[bytes, Way]:
+    """The way to each VTEP, from the kernel's FIB; `via_default`: the default route counts."""
     out: dict[bytes, Way] = {}
     with contextlib.closing(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)) as sock:
         sock.settimeout(5)
         sock.bind((0, 0))
         for seq, vtep in enumerate(vteps, 1):
-            out[vtep] = _way(sock, seq, vtep)
+            out[vtep] = _way(sock, seq, vtep, via_default)
     return out
 
 
-def _way(sock: socket.socket, seq: int, vtep: bytes) -> Way:
+def _way(sock: socket.socket, seq: int, vtep: bytes, via_default: bool) -> Way:
     family = socket.AF_INET if len(vtep) == 4 else socket.AF_INET6
     body = _RTMSG.pack(family, len(vtep) * 8, 0, 0, 0, 0, 0, 0, RTM_F_FIB_MATCH)
     attr = _NLA.pack(4 + len(vtep), ipr.RTA_DST) + vtep
@@ -101,7 +101,7 @@ def _way(sock: socket.socket, seq: int, vtep: bytes) -> Way:
     _, dst_len, _, _, _, _, _, rtype, _ = _RTMSG.unpack_from(data, 16)
     if rtype != ipr.RTN_UNICAST:
         return Way(False, reason=_TYPES.get(rtype, f"a route of type {rtype}"))
-    if dst_len == 0:
+    if dst_len == 0 and not via_default:
         return Way(False, reason="only the default route")
     oif = None
     route_mtu = None
