@@ -68,6 +68,13 @@ def test_answers_say_which_halves_are_ours() -> None:
     assert probed.neigh == {(BR, b"\n\0\0\1"): None}
 
 
+def test_an_audit_that_began_on_an_empty_table_reads_the_table_that_came() -> None:
+    audit = Audit()
+    assert audit.next(Entries(), Entries()).fdb == ()  # at start: nothing yet
+    wanted = Entries(fdb={(VX, mac(1)): VTEP})
+    assert audit.next(wanted, Entries()).fdb == ((VX, mac(1)),)
+
+
 def test_an_audit_rotation_asks_about_every_entry_once() -> None:
     wanted = Entries(fdb={(VX, mac(n)): VTEP for n in range(50)})
     programmed = Entries(fdb={(VX, mac(n)): VTEP for n in range(40, 60)})  # 50-59: unwanted

@@ -1,13 +1,17 @@
 """The underlay under evpnd, against the real kernel: next-hop tracking (a VTEP whose route
 goes away takes its routes' kernel entries with it, and they come back with the route) and
 each VNI's inner MTU against the way to its VTEPs (too-large devices are named, with the fix).
-The sessions run between the link addresses; the VTEPs are loopback addresses routed over it."""
+The sessions run between the link addresses; the VTEPs are loopback addresses routed over it.
+`evpnctl doctor` says nothing of the healthy fabric and names each fault as it is made."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from typing import Any
 
-from tests.netns import LAB, lab, wait_for
+from tests.netns import LAB, lab, sh, wait_for
 
 pytestmark = LAB
 
@@ -38,7 +42,7 @@ def test_next_hop_tracking_and_the_path_mtu() -> None:
             the_lab.run(ns, "ip", "route", "add", f"{theirs}/32", "via", via)
             the_lab.vxlan_bridge(ns, 100, mine)
         one = the_lab.evpnd(a, "a", config("10.92.0.1", "10.255.0.1", "10.92.0.2", 65000, 65001))
-        the_lab.evpnd(
+        two = the_lab.evpnd(
             b,
             "b",
             config(
@@ -53,14 +57,27 @@ def test_next_hop_tracking_and_the_path_mtu() -> None:
         def summary() -> Any:
             return one.ctl("show", "summary")
 
+        def doctor() -> list[str]:
+            """The checks `evpnctl doctor` names (exit code 1 when it names any)."""
+            command = [sys.executable, "-m", "evpnd.control.cli", "-s", one.socket, "doctor"]
+            findings = json.loads(sh(*command, "--json", check=False))["findings"]
+            code = subprocess.run(command, capture_output=True, text=True).returncode
+            assert code == (1 if findings else 0), findings
+            return sorted(f["check"] for f in findings)
+
         wait_for("the remote MAC's entry", entry, 30)
+        # healthy (the links are 1500 bytes: the VNI's devices are made to fit first)
+        for dev in ("vxlan100", "br100"):
+            the_lab.run(a, "ip", "link", "set", dev, "mtu", "1450")
+        wait_for("a healthy fabric", lambda: doctor() == [], 10)
         # the VTEP's route withdrawn: its routes are no candidates, their entries go
         the_lab.run(a, "ip", "route", "del", "10.255.1.1/32")
         wait_for("the entry gone", lambda: not entry(), 10)
         (unreachable,) = summary()["vteps_unreachable"]
         assert unreachable["vtep"] == "10.255.1.1" and unreachable["paths"] >= 2
         assert unreachable["reason"] == "only the default route" or "route" in unreachable["reason"]
-        assert one.ctl("show", "kernel")["in_sync"]
+        wait_for("in sync", lambda: one.ctl("show", "kernel", check=False)["in_sync"], 10)
+        assert doctor() == ["underlay"]
         the_lab.run(a, "ip", "route", "add", "10.255.1.1/32", "via", "10.92.0.2")
         wait_for("the entry back", entry, 10)
         assert summary()["vteps_unreachable"] == []
@@ -74,10 +91,14 @@ def test_next_hop_tracking_and_the_path_mtu() -> None:
 
         wait_for("the MTU problem", lambda: vni()["inner_mtu"] == 1350 and vni()["mtu_problem"], 10)
         problem = vni()["mtu_problem"]
-        assert "vxlan100 1500" in problem and "br100 1500" in problem
+        assert "vxlan100 1450" in problem and "br100 1450" in problem
         assert "ip link set vxlan100 mtu 1350" in problem
+        assert doctor() == ["mtu"]
         the_lab.run(a, "ip", "link", "set", "vxlan100", "mtu", "1350")
         the_lab.run(a, "ip", "link", "set", "br100", "mtu", "1350")
         wait_for("no MTU problem", lambda: vni()["mtu_problem"] is None, 10)
         log = one.log.read_text()
         assert '"vtep unreachable"' in log and '"vni mtu problem"' in log
+        # the other speaker gone (its routes stay, stale, for the restart time)
+        two.stop()
+        wait_for("the session named", lambda: doctor() == ["session"], 30)

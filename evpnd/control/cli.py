@@ -273,6 +273,19 @@ def watch(path: str, filters: dict[str, Any], as_json: bool) -> int:
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 0, 1, 2, 3, 4
 
 
+def show_findings(findings: list[dict[str, Any]]) -> str:
+    if not findings:
+        return "no problem found"
+    lines = []
+    for n, f in enumerate(findings, 1):
+        lines.append(f"{n}. [{f['check']}] {printable(f['what'])}")
+        for key, value in f["evidence"].items():
+            if value not in (None, [], {}):
+                lines.append(f"     {key}: {printable(json.dumps(value))}")
+        lines.append(f"     fix: {printable(f['fix'])}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="evpnctl",
@@ -302,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     clear.add_argument("--soft", action="store_true", help="refresh routes, keep the session")
     clear.add_argument("--vni", type=int, help="the MAC's VNI (clear mac)")
     sub.add_parser("reload", parents=[common], help="re-read the configuration file")
+    doctor = sub.add_parser(
+        "doctor", parents=[common], help="name what keeps the fabric from working, with fixes"
+    )
+    doctor.add_argument("--vni", type=int, help="only this VNI (and the sessions)")
     watching = sub.add_parser("watch", parents=[common], help="stream route and MAC events")
     watching.add_argument("--vni", type=int)
     args = parser.parse_args(argv)
@@ -322,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
                 if getattr(args, k, None) is not None
             }
             result = request(args.socket, f"show {args.what}", filters=filters)
+        elif args.command == "doctor":
+            filters = {"vni": args.vni} if args.vni is not None else {}
+            result = request(args.socket, "doctor", filters=filters)
         elif args.command == "clear" and args.what == "mac":
             if args.vni is None:
                 parser.error("clear mac: --vni is needed")
@@ -341,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         status = EXIT_PROBLEM
     if args.command == "show" and args.what == "kernel" and not result["in_sync"]:
         status = EXIT_PROBLEM
+    if args.command == "doctor" and result["findings"]:
+        status = EXIT_PROBLEM
     if args.json:
         print(json.dumps(result, indent=2))
         return status
@@ -350,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         for problem in result["problems"]:
             print(f"  {problem}")
+    elif args.command == "doctor":
+        print(show_findings(result["findings"]))
     elif args.command == "clear" and args.what == "mac":
         print(f"{result['mac']} in VNI {result['vni']}: unfrozen; announced again if it is here")
     elif args.command == "clear":

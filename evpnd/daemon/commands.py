@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from evpnd.daemon import doctor
 from evpnd.daemon.views import (
     kernel_view,
     l3vni_view,
@@ -42,6 +43,9 @@ def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
         return l3vni_view(daemon)
     if command == "show kernel":
         return kernel_view(daemon)
+    if command == "doctor":
+        vni = filters.get("vni")
+        return {"findings": doctor.examine(daemon, int(vni) if vni is not None else None)}
     if command == "show summary":
         return {
             "asn": daemon.config.asn,

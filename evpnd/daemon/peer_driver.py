@@ -213,6 +213,8 @@ class PeerDriver:
         self._error_log = Throttle(60.0)
         #: sessions that reached Established, like FRR's connectionsEstablished
         self.sessions_established = 0
+        #: the last session's end: reason, NOTIFICATION sent, NOTIFICATION received
+        self.last_down: tuple[str, str, str] | None = None
         self.bytes_received = 0
         self.routes_announced = 0
         self.routes_withdrawn = 0
@@ -472,6 +474,8 @@ class PeerDriver:
         )
         self._ended = self.message_counts()
         self._session = None
+        # what ended it, for `evpnctl doctor`
+        self.last_down = (event.reason, str(event.sent or ""), str(event.received or ""))
         self.daemon.leave_group(self)
         self.adj_out = None
         self.up_since_wall = None

@@ -99,15 +99,14 @@ class Audit:
     last_slice: int = 0
     _fdb: list[FdbKey] = field(default_factory=list)
     _neigh: list[NeighKey] = field(default_factory=list)
-    _started: bool = False
 
     def next(self, wanted: Entries, programmed: Entries, size: int = SLICE) -> Questions:
-        if not self._started:
+        if not self._fdb and not self._neigh:
             # a new rotation: a snapshot of the keys (entries that come later are written
-            # with their own check: the writer's refusals)
+            # with their own check: the writer's refusals). An empty table makes an empty
+            # slice, and the next pass looks again.
             self._fdb = [*wanted.fdb, *(k for k in programmed.fdb if k not in wanted.fdb)]
             self._neigh = [*wanted.neigh, *(k for k in programmed.neigh if k not in wanted.neigh)]
-            self._started = True
         fdb = self._fdb[-size:]
         del self._fdb[-size:]
         neigh = self._neigh[-(size - len(fdb)) :] if len(fdb) < size else []
@@ -115,12 +114,16 @@ class Audit:
             del self._neigh[-len(neigh) :]
         return Questions(tuple(fdb), tuple(neigh))
 
-    def answered(self, probed: Probed, wrong: int, now: float, took: float = 0.0) -> None:
+    def answered(
+        self, probed: Probed, wrong: int, now: float, took: float = 0.0, slice_: bool = True
+    ) -> None:
+        """Entries read back: one of our slices (`slice_`), or entries a notification named."""
         self.checked += len(probed)
-        self.last_slice_s, self.last_slice = took, len(probed)
         self.found_wrong += wrong
-        if self._started and not self._fdb and not self._neigh:
-            self._started = False
+        if not slice_:
+            return
+        self.last_slice_s, self.last_slice = took, len(probed)
+        if not self._fdb and not self._neigh:
             self.rotations += 1
             self.last_rotation_at = now
 

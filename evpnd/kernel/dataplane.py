@@ -430,9 +430,9 @@ class DataPlane:
         self._check_handle = None
         questions = Questions(tuple(self._check_fdb), tuple(self._check_neigh))
         self._check_fdb, self._check_neigh = set(), set()
-        self.loop.create_task(self._ask(questions))
+        self.loop.create_task(self._ask(questions, slice_=False))
 
-    async def _ask(self, questions: Questions) -> Probed | None:
+    async def _ask(self, questions: Questions, slice_: bool = True) -> Probed | None:
         """Ask the kernel about these entries (in the writer thread, after the writes queued
         before), rewrite the wrong ones; the strays wait for the next pass."""
         if not questions.fdb and not questions.neigh:
@@ -443,7 +443,7 @@ class DataPlane:
             return None
         operations, changes, wrong = self.reconciler.check(probed, self.settled)
         now = self.loop.time()
-        self.audit.answered(probed, wrong, now, now - asked)
+        self.audit.answered(probed, wrong, now, now - asked, slice_)
         self._repaired(operations, changes)
         return probed
 

@@ -1,0 +1,247 @@
+"""`evpnctl doctor`: the failure modes of an EVPN fabric, walked in order, each finding with
+what is wrong, the evidence and the command that fixes it. Read from what evpnd already
+knows — sessions, the RIB, the kernel as the reconciler knows it, the underlay watch — so
+it answers at once and changes nothing.
+
+The order follows a packet's dependencies: a session, then EVPN routes over it, then kernel
+entries from them, then an underlay that can carry the traffic."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from evpnd.bgp.events import State
+from evpnd.bgp.negotiation import EVPN_FAMILY
+from evpnd.evpn.identifiers import ip_to_text, mac_to_text
+from evpnd.evpn.routes import InclusiveMulticastRoute
+
+if TYPE_CHECKING:
+    from evpnd.daemon.daemon import Daemon
+
+
+def finding(check: str, what: str, evidence: dict[str, Any], fix: str) -> dict[str, Any]:
+    return {"check": check, "what": what, "evidence": evidence, "fix": fix}
+
+
+def examine(daemon: Daemon, vni: int | None = None) -> list[dict[str, Any]]:
+    """Every finding, or those about one VNI (and the sessions every VNI needs)."""
+    out: list[dict[str, Any]] = []
+    out += _sessions(daemon)
+    out += _vnis(daemon, vni)
+    out += _kernel(daemon, vni)
+    out += _underlay(daemon, vni)
+    return out
+
+
+def _sessions(daemon: Daemon) -> list[dict[str, Any]]:
+    out = []
+    for address, driver in sorted(daemon.drivers.items()):
+        if driver.dynamic:
+            continue
+        state = driver.state
+        if state is State.ESTABLISHED:
+            negotiated = driver.negotiated
+            if negotiated is not None and EVPN_FAMILY not in negotiated.families:
+                out.append(
+                    finding(
+                        "session",
+                        f"{address} is up without the L2VPN EVPN address family",
+                        {"families": sorted(negotiated.families)},
+                        "activate it on the peer (FRR: address-family l2vpn evpn / neighbor "
+                        f"{daemon.config.router_id} activate)",
+                    )
+                )
+            continue
+        error = driver.peer.last_error or ""
+        evidence: dict[str, Any] = {"state": state.value, "last_error": error or None}
+        if driver.last_down is not None:
+            reason, sent, received = driver.last_down
+            evidence |= {"last_down": reason, "sent": sent or None, "received": received or None}
+        lowered = error.lower()
+        if "refused" in lowered:
+            fix = f"nothing listens on {address} port {driver.port}: is the peer's BGP running?"
+        elif "no route" in lowered or "unreachable" in lowered:
+            fix = f"the underlay has no way to {address}: ip route get {address}"
+        elif "cannot assign" in lowered or "update_source" in lowered:
+            fix = f"update_source {driver.update_source} is not an address of this host"
+        elif "reset" in lowered and driver.password:
+            fix = "connections are reset at once: the MD5 passwords likely differ"
+        elif "hold timer" in lowered:
+            fix = "KEEPALIVEs do not arrive in time: a lossy or congested path, or a stuck peer"
+        else:
+            fix = f"see the peer's side, and `evpnctl show peers`; configured: {address}"
+        out.append(finding("session", f"{address} is not Established", evidence, fix))
+    return out
+
+
+def _vnis(daemon: Daemon, only: int | None) -> list[dict[str, Any]]:
+    out = []
+    if not daemon.config.evpn.program_kernel:
+        out.append(
+            finding(
+                "kernel",
+                "kernel programming is off",
+                {"program_kernel": False},
+                "evpn: {program_kernel: true} (off is for a route reflector that is no VTEP)",
+            )
+        )
+    # Type 3 routes by the VNI they carry, whichever RTs: who has which VNI
+    flood_by_vni: dict[int, list[Any]] = {}
+    for path in daemon.rib.best_paths():
+        route = path.route
+        if isinstance(route, InclusiveMulticastRoute) and not path.source.is_local:
+            flood_by_vni.setdefault(_vni_of(path), []).append(path)
+    # a VNI whose VTEPs are unreachable: the underlay finding names that cause
+    behind_unreachable = {
+        _vni_of(p) for p in daemon.rib.ineligible() if isinstance(p.route, InclusiveMulticastRoute)
+    }
+    ports = daemon.kernel_ports
+    for vni in daemon.vnis:
+        if only is not None and vni.vni != only:
+            continue
+        port = ports.get(vni.vni)
+        if port is None:
+            out.append(
+                finding(
+                    "vni",
+                    f"VNI {vni.vni} is configured but has no vxlan device that is up in a bridge",
+                    {"vni": vni.vni},
+                    f"ip link add vxlan{vni.vni} type vxlan id {vni.vni} local {vni.vtep_ip} "
+                    f"dstport 4789 nolearning; ip link set vxlan{vni.vni} master br{vni.vni} up",
+                )
+            )
+            continue
+        for problem in port.problems:
+            out.append(
+                finding(
+                    "vni",
+                    f"VNI {vni.vni}: {problem}",
+                    {"device": port.name},
+                    _fix_port(port.name, problem),
+                )
+            )
+        imported = [
+            p for p in flood_by_vni.get(vni.vni, []) if vni.imports(p.attributes.route_targets)
+        ]
+        if imported:
+            continue
+        others = flood_by_vni.get(vni.vni, [])
+        if not others and vni.vni in behind_unreachable:
+            continue
+        if others:
+            theirs = sorted({rt.value for p in others for rt in p.attributes.route_targets})
+            out.append(
+                finding(
+                    "vni",
+                    f"VNI {vni.vni}: peers have it, with route targets this VNI does not import",
+                    {"theirs": theirs, "ours": [rt.value for rt in vni.import_rts] or ["auto"]},
+                    f"import one of {', '.join(theirs)} (evpn.vnis[].import_rts), or export ours "
+                    "there",
+                )
+            )
+        else:
+            out.append(
+                finding(
+                    "vni",
+                    f"VNI {vni.vni}: no other VTEP announces it (no Type 3 route)",
+                    {"vni": vni.vni},
+                    "create the VNI on the other VTEPs, or check their sessions and RTs",
+                )
+            )
+    for frozen_vni, mac in sorted(daemon.local.duplicates.frozen):
+        if only is None or frozen_vni == only:
+            out.append(
+                finding(
+                    "mac",
+                    f"MAC {mac_to_text(mac)} in VNI {frozen_vni} is frozen: it moved too often",
+                    {"vni": frozen_vni, "mac": mac_to_text(mac)},
+                    f"find the loop or the duplicate, then: evpnctl clear mac {frozen_vni} "
+                    f"{mac_to_text(mac)}",
+                )
+            )
+    mine = {vni.vtep_ip for vni in daemon.vnis}
+    for path in daemon.rib.best_paths():
+        nexthop = path.attributes.nexthop
+        if path.source.is_local or nexthop is None or ip_to_text(nexthop) not in mine:
+            continue
+        out.append(
+            finding(
+                "vtep",
+                f"{path.source.name} announces routes with our VTEP address {ip_to_text(nexthop)}",
+                {"peer": path.source.name, "route": path.route.text},
+                "two speakers have the same VTEP address: give each its own (evpn.vtep_ip)",
+            )
+        )
+        break
+    return out
+
+
+def _kernel(daemon: Daemon, only: int | None) -> list[dict[str, Any]]:
+    dataplane = daemon.dataplane
+    if dataplane is None or only is not None:
+        return []
+    out = []
+    report = dataplane.compare()
+    if not report["in_sync"] and report["settled"]:
+        rows = cast(list[Any], report["differences"])
+        out.append(
+            finding(
+                "kernel",
+                f"the kernel differs from what the routes call for ({len(rows)} entries)",
+                {"first": rows[:5], "wish_differences": report["wish_differences"]},
+                "evpnctl show kernel; the next pass repairs what it can (refusals are logged)",
+            )
+        )
+    if dataplane.counters.netlink_errors:
+        out.append(
+            finding(
+                "kernel",
+                "the kernel refused some of evpnd's entries",
+                {"refusals": dataplane.counters.netlink_errors},
+                "journalctl -u evpnd | grep 'netlink refused' names each kind",
+            )
+        )
+    return out
+
+
+def _underlay(daemon: Daemon, only: int | None) -> list[dict[str, Any]]:
+    out = []
+    watch = daemon.underlay
+    for vtep in sorted(daemon.rib.unreachable):
+        way = watch.ways.get(vtep)
+        text = ip_to_text(vtep)
+        out.append(
+            finding(
+                "underlay",
+                f"VTEP {text} is unreachable: routes towards it are not used",
+                {"reason": way.reason if way else None, "paths": daemon.rib.nexthops.get(vtep, 0)},
+                f"ip route get {text}; a route to it (or resolve_via_default: true)",
+            )
+        )
+    for vni, problem in sorted(watch.mtu_problems.items()):
+        if only is None or vni == only:
+            out.append(
+                finding(
+                    "mtu",
+                    f"VNI {vni}: frames larger than the underlay carries",
+                    {"inner_mtu": watch.inner.get(vni)},
+                    problem.partition(": ")[2],
+                )
+            )
+    return out
+
+
+def _vni_of(path: Any) -> int:
+    """The VNI a Type 3 route is for: its PMSI tunnel's label, else its Ethernet tag."""
+    pmsi = path.attributes.pmsi_tunnel
+    if pmsi is not None and pmsi.label:
+        return int(pmsi.label)
+    return int(path.route.ethernet_tag)
+
+
+def _fix_port(name: str, problem: str) -> str:
+    if "learning" in problem:
+        return f"bridge link set dev {name} learning off"
+    if "neigh_suppress" in problem:
+        return f"bridge link set dev {name} neigh_suppress on"
+    return f"ip -d link show {name}"
