@@ -319,3 +319,11 @@ def test_a_long_random_sequence_leaves_the_kernel_equal_to_the_best_paths(vtep: 
         (socket.inet_ntoa(ip), mac.hex(":")) for (_, ip), mac in want.neigh.items()
     }
     assert len(expected_fdb) > 10 and want.neigh  # the sequence left plenty to compare
+
+    # and the periodic audit reads those entries back (every 10 s a slice: one pass suffices)
+    def audited() -> bool:
+        audit = vtep.evpnd.ctl("show", "kernel", check=False)["audit"]
+        return bool(audit["rotations"] >= 1 and audit["last_slice"] >= len(expected_fdb))
+
+    wait_for("an audit rotation", audited, 25, 0.5)
+    assert vtep.evpnd.ctl("show", "kernel")["audit"]["found_wrong"] == 0
