@@ -134,14 +134,23 @@ def test_hosts_reach_each_other_with_frr_shaped_entries(fabric: Fabric) -> None:
     assert H2_MAC in table and "remote" in table
 
     # Prometheus: scraped and parsed with prometheus-client's own parser
-    text = fabric.lab.run(
-        fabric.v1,
-        sys.executable,
-        "-c",
-        "import urllib.request; print("
-        "urllib.request.urlopen('http://192.168.50.1:9179/metrics').read()"
-        ".decode())",
-    )
+
+    def scrape() -> str:
+        return fabric.lab.run(
+            fabric.v1,
+            sys.executable,
+            "-c",
+            "import urllib.request; print("
+            "urllib.request.urlopen('http://192.168.50.1:9179/metrics').read()"
+            ".decode())",
+        )
+
+    def with_underlay() -> str:
+        # the underlay is looked at once a second: its figures come with the next look
+        text = scrape()
+        return text if 'evpnd_vni_inner_mtu_bytes{vni="100"}' in text else ""
+
+    text = wait_for("the underlay's figures", with_underlay, 10)
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -150,6 +159,10 @@ def test_hosts_reach_each_other_with_frr_shaped_entries(fabric: Fabric) -> None:
     assert samples[("evpnd_peer_up", (("peer", "192.168.50.2"),))] == 1
     assert samples[("evpnd_vni_problems", (("vni", "100"),))] == 0
     assert samples[("evpnd_vni_remote_vteps", (("vni", "100"),))] == 1
+    # the lab's 1500-byte link carries inner frames of 1450; the vxlan device is 1500
+    assert samples[("evpnd_vni_inner_mtu_bytes", (("vni", "100"),))] == 1450
+    assert samples[("evpnd_vni_mtu_problem", (("vni", "100"),))] == 1
+    assert samples[("evpnd_vteps_unreachable", ())] == 0
     assert samples[("evpnd_vni_remote_macs", (("vni", "100"),))] == 1
     assert samples[("evpnd_netlink_operations_total", ())] >= 3
     peer = (("peer", "192.168.50.2"),)

@@ -155,7 +155,12 @@ class DaemonCollector(Collector):
         )
         for reason, count in daemon.connections_refused().items():
             connections_refused.add_metric([reason], count)
-        out = [lag, lag_worst, connections_refused]
+        unreachable = GaugeMetricFamily(
+            "evpnd_vteps_unreachable",
+            "VTEPs the underlay cannot reach: routes towards them are not used (underlay.md)",
+        )
+        unreachable.add_metric([], len(daemon.rib.unreachable))
+        out = [lag, lag_worst, connections_refused, unreachable]
         out += [up, state, uptime, received, advertised, updates, updates_out, messages_in]
         out += [messages_out, announced, withdrawn, refused, accepted, advertised_by_type, routes]
         dataplane = daemon.dataplane
@@ -180,9 +185,23 @@ class DaemonCollector(Collector):
                 "MAC/IP bindings behind other VTEPs (ARP/ND suppression)",
                 labels=["vni"],
             )
+            inner = GaugeMetricFamily(
+                "evpnd_vni_inner_mtu_bytes",
+                "The largest inner frame the ways to the VNI's remote VTEPs carry",
+                labels=["vni"],
+            )
+            mtu_problem = GaugeMetricFamily(
+                "evpnd_vni_mtu_problem",
+                "1 when the VNI's vxlan device or bridge is larger than its inner MTU",
+                labels=["vni"],
+            )
+            watch = daemon.underlay
             local_counts = daemon.local.mac_counts()
             for vni, port in sorted(dataplane.ports.items()):
                 problems.add_metric([str(vni)], len(port.problems))
+                mtu_problem.add_metric([str(vni)], int(vni in watch.mtu_problems))
+                if vni in watch.inner:
+                    inner.add_metric([str(vni)], watch.inner[vni])
                 local_neigh.add_metric([str(vni)], neighbours.get((vni, True), 0))
                 remote_neigh.add_metric([str(vni)], neighbours.get((vni, False), 0))
                 local.add_metric([str(vni)], local_counts.get(vni, 0))
@@ -231,7 +250,7 @@ class DaemonCollector(Collector):
                 labels = [str(view["vni"]), view["vrf"]]
                 l3_routes.add_metric(labels, view["routes_installed"])
                 l3_advertised.add_metric(labels, len(view["advertised"]))
-            out += [problems, local, remote, vteps, local_neigh, remote_neigh]
+            out += [problems, local, remote, vteps, local_neigh, remote_neigh, inner, mtu_problem]
             out += [l3_routes, l3_advertised]
             out += [ops, errors, repairs, moves, frozen, latency]
         return out
