@@ -98,7 +98,26 @@ def transfer(the_lab: Lab, ha: str, hb: str) -> int:
     return int(server.stdout.readline())
 
 
-def test_two_sites_over_wireguard() -> None:
+FRR_B1 = """frr defaults traditional
+router bgp 65001
+ bgp router-id 10.255.1.1
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ neighbor 10.255.0.1 remote-as 65000
+ neighbor 10.255.0.1 update-source lo
+ neighbor 10.255.0.1 ebgp-multihop 2
+ address-family l2vpn evpn
+  neighbor 10.255.0.1 activate
+  advertise-all-vni
+ exit-address-family
+"""
+
+
+@pytest.mark.parametrize("site_b", ["evpnd", "frr"])
+def test_two_sites_over_wireguard(site_b: str) -> None:
+    """Site B's VTEP is evpnd, or FRR 8.4 configured as tutorials write it (the mixed case)."""
+    if site_b == "frr" and not os.path.exists("/usr/lib/frr/bgpd"):
+        pytest.skip("FRR is not installed")
     with lab() as the_lab:
         a1, a2, b1, ha, hb = (the_lab.ns(n) for n in ("a1", "a2", "b1", "ha", "hb"))
         the_lab.link(a1, "10.10.0.1/24", a2, "10.10.0.2/24")  # site A's LAN
@@ -131,9 +150,14 @@ def test_two_sites_over_wireguard() -> None:
         two = the_lab.evpnd(a2, "a2", config(65000, "10.255.0.2", """
 - {address: 10.255.0.1, remote_as: 65000, update_source: lo, connect_retry: 1}
 """))  # fmt: skip
-        far = the_lab.evpnd(b1, "b1", config(65001, "10.255.1.1", """
+        far: Evpnd | None = None
+        if site_b == "frr":
+            the_lab.frr(b1, "b1", FRR_B1)
+        else:
+            far = the_lab.evpnd(b1, "b1", config(65001, "10.255.1.1", """
 - {address: 10.255.0.1, remote_as: 65000, multihop: 2, update_source: lo, connect_retry: 1}
 """))  # fmt: skip
+        evpnds = [one] if far is None else [one, far]
 
         def fdb(ns: str) -> str:
             return the_lab.run(ns, "bridge", "fdb", "show", "dev", "vxlan100")
@@ -149,7 +173,7 @@ def test_two_sites_over_wireguard() -> None:
             (found,) = daemon.ctl("show", "vni")
             return found
 
-        for daemon in (one, far):
+        for daemon in evpnds:
             wait_for("the inner MTU", lambda d=daemon: vni(d)["inner_mtu"] == 1370, 10)
             assert "mtu 1370" in vni(daemon)["mtu_problem"]
         findings = one.ctl("doctor", check=False)["findings"]
@@ -160,7 +184,7 @@ def test_two_sites_over_wireguard() -> None:
             for dev in ("vxlan100", bridges[ns]):
                 the_lab.run(ns, "ip", "link", "set", dev, "mtu", "1370")
             the_lab.run(host, "ip", "link", "set", "eth0", "mtu", "1370")
-        for daemon in (one, far):
+        for daemon in evpnds:
             wait_for(
                 "doctor content",
                 lambda d=daemon: d.ctl("doctor", check=False)["findings"] == [],
