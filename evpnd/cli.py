@@ -175,12 +175,21 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "--irb", action="store_true", help="a subnet per VTEP, routed through an L3VNI"
     )
+    demo.add_argument(
+        "--multisite",
+        action="store_true",
+        help="two sites (AS 65000, 65001) joined by WireGuard; shows doctor's MTU finding",
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         from evpnd.demo import run as run_demo
 
         if not 1 <= args.vteps <= 20:
             parser.error("--vteps: 1 to 20")
+        if args.multisite:
+            from evpnd.multisite import run as run_sites
+
+            return run_sites(args.keep)
         return run_demo(args.vteps, args.frr, args.keep, args.irb)
     if args.command == "decode":
         return _decode(args.hex if args.hex is not None else sys.stdin.read())

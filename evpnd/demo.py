@@ -78,6 +78,8 @@ class Vtep:
     host: str = ""
     host_ip: str = ""
     host_mac: str = ""
+    #: sessions it should have (None: one with every other VTEP)
+    sessions: int | None = None
 
     @property
     def socket(self) -> str:
@@ -254,8 +256,13 @@ def build(fabric: Fabric, evpnd_count: int, with_frr: bool, say: Callable[[str],
 
 
 def _start_evpnd(fabric: Fabric, vtep: Vtep, others: list[Vtep]) -> None:
+    launch_evpnd(fabric, vtep, _evpnd_config(vtep, others, fabric.irb))
+
+
+def launch_evpnd(fabric: Fabric, vtep: Vtep, text: str) -> None:
+    """evpnd in the VTEP's namespace, with this configuration, logging to its folder."""
     config = vtep.home / "evpnd.yaml"
-    config.write_text(_evpnd_config(vtep, others, fabric.irb))
+    config.write_text(text)
     log = (vtep.home / "evpnd.log").open("ab")
     process = subprocess.Popen(
         ["ip", "netns", "exec", vtep.namespace, sys.executable, "-m", "evpnd.cli",
@@ -289,8 +296,8 @@ def _established(vtep: Vtep, expected: int) -> bool:
 
 def converge(fabric: Fabric, timeout: float, say: Callable[[str], None]) -> float:
     start = time.monotonic()
-    expected = len(fabric.vteps) - 1
     for vtep in fabric.vteps:
+        expected = vtep.sessions if vtep.sessions is not None else len(fabric.vteps) - 1
         if vtep.kind == "evpnd":
             _wait(
                 f"{vtep.name}'s {expected} sessions",
@@ -330,14 +337,23 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def run(
-    evpnd_count: int = 3, frr: bool | None = None, keep: bool = False, irb: bool = False
+    evpnd_count: int = 3,
+    frr: bool | None = None,
+    keep: bool = False,
+    irb: bool = False,
+    sites: Callable[[Fabric, Callable[[str], None]], None] | None = None,
+    after_converge: Callable[[Fabric, Callable[[str], None]], None] | None = None,
 ) -> int:
+    """The demo; `sites` builds another fabric instead of the default one (multisite.py),
+    `after_converge` runs once the sessions are up."""
     if os.geteuid() != 0:
         print("evpnd demo: needs root (it creates network namespaces)", file=sys.stderr)
         return 2
     if shutil.which("ip") is None:
         print("evpnd demo: needs iproute2's `ip` command", file=sys.stderr)
         return 2
+    if sites is not None:
+        frr = False
     with_frr = os.path.exists(FRR_BGPD) if frr is None else frr
     if with_frr and not os.path.exists(FRR_BGPD):
         print("evpnd demo: --frr asked for, but FRR is not installed", file=sys.stderr)
@@ -346,14 +362,19 @@ def run(
     def say(text: str) -> None:
         print(f"demo: {text}", flush=True)
 
-    if not with_frr:
+    if not with_frr and sites is None:
         say("FRR is not installed: the fabric is evpnd only (apt install frr adds an FRR VTEP)")
     previous = signal.signal(signal.SIGTERM, _interrupt)
     fabric = Fabric(irb=irb)
     status = 1
     try:
-        build(fabric, evpnd_count, with_frr, say)
+        if sites is not None:
+            sites(fabric, say)
+        else:
+            build(fabric, evpnd_count, with_frr, say)
         converge(fabric, 60, say)
+        if after_converge is not None:
+            after_converge(fabric, say)
         failed = ping_all(fabric, 20, say)
         first = fabric.vteps[0]
         print(f"\n$ evpnctl show peers          (on {first.name})")

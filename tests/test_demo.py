@@ -89,3 +89,27 @@ def test_demo_irb_routes_between_subnets() -> None:
     # vtep1 routes the other VTEPs' subnets through the L3VNI (FRR's too, when it is there)
     for index in range(2, vteps + 1):
         assert f"10.10{index}.0.0/24 via 198.18.0.{index} dev br4001 metric 20 onlink" in out
+
+
+def test_demo_multisite_finds_the_tunnels_mtu_and_pings_across() -> None:
+    """`evpnd demo --multisite`: two sites over wireguard-go (test_multisite.py checks the same
+    topology in detail); doctor names the MTU at each VTEP before the demo applies the fixes."""
+    import shutil
+
+    import pytest
+
+    if not (shutil.which("wireguard-go") and shutil.which("wg")):
+        pytest.skip("wireguard-go and wireguard-tools are not installed")
+    result = subprocess.run(
+        [sys.executable, "-m", "evpnd.cli", "demo", "--multisite"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "ping: 6 of 6 host pairs answered" in out
+    assert out.count("fix: ip link set vxlan100 mtu 1370; ip link set br100 mtu 1370") == 2
+    assert re.search(r"100\s+02:de:00:00:01:03\s+remote\s+10\.255\.1\.1\b", out)
+    assert _namespaces(_tag(out)) == []

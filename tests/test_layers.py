@@ -22,6 +22,7 @@ LAYERS = [
     {"control"},  # the control socket, evpnctl, the watch stream
     {"daemon"},  # the asyncio shell that wires all of the above
     {"demo"},  # the namespace fabric (runs evpnd and evpnctl)
+    {"multisite"},  # the two-site demo, built on the demo
     {"cli"},  # `evpnd`: the entry point
 ]
 LEVEL = {part: level for level, parts in enumerate(LAYERS) for part in parts}
