@@ -57,19 +57,41 @@ def test_next_hop_tracking_and_the_path_mtu() -> None:
         def summary() -> Any:
             return one.ctl("show", "summary")
 
-        def doctor() -> list[str]:
-            """The checks `evpnctl doctor` names (exit code 1 when it names any)."""
+        def findings() -> list[dict[str, Any]]:
             command = [sys.executable, "-m", "evpnd.control.cli", "-s", one.socket, "doctor"]
-            findings = json.loads(sh(*command, "--json", check=False))["findings"]
+            found: list[dict[str, Any]] = json.loads(sh(*command, "--json", check=False))[
+                "findings"
+            ]
             code = subprocess.run(command, capture_output=True, text=True).returncode
-            assert code == (1 if findings else 0), findings
-            return sorted(f["check"] for f in findings)
+            assert code == (1 if found else 0), found  # exit 1 when it names anything
+            return found
+
+        def doctor() -> list[str]:
+            """The checks `evpnctl doctor` names."""
+            return sorted(f["check"] for f in findings())
 
         wait_for("the remote MAC's entry", entry, 30)
         # healthy (the links are 1500 bytes: the VNI's devices are made to fit first)
         for dev in ("vxlan100", "br100"):
             the_lab.run(a, "ip", "link", "set", dev, "mtu", "1450")
         wait_for("a healthy fabric", lambda: doctor() == [], 10)
+        # the vxlan port learning by itself: named, with the command that stops it
+        the_lab.run(a, "bridge", "link", "set", "dev", "vxlan100", "learning", "on")
+        wait_for("learning named", lambda: doctor() == ["vni"], 10)
+        assert findings()[0]["fix"] == "bridge link set dev vxlan100 learning off"
+        the_lab.run(a, "bridge", "link", "set", "dev", "vxlan100", "learning", "off")
+        wait_for("a healthy fabric again", lambda: doctor() == [], 10)
+        # the other VTEP exporting another route target: both sets named
+        b_config = two.home / "evpnd.yaml"
+        healthy = b_config.read_text()
+        b_config.write_text(healthy.replace("{vni: 100", '{vni: 100, export_rts: ["65001:999"]'))
+        two.ctl("reload")
+        wait_for("the RT mismatch", lambda: doctor() == ["vni"], 10)
+        (mismatch,) = findings()
+        assert mismatch["evidence"] == {"theirs": ["65001:999"], "ours": ["auto"]}, mismatch
+        b_config.write_text(healthy)
+        two.ctl("reload")
+        wait_for("a healthy fabric again", lambda: doctor() == [], 10)
         # the VTEP's route withdrawn: its routes are no candidates, their entries go
         the_lab.run(a, "ip", "route", "del", "10.255.1.1/32")
         wait_for("the entry gone", lambda: not entry(), 10)
@@ -99,6 +121,9 @@ def test_next_hop_tracking_and_the_path_mtu() -> None:
         wait_for("no MTU problem", lambda: vni()["mtu_problem"] is None, 10)
         log = one.log.read_text()
         assert '"vtep unreachable"' in log and '"vni mtu problem"' in log
-        # the other speaker gone (its routes stay, stale, for the restart time)
+        # the other speaker gone (its routes stay, stale, for the restart time): its port probed
         two.stop()
         wait_for("the session named", lambda: doctor() == ["session"], 30)
+        (down,) = findings()
+        assert down["evidence"]["port_probe"] == "10.92.0.2 port 179: refused", down
+        assert down["fix"].startswith("nothing listens on 10.92.0.2 port 179"), down

@@ -45,7 +45,7 @@ def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
         return kernel_view(daemon)
     if command == "doctor":
         vni = filters.get("vni")
-        return {"findings": doctor.examine(daemon, int(vni) if vni is not None else None)}
+        return doctor.examine(daemon, int(vni) if vni is not None else None)
     if command == "show summary":
         return {
             "asn": daemon.config.asn,

@@ -8,10 +8,12 @@ entries from them, then an underlay that can carry the traffic."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any, cast
 
 from evpnd.bgp.events import State
 from evpnd.bgp.negotiation import EVPN_FAMILY
+from evpnd.daemon.sockets import is_address
 from evpnd.evpn.identifiers import ip_to_text, mac_to_text
 from evpnd.evpn.routes import InclusiveMulticastRoute
 
@@ -23,18 +25,68 @@ def finding(check: str, what: str, evidence: dict[str, Any], fix: str) -> dict[s
     return {"check": check, "what": what, "evidence": evidence, "fix": fix}
 
 
-def examine(daemon: Daemon, vni: int | None = None) -> list[dict[str, Any]]:
-    """Every finding, or those about one VNI (and the sessions every VNI needs)."""
+#: how long a probe of a peer's BGP port may take
+PROBE_TIMEOUT = 1.0
+#: the kernel's counters of segments dropped for their TCP MD5 signature (RFC 2385)
+MD5_COUNTERS = ("TCPMD5NotFound", "TCPMD5Unexpected", "TCPMD5Failure")
+
+
+async def examine(daemon: Daemon, vni: int | None = None) -> dict[str, Any]:
+    """Every finding, or those about one VNI (and the sessions every VNI needs). A session
+    that is not Established gets its peer's BGP port probed (one TCP connection, closed at
+    once), in parallel: at most a second."""
+    down = [
+        d for d in daemon.drivers.values() if not d.dynamic and d.state is not State.ESTABLISHED
+    ]
+    probes = await asyncio.gather(*(_probe(d.address, d.port, d.update_source) for d in down))
+    return {
+        "findings": findings(daemon, vni, dict(zip((d.address for d in down), probes, strict=True)))
+    }
+
+
+async def _probe(address: str, port: int, source: str | None) -> str:
+    local = (source, 0) if source is not None and is_address(source) else None
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(address, port, local_addr=local), PROBE_TIMEOUT
+        )
+    except ConnectionRefusedError:
+        return "refused"
+    except TimeoutError:
+        return f"no answer within {PROBE_TIMEOUT:.0f} s"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    writer.close()
+    return "accepts connections"
+
+
+def md5_drops() -> dict[str, int]:
+    """The kernel's MD5 drop counters in this network namespace (nonzero ones)."""
+    try:
+        lines = open("/proc/net/netstat").read().splitlines()  # noqa: SIM115
+    except OSError:
+        return {}
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return {k: int(table[k]) for k in MD5_COUNTERS if int(table.get(k, 0))}
+    return {}
+
+
+def findings(
+    daemon: Daemon, vni: int | None = None, probes: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    out += _sessions(daemon)
+    out += _sessions(daemon, probes or {})
     out += _vnis(daemon, vni)
     out += _kernel(daemon, vni)
     out += _underlay(daemon, vni)
     return out
 
 
-def _sessions(daemon: Daemon) -> list[dict[str, Any]]:
+def _sessions(daemon: Daemon, probes: dict[str, str]) -> list[dict[str, Any]]:
     out = []
+    md5 = md5_drops()
     for address, driver in sorted(daemon.drivers.items()):
         if driver.dynamic:
             continue
@@ -57,9 +109,18 @@ def _sessions(daemon: Daemon) -> list[dict[str, Any]]:
         if driver.last_down is not None:
             reason, sent, received = driver.last_down
             evidence |= {"last_down": reason, "sent": sent or None, "received": received or None}
-        lowered = error.lower()
-        if "refused" in lowered:
+        probe = probes.get(address)
+        if probe is not None:
+            evidence["port_probe"] = f"{address} port {driver.port}: {probe}"
+        if driver.password and md5:
+            evidence["md5_drops"] = md5
+        lowered = f"{error} {probe or ''}".lower()
+        if driver.password and md5:
+            fix = "the kernel drops segments for their MD5 signature: the passwords differ"
+        elif "refused" in lowered:
             fix = f"nothing listens on {address} port {driver.port}: is the peer's BGP running?"
+        elif "no answer" in lowered:
+            fix = f"nothing answers from {address}: a firewall, or packets lost on the way"
         elif "no route" in lowered or "unreachable" in lowered:
             fix = f"the underlay has no way to {address}: ip route get {address}"
         elif "cannot assign" in lowered or "update_source" in lowered:
