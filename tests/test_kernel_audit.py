@@ -173,3 +173,17 @@ def test_a_refused_write_is_tried_again_at_the_next_pass_while_wanted() -> None:
     operations, _ = r.take_retries()
     assert operations == [ops.FdbSet(VX, mac(1), VTEP)]
     assert r.take_retries()[0] == []  # once per refusal
+
+
+def test_a_removal_the_bridge_refused_is_followed_by_the_vxlan_half() -> None:
+    """One message removes both halves; where the bridge's is not on the vxlan port (the MAC
+    lives on a local port now) the kernel stops, and the vxlan half is removed by itself."""
+    import errno
+
+    removal = ops.FdbDel(VX, mac(1), VTEP)
+    assert ops.followup(removal, errno.ENOENT) == ops.FdbDelSelf(VX, mac(1), VTEP)
+    assert ops.followup(removal, errno.EINVAL) is None
+    assert ops.followup(ops.FdbDelSelf(VX, mac(1), VTEP), errno.ENOENT) is None
+    assert ops.harmless(ops.FdbDelSelf(VX, mac(1), VTEP), errno.ENOENT)
+    (message,) = [ops.encode(removal, 7)]
+    assert message[26] == nl.NTF_MASTER | nl.NTF_SELF  # ndm_flags: one message, both halves

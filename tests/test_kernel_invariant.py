@@ -62,7 +62,7 @@ class Kernel:
         for op in operations:
             if isinstance(op, ops.FdbSet):
                 e.fdb[(op.ifindex, op.mac)] = op.vtep
-            elif isinstance(op, ops.FdbDel):
+            elif isinstance(op, ops.FdbDel | ops.FdbDelSelf):
                 e.fdb.pop((op.ifindex, op.mac), None)
             elif isinstance(op, ops.FloodAdd):
                 e.flood[(op.ifindex, op.vtep)] = 1

@@ -563,7 +563,15 @@ class DataPlane:
             if filters is not None and events is not None:
                 ports, pid, deletions = filters
                 events.ignore_own(ports, pid, writing=True, deletions=deletions)
-            return self.writer.send(batch)
+            failures = self.writer.send(batch)
+            # at once, before anything queued after this batch reads the kernel: the vxlan
+            # halves of removals the bridge refused (operations.FdbDel)
+            follow = [f for op, error in failures if (f := ops.followup(op, error)) is not None]
+            if follow:  # (numbered on their own: only this send's refusals are matched)
+                failures += self.writer.send(
+                    [(ops.encode(f, n), f) for n, f in enumerate(follow, 1)]
+                )
+            return failures
         except OSError as exc:
             log.error("netlink write failed", error=str(exc), entries=len(batch))
             return None

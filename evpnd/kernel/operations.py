@@ -34,11 +34,20 @@ class FdbSet(NamedTuple):
 
 
 class FdbDel(NamedTuple):
-    """Removes a remote MAC's entry: two messages, the vxlan (`self`) half and the bridge
-    (`master`) half, sharing one sequence number so that a refusal of either comes back as
-    this operation. Not one message with both flags: the kernel gives up at the bridge's
-    ENOENT (the MAC now lives on a local port, a VM's new home, say) and leaves the vxlan
-    entry behind."""
+    """Removes a remote MAC's entry, both halves in one message (`master self`, as `bridge
+    fdb del MAC dev vxlan100 master self`): the kernel removes the bridge's half, then the
+    vxlan device's. One message, not two: a withdrawal of 100,000 MACs is half the kernel's
+    work. Where the bridge has no such entry on the vxlan port (the MAC now lives on a local
+    port, a VM's new home, say) the kernel stops at that ENOENT and leaves the vxlan half:
+    the refusal comes back and `FdbDelSelf` follows (`followup`)."""
+
+    ifindex: int
+    mac: bytes
+    vtep: bytes
+
+
+class FdbDelSelf(NamedTuple):
+    """The vxlan device's half alone: after a `FdbDel` the bridge refused."""
 
     ifindex: int
     mac: bytes
@@ -79,8 +88,10 @@ class RouteDel(NamedTuple):
     key: ipr.RouteKey
 
 
-Operation = FdbSet | FdbDel | FloodAdd | FloodDel | NeighSet | NeighDel | RouteSet | RouteDel
-_REMOVALS = (FdbDel, FloodDel, NeighDel, RouteDel)
+Operation = (
+    FdbSet | FdbDel | FdbDelSelf | FloodAdd | FloodDel | NeighSet | NeighDel | RouteSet | RouteDel
+)
+_REMOVALS = (FdbDel, FdbDelSelf, FloodDel, NeighDel, RouteDel)
 
 
 def operations(changes: Changes, programmed: Entries) -> list[Operation]:
@@ -108,9 +119,13 @@ def _fdb_set(op: FdbSet, seq: int) -> bytes:
 
 def _fdb_del(op: FdbDel, seq: int) -> bytes:
     ifindex, mac, vtep = op
-    return nl.fdb_message(
-        nl.RTM_DELNEIGH, _DEL, seq, ifindex, mac, vtep, 0, nl.NTF_SELF
-    ) + nl.fdb_message(nl.RTM_DELNEIGH, _DEL, seq, ifindex, mac, vtep, 0, nl.NTF_MASTER)
+    flags = nl.NTF_MASTER | nl.NTF_SELF
+    return nl.fdb_message(nl.RTM_DELNEIGH, _DEL, seq, ifindex, mac, vtep, 0, flags)
+
+
+def _fdb_del_self(op: FdbDelSelf, seq: int) -> bytes:
+    ifindex, mac, vtep = op
+    return nl.fdb_message(nl.RTM_DELNEIGH, _DEL, seq, ifindex, mac, vtep, 0, nl.NTF_SELF)
 
 
 def _flood_add(op: FloodAdd, seq: int) -> bytes:
@@ -149,6 +164,7 @@ def _route_del(op: RouteDel, seq: int) -> bytes:
 _ENCODERS: dict[type, Callable[[Any, int], bytes]] = {
     FdbSet: _fdb_set,
     FdbDel: _fdb_del,
+    FdbDelSelf: _fdb_del_self,
     FloodAdd: _flood_add,
     FloodDel: _flood_del,
     NeighSet: _neigh_set,
@@ -181,8 +197,17 @@ def record(programmed: Entries, changes: Changes) -> None:
 
 
 def harmless(op: Operation, error: int) -> bool:
-    """ENOENT on a removal: already gone, which is what was wanted."""
+    """ENOENT on a removal: already gone, which is what was wanted (a `FdbDel`'s still has
+    its `followup`)."""
     return error == errno.ENOENT and isinstance(op, _REMOVALS)
+
+
+def followup(op: Operation, error: int) -> Operation | None:
+    """What to write after a refusal: the vxlan half of a `FdbDel` whose bridge half was not
+    on the vxlan port (the kernel stopped there)."""
+    if error == errno.ENOENT and isinstance(op, FdbDel):
+        return FdbDelSelf(*op)
+    return None
 
 
 def refused(programmed: Entries, op: Operation) -> None:
