@@ -224,17 +224,9 @@ def build(fabric: Fabric, evpnd_count: int, with_frr: bool, say: Callable[[str],
             # the L3VNI's bridge: its MAC is this VTEP's Router's MAC
             _vxlan_bridge(fabric, ns, L3VNI, vtep.address, suppress=False)
             fabric.run(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        # Its host, a namespace with one interface on the bridge.
-        vtep.host = fabric.ns(f"host{index}")
-        vtep.host_ip = f"{subnet}.10" if fabric.irb else f"{subnet}.{100 + index}"
-        vtep.host_mac = f"02:de:00:00:00:{index:02x}"
-        port = f"evd{fabric.tag}h{index}"
-        fabric.run(ns, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0",
-                   "netns", vtep.host)  # fmt: skip
-        fabric.run(ns, "ip", "link", "set", port, "master", f"br{vni}", "up")
-        fabric.run(vtep.host, "ip", "link", "set", "eth0", "address", vtep.host_mac)
-        fabric.run(vtep.host, "ip", "addr", "add", f"{vtep.host_ip}/24", "dev", "eth0")
-        fabric.run(vtep.host, "ip", "link", "set", "eth0", "up")
+        host_ip = f"{subnet}.10" if fabric.irb else f"{subnet}.{100 + index}"
+        add_host(fabric, vtep, index, f"host{index}", f"br{vni}", host_ip,
+                 f"02:de:00:00:00:{index:02x}")  # fmt: skip
         if fabric.irb:
             fabric.run(vtep.host, "ip", "route", "add", "default", "via", gateway)
     roles = ", ".join(f"{v.name}: {v.kind}" for v in fabric.vteps)
@@ -253,6 +245,20 @@ def build(fabric: Fabric, evpnd_count: int, with_frr: bool, say: Callable[[str],
             _start_evpnd(fabric, vtep, others)
         else:
             _start_frr(fabric, vtep, others)
+
+
+def add_host(
+    fabric: Fabric, vtep: Vtep, index: int, name: str, bridge: str, ip: str, mac: str
+) -> None:
+    """The VTEP's host: a namespace with one interface on the bridge."""
+    vtep.host, vtep.host_ip, vtep.host_mac = fabric.ns(name), ip, mac
+    port = f"evd{fabric.tag}h{index}"
+    fabric.run(vtep.namespace, "ip", "link", "add", port, "type", "veth", "peer", "name",
+               "eth0", "netns", vtep.host)  # fmt: skip
+    fabric.run(vtep.namespace, "ip", "link", "set", port, "master", bridge, "up")
+    fabric.run(vtep.host, "ip", "link", "set", "eth0", "address", mac)
+    fabric.run(vtep.host, "ip", "addr", "add", f"{ip}/24", "dev", "eth0")
+    fabric.run(vtep.host, "ip", "link", "set", "eth0", "up")
 
 
 def _start_evpnd(fabric: Fabric, vtep: Vtep, others: list[Vtep]) -> None:

@@ -19,9 +19,19 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from evpnd.control.cli import request, show_findings
-from evpnd.demo import DemoError, Fabric, Vtep, _sh, _vxlan_bridge, _wait, launch_evpnd
+from evpnd.demo import (
+    DemoError,
+    Fabric,
+    Vtep,
+    _sh,
+    _vxlan_bridge,
+    _wait,
+    add_host,
+    launch_evpnd,
+)
 from evpnd.demo import run as run_demo
 
 VNI = 100
@@ -39,7 +49,13 @@ def available() -> str | None:
     return None
 
 
-def _tunnel(fabric: Fabric, ns: str, name: str, address: str, port: int) -> str:
+Run = Callable[..., str]
+
+
+def _tunnel(
+    run: Run, processes: list[subprocess.Popen[bytes]], directory: Path, ns: str, name: str,
+    address: str, port: int,
+) -> str:  # fmt: skip
     """A wireguard-go device; its public key. Its name is unique: the control socket is
     /var/run/wireguard/NAME.sock, shared by every namespace."""
     process = subprocess.Popen(
@@ -48,19 +64,51 @@ def _tunnel(fabric: Fabric, ns: str, name: str, address: str, port: int) -> str:
         stderr=subprocess.DEVNULL,
         env={**os.environ, "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD": "1"},
     )
-    fabric.processes.append(process)
+    processes.append(process)
     _wait(f"{name}", lambda: os.path.exists(f"/var/run/wireguard/{name}.sock"), 10)
     key = base64.b64encode(os.urandom(32)).decode()  # a Curve25519 private key: 32 bytes
-    key_file = fabric.dir / f"{name}.key"
+    key_file = directory / f"{name}.key"
     key_file.write_text(key + "\n")
     key_file.chmod(0o600)
-    fabric.run(ns, "wg", "set", name, "private-key", str(key_file), "listen-port", str(port))
-    fabric.run(ns, "ip", "addr", "add", address, "dev", name)
-    fabric.run(ns, "ip", "link", "set", name, "up")
+    run(ns, "wg", "set", name, "private-key", str(key_file), "listen-port", str(port))
+    run(ns, "ip", "addr", "add", address, "dev", name)
+    run(ns, "ip", "link", "set", name, "up")
     answer = subprocess.run(["wg", "pubkey"], input=key, capture_output=True, text=True)
     if answer.returncode != 0:
         raise DemoError(f"wg pubkey: {answer.stderr.strip()}")
     return answer.stdout.strip()
+
+
+def join_sites(
+    run: Run, processes: list[subprocess.Popen[bytes]], directory: Path, tag: str,
+    a1: str, a2: str, b1: str,
+) -> tuple[str, str]:  # fmt: skip
+    """The underlay of the two sites between namespaces a1, a2 (site A) and b1 (site B), whose
+    loopbacks are 10.255.0.1, .2 and 10.255.1.1: site A's LAN, the internet link, the
+    WireGuard tunnel over it, and the routes to the other site's loopbacks through it. The
+    names of the tunnel's two devices."""
+    for left, right, ns_left, ns_right, net, length in (
+        (f"evd{tag}l1", f"evd{tag}l2", a1, a2, "10.10.0", 24),  # site A's LAN
+        (f"evd{tag}i1", f"evd{tag}i2", a1, b1, "198.51.100", 30),  # the internet
+    ):
+        _sh("ip", "link", "add", left, "netns", ns_left, "type", "veth", "peer", "name", right,
+            "netns", ns_right)  # fmt: skip
+        for ns, dev, host in ((ns_left, left, 1), (ns_right, right, 2)):
+            run(ns, "ip", "addr", "add", f"{net}.{host}/{length}", "dev", dev)
+            run(ns, "ip", "link", "set", dev, "up")
+    wg_a, wg_b = f"wg{tag}a", f"wg{tag}b"
+    key_a = _tunnel(run, processes, directory, a1, wg_a, "10.200.0.1/30", 51820)
+    key_b = _tunnel(run, processes, directory, b1, wg_b, "10.200.0.2/30", 51821)
+    run(a1, "wg", "set", wg_a, "peer", key_b, "endpoint", "198.51.100.2:51821",
+        "allowed-ips", "10.200.0.2/32,10.255.1.0/24")  # fmt: skip
+    run(b1, "wg", "set", wg_b, "peer", key_a, "endpoint", "198.51.100.1:51820",
+        "allowed-ips", "10.200.0.1/32,10.255.0.0/24")  # fmt: skip
+    run(a1, "ip", "route", "add", "10.255.1.0/24", "dev", wg_a)
+    run(a1, "ip", "route", "add", "10.255.0.2/32", "via", "10.10.0.2")
+    run(a1, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    run(a2, "ip", "route", "add", "10.255.0.0/16", "via", "10.10.0.1")
+    run(b1, "ip", "route", "add", "10.255.0.0/24", "dev", wg_b)
+    return wg_a, wg_b
 
 
 def _config(vtep: Vtep, asn: int, peers: list[tuple[str, int]]) -> str:
@@ -93,40 +141,11 @@ def build(fabric: Fabric, say: Callable[[str], None]) -> None:
         fabric.run(vtep.namespace, "ip", "addr", "add", f"{loopback}/32", "dev", "lo")
     a1, a2, b1 = (vteps[n].namespace for n in ("a1", "a2", "b1"))
     tag = fabric.tag
-    for left, right, ns_left, ns_right, net, length in (
-        (f"evd{tag}l1", f"evd{tag}l2", a1, a2, "10.10.0", 24),  # site A's LAN
-        (f"evd{tag}i1", f"evd{tag}i2", a1, b1, "198.51.100", 30),  # the internet
-    ):
-        _sh("ip", "link", "add", left, "netns", ns_left, "type", "veth", "peer", "name", right,
-            "netns", ns_right)  # fmt: skip
-        for ns, dev, host in ((ns_left, left, 1), (ns_right, right, 2)):
-            fabric.run(ns, "ip", "addr", "add", f"{net}.{host}/{length}", "dev", dev)
-            fabric.run(ns, "ip", "link", "set", dev, "up")
-    wg_a, wg_b = f"wg{tag}a", f"wg{tag}b"
-    key_a = _tunnel(fabric, a1, wg_a, "10.200.0.1/30", 51820)
-    key_b = _tunnel(fabric, b1, wg_b, "10.200.0.2/30", 51821)
-    fabric.run(a1, "wg", "set", wg_a, "peer", key_b, "endpoint", "198.51.100.2:51821",
-               "allowed-ips", "10.200.0.2/32,10.255.1.0/24")  # fmt: skip
-    fabric.run(b1, "wg", "set", wg_b, "peer", key_a, "endpoint", "198.51.100.1:51820",
-               "allowed-ips", "10.200.0.1/32,10.255.0.0/24")  # fmt: skip
-    fabric.run(a1, "ip", "route", "add", "10.255.1.0/24", "dev", wg_a)
-    fabric.run(a1, "ip", "route", "add", "10.255.0.2/32", "via", "10.10.0.2")
-    fabric.run(a1, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-    fabric.run(a2, "ip", "route", "add", "10.255.0.0/16", "via", "10.10.0.1")
-    fabric.run(b1, "ip", "route", "add", "10.255.0.0/24", "dev", wg_b)
+    wg_a, wg_b = join_sites(fabric.run, fabric.processes, fabric.dir, tag, a1, a2, b1)
     for index, vtep in enumerate(fabric.vteps, start=1):
-        ns = vtep.namespace
-        _vxlan_bridge(fabric, ns, VNI, vtep.address, suppress=True)
-        vtep.host = fabric.ns(f"host-{vtep.name}")
-        vtep.host_ip = f"10.0.100.{10 * index}"
-        vtep.host_mac = f"02:de:00:00:01:{index:02x}"
-        port = f"evd{tag}h{index}"
-        fabric.run(ns, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0",
-                   "netns", vtep.host)  # fmt: skip
-        fabric.run(ns, "ip", "link", "set", port, "master", f"br{VNI}", "up")
-        fabric.run(vtep.host, "ip", "link", "set", "eth0", "address", vtep.host_mac)
-        fabric.run(vtep.host, "ip", "addr", "add", f"{vtep.host_ip}/24", "dev", "eth0")
-        fabric.run(vtep.host, "ip", "link", "set", "eth0", "up")
+        _vxlan_bridge(fabric, vtep.namespace, VNI, vtep.address, suppress=True)
+        add_host(fabric, vtep, index, f"host-{vtep.name}", f"br{VNI}",
+                 f"10.0.100.{10 * index}", f"02:de:00:00:01:{index:02x}")  # fmt: skip
     say(
         f"built evdemo-{tag}-*: site A (AS 65000: a1, a2) and site B (AS 65001: b1) joined "
         f"by WireGuard ({wg_a} - {wg_b}), VNI {VNI} across both, a host behind each VTEP"

@@ -11,7 +11,6 @@ next-hop tracking: B's entries leave A1's kernel, and come back with the tunnel.
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from evpnd.multisite import join_sites
 from tests.netns import LAB, Evpnd, Lab, lab, wait_for
 from tests.test_dataplane import add_host
 
@@ -32,28 +32,6 @@ if not (shutil.which("wireguard-go") and shutil.which("wg")):
     pytest.skip("wireguard-go and wireguard-tools are not installed", allow_module_level=True)
 if not os.path.exists("/dev/net/tun"):
     pytest.skip("no /dev/net/tun: wireguard-go cannot make its device", allow_module_level=True)
-
-
-def tunnel(the_lab: Lab, ns: str, name: str, address: str, port: int) -> str:
-    """A wireguard-go device in `ns`; returns its public key. The device's name is unique (its
-    control socket is /var/run/wireguard/NAME.sock, one directory for every namespace)."""
-    process = subprocess.Popen(
-        ["ip", "netns", "exec", ns, "wireguard-go", "-f", name],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD": "1"},
-    )
-    the_lab.processes.append(process)  # type: ignore[arg-type]
-    wait_for(f"{name} in {ns}", lambda: os.path.exists(f"/var/run/wireguard/{name}.sock"), 10)
-    key = base64.b64encode(os.urandom(32)).decode()  # a Curve25519 key: any 32 bytes will do
-    key_file = the_lab.dir / f"{name}.key"
-    key_file.write_text(key + "\n")
-    the_lab.run(ns, "wg", "set", name, "private-key", str(key_file), "listen-port", str(port))
-    the_lab.run(ns, "ip", "addr", "add", address, "dev", name)
-    the_lab.run(ns, "ip", "link", "set", name, "up")
-    return subprocess.run(
-        ["wg", "pubkey"], input=key, capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 def config(asn: int, me: str, neighbors: str) -> str:
@@ -120,23 +98,18 @@ def test_two_sites_over_wireguard(site_b: str) -> None:
         pytest.skip("FRR is not installed")
     with lab() as the_lab:
         a1, a2, b1, ha, hb = (the_lab.ns(n) for n in ("a1", "a2", "b1", "ha", "hb"))
-        the_lab.link(a1, "10.10.0.1/24", a2, "10.10.0.2/24")  # site A's LAN
-        the_lab.link(a1, "198.51.100.1/30", b1, "198.51.100.2/30")  # the internet
         for ns, loopback in ((a1, "10.255.0.1"), (a2, "10.255.0.2"), (b1, "10.255.1.1")):
             the_lab.run(ns, "ip", "addr", "add", f"{loopback}/32", "dev", "lo")
-        wg_a, wg_b = f"wg{the_lab.tag}a", f"wg{the_lab.tag}b"
-        key_a = tunnel(the_lab, a1, wg_a, "10.200.0.1/30", 51820)
-        key_b = tunnel(the_lab, b1, wg_b, "10.200.0.2/30", 51821)
-        the_lab.run(a1, "wg", "set", wg_a, "peer", key_b, "endpoint", "198.51.100.2:51821",
-                    "allowed-ips", "10.200.0.2/32,10.255.1.0/24")  # fmt: skip
-        the_lab.run(b1, "wg", "set", wg_b, "peer", key_a, "endpoint", "198.51.100.1:51820",
-                    "allowed-ips", "10.200.0.1/32,10.255.0.0/24")  # fmt: skip
-        # the other site's loopbacks through the tunnel; site A's through A1
-        the_lab.run(a1, "ip", "route", "add", "10.255.1.0/24", "dev", wg_a)
-        the_lab.run(a1, "ip", "route", "add", "10.255.0.2/32", "via", "10.10.0.2")
-        the_lab.run(a1, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        the_lab.run(a2, "ip", "route", "add", "10.255.0.0/16", "via", "10.10.0.1")
-        the_lab.run(b1, "ip", "route", "add", "10.255.0.0/24", "dev", wg_b)
+        # the LAN, the internet link, the tunnel and the routes: as `evpnd demo --multisite`
+        wg_a, _ = join_sites(
+            the_lab.run,
+            the_lab.processes,
+            the_lab.dir,
+            the_lab.tag,
+            a1,
+            a2,
+            b1,  # type: ignore[arg-type]
+        )
         the_lab.run(a1, "ping", "-c1", "-W2", "-I", "10.255.0.1", "10.255.1.1")  # the tunnel
         bridges = {}
         for ns, loopback in ((a1, "10.255.0.1"), (a2, "10.255.0.2"), (b1, "10.255.1.1")):
