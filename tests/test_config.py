@@ -223,3 +223,49 @@ def test_an_interface_gives_its_global_address_first() -> None:
 
     assert interface_address("lo", socket.AF_INET) is not None  # (127.0.0.1 here: host scope)
     assert interface_address("no-such-if", socket.AF_INET) is None
+
+
+def test_evpnctl_says_what_is_wrong_with_the_socket_path(tmp_path) -> None:
+    """A folder for -s is named as such; `watch` without a daemon is exit code 3 too."""
+    for args in (["-s", str(tmp_path), "show", "peers"], ["-s", str(tmp_path / "x"), "watch"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "evpnd.control.cli", *args], capture_output=True, text=True
+        )
+        assert result.returncode == 3, result.stderr
+        assert "Traceback" not in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "evpnd.control.cli", "-s", str(tmp_path), "show", "peers"],
+        capture_output=True,
+        text=True,
+    )
+    assert f"{tmp_path} is not a socket" in result.stderr
+
+
+def test_evpnctl_into_a_closed_pipe_ends_quietly(tmp_path) -> None:
+    """`evpnctl show routes --json | head -1`: no BrokenPipeError traceback, exit code 0."""
+    import json
+    import socket
+    import threading
+
+    path = str(tmp_path / "sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    routes = [
+        {"route": f"[2]:[0]:[48]:[02:00:00:00:{n >> 8:02x}:{n & 255:02x}]"} for n in range(20000)
+    ]
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.makefile("rb").readline()
+            conn.sendall(json.dumps({"ok": True, "result": routes}).encode() + b"\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    command = f"{sys.executable} -m evpnd.control.cli -s {path} show routes --json | head -1"
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=30
+    )
+    server.close()
+    assert result.stdout == "[\n" and "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 0

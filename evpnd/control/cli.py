@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +28,8 @@ class Refused(ControlError):
 
 
 def _connect_problem(path: str, exc: OSError) -> str:
+    if os.path.exists(path) and not stat.S_ISSOCK(os.stat(path).st_mode):
+        return f"{path} is not a socket: give evpnd's control socket (-s, control_socket)"
     if isinstance(exc, FileNotFoundError):
         return f"no evpnd control socket at {path}: is evpnd running?"
     if isinstance(exc, PermissionError):
@@ -255,7 +259,7 @@ def watch(path: str, filters: dict[str, Any], as_json: bool) -> int:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(path)
     except OSError as exc:
-        raise ControlError(_connect_problem(path, exc)) from None
+        raise ControlError(_connect_problem(path, exc), unreachable=True) from None
     with sock, sock.makefile("rb") as stream:
         sock.sendall(json.dumps({"command": "watch", "filters": filters}).encode() + b"\n")
         first = json.loads(stream.readline() or b"{}")
@@ -287,6 +291,16 @@ def show_findings(findings: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # the reader left (`evpnctl show routes | head`): not a failure of ours, and no
+        # traceback; standard output goes nowhere from now on, so its flush at exit is quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="evpnctl",
         description="Ask a running evpnd.",
