@@ -116,13 +116,14 @@ class Rib:
                 self._remove(key, old, changes)
         nexthop = attributes.nexthop
         eligible = source.is_local or nexthop not in self.unreachable
+        if announced and nexthop is not None and not source.is_local:
+            # one next hop for the whole UPDATE: counted once (replaced paths are let go below)
+            nexthops[nexthop] = nexthops.get(nexthop, 0) + len(announced)
         for route in announced:
             key = route.key
             path = Path(route, attributes, source)
             old = table.get(key)
             table[key] = path
-            if nexthop is not None and not source.is_local:
-                nexthops[nexthop] = nexthops.get(nexthop, 0) + 1
             if old is None:
                 if eligible:
                     self._add(key, path, changes)
