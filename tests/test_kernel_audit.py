@@ -99,7 +99,7 @@ def test_a_wrong_or_missing_entry_is_rewritten_at_once() -> None:
             (VX, mac(3)): (VTEP, False),  # the bridge half removed
         }
     )
-    operations, _, wrong = r.check(probed, settled=True)
+    operations, _, wrong = r.check(probed)
     assert set(operations) == {ops.FdbSet(VX, mac(2), VTEP), ops.FdbSet(VX, mac(3), VTEP)}
     assert wrong == 2
     assert r.programmed.fdb[(VX, mac(2))] == VTEP  # the rewrite counts as programmed
@@ -107,7 +107,7 @@ def test_a_wrong_or_missing_entry_is_rewritten_at_once() -> None:
 
 def test_a_stray_waits_for_the_pass_and_is_listed_meanwhile() -> None:
     r = reconciler({(VX, mac(1)): VTEP})
-    operations, _, wrong = r.check(Probed(fdb={(VX, mac(7)): (None, True)}), settled=True)
+    operations, _, wrong = r.check(Probed(fdb={(VX, mac(7)): (None, True)}))
     assert operations == [] and wrong == 1
     port = PORT
     rows = differences(r.programmed, r.state.desired, {VX: port}, {}, r.strays)
@@ -121,7 +121,7 @@ def test_a_stray_waits_for_the_pass_and_is_listed_meanwhile() -> None:
 
 def test_a_stray_that_became_wanted_stays() -> None:
     r = reconciler({})
-    r.check(Probed(fdb={(VX, mac(7)): (VTEP, True)}), settled=True)
+    r.check(Probed(fdb={(VX, mac(7)): (VTEP, True)}))
     r.state.desired.fdb[(VX, mac(7))] = VTEP  # a route for it arrived meanwhile
     assert r.take_strays()[0] == []
 

@@ -135,8 +135,13 @@ class World:
             fdb={key: (e.fdb.get(key), key in e.fdb)},
             neigh={nkey: e.neigh.get(nkey)},
         )
-        operations, _, wrong = self.reconciler.check(probed, settled=True)
-        assert wrong >= 0
+        believed = self.reconciler.programmed
+        # "wrong": the entries whose state in the kernel is not what evpnd believed
+        expected_wrong = (e.fdb.get(key) != believed.fdb.get(key)) + (
+            e.neigh.get(nkey) != believed.neigh.get(nkey)
+        )
+        operations, _, wrong = self.reconciler.check(probed)
+        assert wrong == expected_wrong
         self.kernel.apply(operations)
         operations, _ = self.reconciler.take_strays()
         self.kernel.apply(operations)

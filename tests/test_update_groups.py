@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 from benchmarks import reflect
-from tests.netns import LAB, ROOT, lab
+from tests.netns import LAB, ROOT, lab, wait_for
 
 pytestmark = LAB
 
@@ -89,4 +89,9 @@ evpn: {{program_kernel: false}}
         assert result["late_all"] and result["late"] == 40_000, result
         assert result["stalled_all"] and result["stalled"] == 40_000, result
         # (a session the reflector closed would have ended the scenario: SystemExit)
-        assert "update_groups" in daemon.ctl("show", "summary")
+        # the clients gone, their group goes too, and its table with it
+        wait_for(
+            "the group removed",
+            lambda: daemon.ctl("show", "summary")["update_groups"] == [],
+            10,
+        )

@@ -404,8 +404,7 @@ class DataPlane:
         finally:
             self._resyncing = False
         if found is not None and not self._frozen:
-            if not self.settled and self.peers_settled():
-                self.settled = True
+            self._settle_when_ready()
             bridge, inet, routes = found
             operations, changes = self.reconciler.repair(
                 self._actual(bridge, inet, routes), self.settled
@@ -458,7 +457,7 @@ class DataPlane:
             probed = await self._in_thread(functools.partial(self._probe, questions, self.prober))
         if probed is None or self._frozen:
             return None
-        operations, changes, wrong = self.reconciler.check(probed, self.settled)
+        operations, changes, wrong = self.reconciler.check(probed)
         now = self.loop.time()
         self.audit.answered(probed, wrong, now, now - asked, slice_)
         self._repaired(operations, changes)
@@ -474,9 +473,7 @@ class DataPlane:
     async def _pass(self) -> None:
         """The periodic pass: strays removed, the next slice of the table checked, our routes
         compared (a route dump: there are few)."""
-        if not self.settled and self.peers_settled():
-            self.settled = True
-            self.reconciler.settle()
+        self._settle_when_ready()
         self._write(*self.reconciler.take_retries())  # (their refusals were logged)
         if self.settled:
             self._repaired(*self.reconciler.take_strays())
@@ -484,6 +481,13 @@ class DataPlane:
             await self._ask(self.audit.next(self.state.desired, self.reconciler.programmed))
         if self.l3_ports or self.reconciler.programmed.routes:
             await self._check_routes()
+
+    def _settle_when_ready(self) -> None:
+        """Once every peer has sent End-of-RIB (or the restart time passed), what is
+        programmed and not wanted may go: a stray from then on (a resync removes it itself)."""
+        if not self.settled and self.peers_settled():
+            self.settled = True
+            self.reconciler.settle()
 
     async def _check_routes(self) -> None:
         def read() -> dict[ipr.RouteKey, ipr.Nexthops] | None:

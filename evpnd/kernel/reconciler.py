@@ -71,7 +71,7 @@ class Reconciler:
         self.strays = Strays()
         return self._carry_out(changes)
 
-    def check(self, probed: Probed, settled: bool) -> tuple[list[ops.Operation], Changes, int]:
+    def check(self, probed: Probed) -> tuple[list[ops.Operation], Changes, int]:
         """What the kernel said of single entries: the view follows it; a missing or wrong
         entry is rewritten now, one nobody wants becomes a stray. Also returns how many
         entries were not what we believed."""
