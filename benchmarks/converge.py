@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.receive import Client  # noqa: E402
 from evpnd.bgp.attributes import AsPath, PathAttributes  # noqa: E402
 from evpnd.bgp.update import end_of_rib, pack_announcements, pack_withdrawals  # noqa: E402
-from evpnd.control.cli import request  # noqa: E402
+from evpnd.control.client import request  # noqa: E402
 from evpnd.evpn.extcommunities import Encapsulation, RouteTarget  # noqa: E402
 from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher  # noqa: E402
 from evpnd.evpn.routes import MacIpRoute  # noqa: E402

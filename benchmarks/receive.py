@@ -31,7 +31,7 @@ from evpnd.bgp.framing import MessageReader  # noqa: E402
 from evpnd.bgp.messages import Keepalive  # noqa: E402
 from evpnd.bgp.negotiation import LocalSettings  # noqa: E402
 from evpnd.bgp.update import end_of_rib, pack_announcements  # noqa: E402
-from evpnd.control.cli import request  # noqa: E402
+from evpnd.control.client import request  # noqa: E402
 from evpnd.wire.constants import MessageType  # noqa: E402
 
 CLIENT = "127.0.0.2"

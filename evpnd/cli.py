@@ -11,11 +11,16 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from evpnd import __version__
 from evpnd.config import Config, ConfigError, load, parse
 from evpnd.daemon.sdnotify import notify
+
+if TYPE_CHECKING:
+    from evpnd.daemon.daemon import Daemon
 
 
 def _decode(hex_text: str) -> int:
@@ -72,6 +77,20 @@ async def _watchdog(every: float) -> None:
         await asyncio.sleep(every)
 
 
+#: how often `systemctl status` gets a new STATUS= line
+STATUS_EVERY = 5.0
+
+
+async def _status(daemon: Daemon) -> None:
+    last = ""
+    while True:
+        line = daemon.status_line()
+        if line != last:
+            notify(f"STATUS={line}")
+            last = line
+        await asyncio.sleep(STATUS_EVERY)
+
+
 async def _read_elsewhere(loop: asyncio.AbstractEventLoop, path: str) -> Config:
     """The configuration file, read and checked in a process of its own: YAML parsing holds
     the interpreter's lock for seconds on a large file (libyaml's too), and the loop must keep
@@ -84,7 +103,7 @@ async def _read_elsewhere(loop: asyncio.AbstractEventLoop, path: str) -> Config:
         pool.shutdown(wait=False)  # (waiting would hold the loop until the process is gone)
 
 
-async def _run(config: Config, path: str | None) -> None:
+async def _run(config: Config, path: str | None, debug_all: bool = False) -> None:
     import structlog
 
     from evpnd.control.server import ControlServer
@@ -94,6 +113,7 @@ async def _run(config: Config, path: str | None) -> None:
     log = structlog.get_logger("evpnd")
     loop = asyncio.get_running_loop()
     daemon = Daemon(config, loop)
+    daemon.debugging.everything = debug_all  # --log-level debug: every peer and VNI
     await daemon.start()
 
     reloading = asyncio.Lock()
@@ -107,6 +127,7 @@ async def _run(config: Config, path: str | None) -> None:
             log.warning("reload: running on the embedded default; nothing to re-read")
             return {"reloaded": False, "problems": ["running on the embedded default"]}
         async with reloading:  # one at a time, in the order asked
+            notify("RELOADING=1")  # systemctl shows "reloading" until READY=1
             try:
                 config = await _read_elsewhere(loop, path)
             except ConfigError as exc:
@@ -114,8 +135,13 @@ async def _run(config: Config, path: str | None) -> None:
                 log.error(
                     "reload refused; keeping the running configuration", problems=exc.problems
                 )
+                daemon.reloads.refused(time.time())
                 return {"reloaded": False, "problems": exc.problems}
+            finally:
+                notify("READY=1")
             daemon.reload(config)
+            daemon.reloads.done(time.time())
+            notify(f"STATUS={daemon.status_line()}")
         return {"reloaded": True, "problems": []}
 
     pending: set[asyncio.Task[dict[str, object]]] = set()
@@ -141,14 +167,16 @@ async def _run(config: Config, path: str | None) -> None:
     notify("READY=1")
     watchdog = int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6
     pinger = loop.create_task(_watchdog(watchdog / 2)) if watchdog else None
+    status = loop.create_task(_status(daemon)) if os.environ.get("NOTIFY_SOCKET") else None
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
     await stop.wait()
     notify("STOPPING=1")
-    if pinger is not None:
-        pinger.cancel()
+    for task in (pinger, status):
+        if task is not None:
+            task.cancel()
     await daemon.stop()
     await control.stop()
 
@@ -232,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         profiler.enable()
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(_run(config, args.config))
+            runner.run(_run(config, args.config, args.log_level == "debug"))
     except OSError as exc:
         print(f"evpnd: {exc}", file=sys.stderr)
         return 1

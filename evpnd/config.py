@@ -140,6 +140,9 @@ class Config:
     state_dir: str = "/var/lib/evpnd"
     #: Prometheus /metrics: (address, port), or None for off.
     metrics: tuple[str, int] | None = None
+    #: peers and VNIs debugged from the start (`evpnctl debug` changes it at run time)
+    debug_peers: tuple[str, ...] = ()
+    debug_vnis: tuple[int, ...] = ()
     source: str = "<config>"
 
 
@@ -323,6 +326,14 @@ def _show(node: yaml.Node) -> str:
     return "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
 
 
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _default_router_id() -> str:
     """The first global IPv4 address of this host, as FRR picks one; 127.0.0.1 otherwise."""
     try:
@@ -450,6 +461,23 @@ def _parse(text: str, name: str, reader: _Reader) -> Config:
             fields.number("port", 9179, 1, 65535, "a port") or 9179,
         )
         fields.done()
+    debug_peers: list[str] = []
+    debug_vnis: list[int] = []
+    debug_node = top.get("debug")
+    if debug_node is not None:
+        debug = _Fields(reader, debug_node, "debug")
+        for where, item in debug.items_of("peers"):
+            if isinstance(item, yaml.ScalarNode) and _is_address(item.value):
+                debug_peers.append(str(ipaddress.ip_address(item.value)))
+            else:
+                reader.problem(item, where, "expected a peer's IP address")
+        for where, item in debug.items_of("vnis"):
+            if isinstance(item, yaml.ScalarNode) and item.value.isdigit():
+                if 0 < int(item.value) < 1 << 24:
+                    debug_vnis.append(int(item.value))
+                    continue
+            reader.problem(item, where, "expected a VNI (1 to 16777215)")
+        debug.done()
     evpn = EvpnConfig()
     evpn_node = top.get("evpn")
     if evpn_node is not None:
@@ -473,6 +501,8 @@ def _parse(text: str, name: str, reader: _Reader) -> Config:
         control_write_group=_group(reader, top, "control_write_group"),
         state_dir=top.text("state_dir", "/var/lib/evpnd") or "",
         metrics=metrics,
+        debug_peers=tuple(debug_peers),
+        debug_vnis=tuple(debug_vnis),
         source=name,
     )
     top.done()

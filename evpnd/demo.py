@@ -26,13 +26,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from evpnd.control.cli import (
-    ControlError,
-    request,
-    show_l3vni_table,
-    show_mac_table,
-    show_peers,
-)
+from evpnd.control.client import ControlError, request
+from evpnd.control.tables import show_l3vni_table, show_mac_table, show_peers
 
 ASN = 65000
 VNI = 100

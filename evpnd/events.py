@@ -65,6 +65,12 @@ class PeerDown(Event):
     sent: str | None
     received: str | None
     graceful_restart: float | None
+    #: ended by us on purpose (a stop, a reload, `clear peer`): not a warning
+    deliberate: bool = False
+
+    @property
+    def level(self) -> str:  # type: ignore[override]  # (a ClassVar elsewhere)
+        return "info" if self.deliberate else "warning"
 
 
 # --- VNIs found in the kernel --------------------------------------------------------------

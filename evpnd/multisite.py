@@ -21,7 +21,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from evpnd.control.cli import request, show_findings
+from evpnd.control.client import request
+from evpnd.control.tables import show_findings
 from evpnd.demo import (
     DemoError,
     Fabric,
@@ -185,7 +186,11 @@ def doctor_and_fix(fabric: Fabric, say: Callable[[str], None]) -> None:
 
 
 def _inner_mtu(vtep: Vtep) -> object:
-    return request(vtep.socket, "show vni")[0]["inner_mtu"]
+    """The inner MTU once it counts every remote VTEP (the underlay is looked at once a
+    second: a VTEP that came a moment ago is not in it yet)."""
+    (vni,) = request(vtep.socket, "show vni")
+    complete = vni["remote_vteps"] and vni["inner_mtu_vteps"] == sorted(vni["remote_vteps"])
+    return vni["inner_mtu"] if complete else None
 
 
 def run(keep: bool = False) -> int:

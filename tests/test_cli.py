@@ -63,7 +63,7 @@ def test_a_control_socket_path_that_is_a_file_is_left_alone(tmp_path) -> None:
 
 
 def test_tables_never_pass_escape_sequences_to_the_terminal() -> None:
-    from evpnd.control.cli import printable, table
+    from evpnd.control.tables import printable, table
 
     hostile = "evil\x1b]0;owned\x07\x1b[2J\u202e"
     assert printable(hostile) == "evil\\x1b]0;owned\\x07\\x1b[2J\\u202e"

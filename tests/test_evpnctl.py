@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from evpnd.control.cli import format_event
+from evpnd.control.tables import format_event
 from tests.netns import LAB, ROOT, Evpnd, Lab, lab, listed_before_repair, wait_for
 from tests.test_dataplane import H1_MAC, H2_MAC, two_vteps, vtep_config
 
@@ -80,12 +80,20 @@ def test_show_commands_as_tables_and_json(two: Two) -> None:
 
     table, vnis = both(two.e1, "show", "vni")
     assert isinstance(vnis, list) and vnis[0]["remote_vteps"] == [peer]
-    assert table.splitlines()[1].split()[:4] == ["100", "vxlan100", "br100", f"{UNDERLAY}.1"]
+    row = table.splitlines()[1].split()
+    assert row[:5] == ["100", "L2", "vxlan100", "br100", f"{UNDERLAY}.1"]
+    assert vnis[0]["import_rts"] == ["auto"] and "auto" in row
 
     table, macs = both(two.e1, "show", "mac", "--vni", "100")
     assert isinstance(macs, list)
     assert {(m["mac"], m["type"]) for m in macs} == {(H1_MAC, "local"), (H2_MAC, "remote")}
     assert f"100  {H2_MAC}  remote  {peer}" in table
+    (local,) = [m for m in macs if m["type"] == "local"]
+    # a local MAC's bridge port, as the kernel names it
+    assert local["port"] and local["port"] in two.lab.run(
+        two.v1, "bridge", "fdb", "show", "br", "br100"
+    )
+    assert f"100  {H1_MAC}  local   {local['port']}" in table
 
     table, neighs = both(two.e1, "show", "neigh")
     assert isinstance(neighs, list)
@@ -104,6 +112,45 @@ def test_show_commands_as_tables_and_json(two: Two) -> None:
     assert isinstance(kernel, dict) and kernel["in_sync"] and kernel["differences"] == []
     assert kernel["wanted"]["fdb"] >= 1 and kernel["wanted"] == kernel["kernel"]
     assert table.rstrip().endswith("in sync")
+
+
+def test_frr_habits_print_the_same_data_in_frr_layouts(two: Two) -> None:
+    """vtysh's commands, shortened as vtysh allows, beside the native ones: FRR's layout on
+    the terminal, evpnd's JSON with --json (the same as the native command's)."""
+    peer = f"{UNDERLAY}.2"
+    summary, peers = both(two.e1, "sh", "bgp", "sum")
+    assert [p["address"] for p in peers] == [peer]  # show peers' JSON
+    assert "local AS number 65000" in summary and "Total number of neighbors 1" in summary
+    assert summary.splitlines()[2].split()[:3] == ["Neighbor", "V", "AS"]
+    assert summary.splitlines()[3].split()[:3] == [peer, "4", "65000"]
+
+    detail, neighbor = both(two.e1, "show", "bgp", "neighbors", peer)
+    assert isinstance(neighbor, dict) and neighbor["capabilities"]["families"] == ["25/70"]
+    assert f"BGP neighbor is {peer}, remote AS 65000" in detail
+    assert "BGP state = Established" in detail and "Foreign host: " + peer in detail
+
+    evpn = ctl(two.e1, "show", "bgp", "l2vpn", "evpn", "route", "type", "macip").stdout
+    assert f"Route Distinguisher: {peer}:" in evpn and "ET:8" in evpn
+    assert f"[2]:[0]:[48]:[{H2_MAC}]:[32]:[10.0.100.12]" in evpn and "*>i[3]:" not in evpn
+    detail_json = json.loads(
+        ctl(two.e1, "show", "routes", "--mac", H2_MAC, "--detail", "--json").stdout
+    )
+    assert {r["best_reason"] for r in detail_json} == {"only path"}
+    assert "best (only path)" in ctl(two.e1, "show", "routes", "--mac", H2_MAC, "detail").stdout
+
+    vni = ctl(two.e1, "show", "evpn", "vni", "100").stdout
+    assert "VNI: 100" in vni and f"{peer} flood: HER" in vni
+    listing = ctl(two.e1, "show", "evpn", "vni").stdout
+    assert listing.splitlines()[1].split()[:3] == ["100", "L2", "vxlan100"]
+
+    macs, as_json = both(two.e1, "show", "evpn", "mac", "vni", "all")
+    assert as_json == two.e1.ctl("show", "mac") and H2_MAC in macs and peer in macs
+    arp, arp_json = both(two.e1, "show", "evpn", "arp-cache", "vni", "100")
+    assert arp_json == two.e1.ctl("show", "neigh", "--vni", "100") and "10.0.100.12" in arp
+    rmac = ctl(two.e1, "show", "evpn", "rmac", "vni", "all")
+    assert rmac.returncode == 0 and "no Router's MACs" in rmac.stdout  # no L3VNI here
+    bad = ctl(two.e1, "show", "evpn", "mac", "vni", "zero")
+    assert bad.returncode == 2 and "'zero' is no VNI" in bad.stderr
 
 
 def test_show_kernel_reports_a_difference_with_exit_code_1(two: Two) -> None:
@@ -256,10 +303,10 @@ def test_readers_and_writers_by_group(two: Two) -> None:
 def test_clear_mac_needs_a_frozen_mac(two: Two) -> None:
     result = ctl(two.e1, "clear", "mac", H2_MAC, "--vni", "100")
     assert result.returncode == 1 and "is not frozen" in result.stderr
-    bad = ctl(two.e1, "clear", "mac", "02:zz", "--vni", "100")
-    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    bad = ctl(two.e1, "clear", "mac", "02:zz", "--vni", "100")  # caught before asking evpnd
+    assert bad.returncode == 2 and "expected six hex bytes" in bad.stderr
     usage = ctl(two.e1, "clear", "mac", H2_MAC)
-    assert usage.returncode == 2 and "--vni is needed" in usage.stderr
+    assert usage.returncode == 2 and "--vni VNI is needed" in usage.stderr
 
 
 def test_a_flapping_mac_is_frozen_and_cleared(two: Two) -> None:

@@ -85,6 +85,9 @@ ConnectionEvent = (
 class StateChanged:
     old: State
     new: State
+    #: what caused this change, when it was a failure at that moment (else empty: a reason
+    #: from an earlier change must not ride along on this one)
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

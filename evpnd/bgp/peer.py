@@ -78,6 +78,8 @@ class Peer:
         self.established: Connection | None = None
         self.established_at: float | None = None
         self.last_error: str = ""
+        #: the failure behind the next state change (StateChanged.reason)
+        self._cause = ""
         self.admin_up = False
         #: inbound connections refused because MAX_CONNECTIONS were open already
         self.connections_refused = 0
@@ -182,7 +184,7 @@ class Peer:
     def connection_failed(self, now: float, reason: str) -> None:
         """An outbound attempt did not connect."""
         self._connecting = False
-        self.last_error = reason
+        self.last_error = self._cause = reason
         self._schedule_retry(now)
         self._note_state()
 
@@ -340,13 +342,13 @@ class Peer:
         if conn is self.established:
             self.established = None
             self.established_at = None
-            self.last_error = event.reason
+            self.last_error = self._cause = event.reason
             hold = self._graceful_hold(conn, event)
             if hold:
                 self._stale_deadline = now + hold
             self._actions.append(PeerDown(event.reason, hold, event.sent, event.received))
         elif not self.established and event.reason:
-            self.last_error = event.reason
+            self.last_error = self._cause = event.reason
         if self.admin_up and not self._connections:
             self._base = State.ACTIVE
             self._schedule_retry(now)
@@ -395,8 +397,9 @@ class Peer:
     def _note_state(self) -> None:
         state = self.state
         if state is not self._shown:
-            self._actions.append(StateChanged(self._shown, state))
+            self._actions.append(StateChanged(self._shown, state, self._cause))
             self._shown = state
+        self._cause = ""
 
 
 def _restarts_without_notification(conn: Connection, local: LocalSettings) -> bool:

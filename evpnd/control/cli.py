@@ -1,417 +1,158 @@
-"""evpnctl: ask a running evpnd over its control socket."""
+"""evpnctl: ask a running evpnd over its control socket. The commands are grammar.py's table;
+what is printed is tables.py's; the socket's client side is client.py's."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import socket
-import stat
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 from evpnd import __version__
-
-DEFAULT_SOCKET = "/run/evpnd/evpnd.sock"
-
-
-class ControlError(Exception):
-    def __init__(self, message: str, unreachable: bool = False) -> None:
-        super().__init__(message)
-        self.unreachable = unreachable
-
-
-class Refused(ControlError):
-    """The daemon answered, and said no: this caller may not do that."""
-
-
-def _connect_problem(path: str, exc: OSError) -> str:
-    if os.path.exists(path) and not stat.S_ISSOCK(os.stat(path).st_mode):
-        return f"{path} is not a socket: give evpnd's control socket (-s, control_socket)"
-    if isinstance(exc, FileNotFoundError):
-        return f"no evpnd control socket at {path}: is evpnd running?"
-    if isinstance(exc, PermissionError):
-        return f"no permission to use {path} (root, or the control_group of evpnd.yaml)"
-    if isinstance(exc, ConnectionRefusedError):
-        return f"{path}: nobody listens: evpnd is not running"
-    return f"{path}: {exc.strerror or exc}"
-
-
-def request(path: str, command: str, **extra: Any) -> Any:
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(30)
-            sock.connect(path)
-            sock.sendall(json.dumps({"command": command, **extra}).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(1 << 20)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError as exc:
-        raise ControlError(_connect_problem(path, exc), unreachable=True) from None
-    try:
-        answer = json.loads(data)
-    except ValueError:
-        raise ControlError("evpnd closed the connection without an answer") from None
-    if not answer.get("ok"):
-        error = answer.get("error", "evpnd refused the request")
-        raise Refused(error) if answer.get("refused") else ControlError(error)
-    return answer["result"]
-
-
-def printable(text: object) -> str:
-    """What a peer sent (its hostname, a shutdown message) as it may reach a terminal: control
-    characters, escape sequences among them, shown as `\\xNN` instead of being obeyed."""
-    return "".join(
-        c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
-        for c in str(text)
-    )
-
-
-def table(rows: list[list[str]], headers: list[str]) -> str:
-    rows = [[printable(cell) for cell in row] for row in rows]
-    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=False)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    for row in rows:
-        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(lines)
-
-
-def _uptime(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    s = int(seconds)
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-def show_peers(peers: list[dict[str, Any]]) -> str:
-    rows = [
-        [
-            p["address"],
-            str(p["remote_as"] or "*"),
-            p["state"],
-            _uptime(p["uptime_s"]),
-            str(p["routes_received"]),
-            str(p["routes_sent"]),
-            p["hostname"] or "",
-            p["last_error"] or "",
-        ]
-        for p in peers
-    ]
-    return table(
-        rows, ["Neighbor", "AS", "State", "Up/Down", "PfxRcd", "PfxSnt", "Hostname", "Last error"]
-    )
-
-
-def show_routes(routes: list[dict[str, Any]]) -> str:
-    rows = []
-    for r in routes:
-        flags = (">" if r["best"] else " ") + ("S" if r["stale"] else "")
-        extra = []
-        if r["seq"] is not None:
-            extra.append(f"MM:{r['seq']}" + (",sticky" if r["sticky"] else ""))
-        rows.append(
-            [
-                flags,
-                r["rd"],
-                r["text"],
-                r["nexthop"] or "",
-                str(r["vni"] or ""),
-                " ".join(f"RT:{rt}" for rt in r["rts"]),
-                r["source"],
-                " ".join(extra),
-            ]
-        )
-    out = table(rows, ["", "RD", "Route", "Next hop", "VNI", "Route targets", "From", ""])
-    return out + f"\n\n{len(routes)} paths; > best, S stale"
-
-
-def show_mac_table(macs: list[dict[str, Any]]) -> str:
-    rows = [
-        [
-            str(m["vni"]),
-            m["mac"],
-            m["type"],
-            m["vtep"] or "",
-            str(m["seq"]),
-            ",".join(f for f in ("sticky", "frozen") if m[f]),
-        ]
-        for m in macs
-    ]
-    return table(rows, ["VNI", "MAC", "Type", "VTEP", "Seq", "Flags"])
-
-
-def show_vni_table(vnis: list[dict[str, Any]]) -> str:
-    rows = [
-        [
-            str(v["vni"]),
-            v["vxlan"] or "",
-            v["bridge"] or "",
-            v["vtep"],
-            v["rd"],
-            " ".join(v["export_rts"]),
-            str(len(v["remote_vteps"])),
-            str(v["local_macs"]),
-            f"{v.get('mtu') or ''}/{v.get('inner_mtu') or '-'}",
-            "; ".join([*v["problems"], *filter(None, [v.get("mtu_problem")])]),
-        ]
-        for v in vnis
-    ]
-    headers = ["VNI", "VxLAN", "Bridge", "VTEP", "RD", "Export RTs", "Remote VTEPs", "Local MACs"]
-    return table(rows, [*headers, "MTU/path", "Problems"])
-
-
-def show_l3vni_table(l3vnis: list[dict[str, Any]]) -> str:
-    rows = [
-        [
-            str(v["vni"]),
-            v["vrf"],
-            v["state"],
-            v["bridge"] or "",
-            v["router_mac"] or "",
-            str(v["table"] or ""),
-            v["rd"] or "",
-            " ".join(v["export_rts"]),
-            ",".join(str(n) for n in v["l2vnis"]),
-            str(len(v["advertised"])),
-            str(v["routes_installed"]),
-        ]
-        for v in l3vnis
-    ]
-    headers = ["L3VNI", "VRF", "State", "Bridge", "Router MAC", "Table", "RD", "Export RTs"]
-    return table(rows, [*headers, "L2VNIs", "Advertised", "Installed"])
-
-
-def show_neigh_table(neighs: list[dict[str, Any]]) -> str:
-    rows = [
-        [
-            str(n["vni"]),
-            n["ip"],
-            n["mac"],
-            n["type"],
-            n["vtep"] or "",
-            str(n["seq"]),
-            "sticky" if n["sticky"] else "",
-        ]
-        for n in neighs
-    ]
-    return table(rows, ["VNI", "IP", "MAC", "Type", "VTEP", "Seq", "Flags"])
-
-
-def show_kernel_table(result: dict[str, Any]) -> str:
-    if not result["programming"]:
-        return "kernel programming is off (evpn.program_kernel: false, or netlink failed)"
-    wanted, kernel = result["wanted"], result["kernel"]
-    head = (
-        f"wanted: {wanted['fdb']} FDB, {wanted['flood']} flood, {wanted['neigh']} neighbour"
-        f" entries, {wanted['routes']} routes; kernel: {kernel['fdb']} FDB, {kernel['flood']}"
-        f" flood, {kernel['neigh']} neighbour entries, {kernel['routes']} routes"
-    )
-    if not result["settled"]:
-        head += "\n(peers have not all sent End-of-RIB: extra entries are kept until they do)"
-    if result["in_sync"]:
-        return head + "\nin sync"
-    rows = [
-        [
-            d["kind"],
-            str(d["vni"] or ""),
-            d["device"] or "",
-            d["entry"],
-            d["wanted"] or "(none)",
-            d["kernel"] or "(none)",
-        ]
-        for d in result["differences"]
-    ]
-    body = table(rows, ["Kind", "VNI", "Device", "Entry", "evpnd wants", "kernel has"])
-    out = f"{head}\n{body}\n\n{len(rows)} differences"
-    wish = result.get("wish_differences") or []
-    if wish:
-        # evpnd's own bookkeeping disagrees with the best paths: a bug to report
-        out += "\nwish out of step with the best paths (please report):\n  " + "\n  ".join(wish)
-    return out
-
-
-def show_summary(result: dict[str, Any]) -> str:
-    lines = [
-        f"AS {result['asn']}, router id {result['router_id']}",
-        f"{result['routes']} routes, {result['peers']} peers, {len(result['vnis'])} VNIs",
-    ]
-    return "\n".join(lines)
-
-
-def format_event(event: dict[str, Any]) -> str:
-    """One line per event, for people: time, what, then the fields."""
-    stamp = time.strftime("%H:%M:%S", time.localtime(event.get("time", 0)))
-    rest = {k: v for k, v in event.items() if k not in ("time", "event", "action")}
-    words = [stamp, event.get("event", "?")]
-    if "action" in event:
-        words.append(str(event["action"]))
-    words += [f"{k}={v}" for k, v in rest.items() if v is not None and v != []]
-    return " ".join(words)
-
-
-def watch(path: str, filters: dict[str, Any], as_json: bool) -> int:
-    try:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.connect(path)
-    except OSError as exc:
-        raise ControlError(_connect_problem(path, exc), unreachable=True) from None
-    with sock, sock.makefile("rb") as stream:
-        sock.sendall(json.dumps({"command": "watch", "filters": filters}).encode() + b"\n")
-        first = json.loads(stream.readline() or b"{}")
-        if not first.get("ok"):
-            raise ControlError(first.get("error", "evpnd refused to stream events"))
-        # on stderr, so that standard output holds events only; from here on none is missed
-        print(f"evpnctl: watching {path}", file=sys.stderr, flush=True)
-        for line in stream:
-            event = json.loads(line)
-            print(json.dumps(event) if as_json else format_event(event), flush=True)
-    print("evpnctl: evpnd closed the stream", file=sys.stderr)
-    return 1
-
+from evpnd.control import tables
+from evpnd.control.client import DEFAULT_SOCKET, ControlError, Refused, request, watch
+from evpnd.control.grammar import Command, Parsed, UsageError, complete, help_text, parse
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 0, 1, 2, 3, 4
 
-
-def show_findings(findings: list[dict[str, Any]]) -> str:
-    if not findings:
-        return "no problem found"
-    lines = []
-    for n, f in enumerate(findings, 1):
-        lines.append(f"{n}. [{f['check']}] {printable(f['what'])}")
-        for key, value in f["evidence"].items():
-            if value not in (None, [], {}):
-                lines.append(f"     {key}: {printable(json.dumps(value))}")
-        lines.append(f"     fix: {printable(f['fix'])}")
-    return "\n".join(lines)
+# (the names other modules and tests use)
+__all__ = ["ControlError", "main", "request"]
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _main(argv)
+        return _main(sys.argv[1:] if argv is None else argv)
     except BrokenPipeError:
         # the reader left (`evpnctl show routes | head`): not a failure of ours, and no
         # traceback; standard output goes nowhere from now on, so its flush at exit is quiet
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except KeyboardInterrupt:
+        return EXIT_OK
 
 
-def _main(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="evpnctl",
-        description="Ask a running evpnd.",
-        epilog="exit codes: 0 done; 1 done, but reports a problem (a refused reload, the"
-        " kernel out of sync); 2 usage; 3 evpnd not reachable; 4 not allowed",
-    )
-    parser.add_argument("--version", action="version", version=f"evpnctl {__version__}")
-    parser.add_argument("-s", "--socket", default=DEFAULT_SOCKET, help="control socket path")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="JSON for scripts")
-    sub = parser.add_subparsers(dest="command")
-    show = sub.add_parser("show", parents=[common], help="show state")
-    show.add_argument(
-        "what",
-        choices=["peers", "routes", "vni", "l3vni", "mac", "neigh", "kernel", "summary"],
-    )
-    show.add_argument("--type", type=int, choices=[1, 2, 3, 4, 5], help="routes of this type")
-    show.add_argument("--vni", type=int)
-    show.add_argument("--mac")
-    show.add_argument("--rd")
-    clear = sub.add_parser(
-        "clear", parents=[common], help="reset a session, or unfreeze a duplicate MAC"
-    )
-    clear.add_argument("what", choices=["peer", "mac"])
-    clear.add_argument("address", help="the peer's address, or the MAC")
-    clear.add_argument("--soft", action="store_true", help="refresh routes, keep the session")
-    clear.add_argument("--vni", type=int, help="the MAC's VNI (clear mac)")
-    sub.add_parser("reload", parents=[common], help="re-read the configuration file")
-    doctor = sub.add_parser(
-        "doctor", parents=[common], help="name what keeps the fabric from working, with fixes"
-    )
-    doctor.add_argument("--vni", type=int, help="only this VNI (and the sessions)")
-    watching = sub.add_parser("watch", parents=[common], help="stream route and MAC events")
-    watching.add_argument("--vni", type=int)
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return EXIT_USAGE
+def _main(argv: list[str]) -> int:
+    if argv[:1] == ["__complete"]:
+        # bash completion (contrib/bash-completion/evpnctl): the words before, then the one
+        # being typed
+        words = argv[1:]
+        before, current = (words[:-1], words[-1]) if words else ([], "")
+        print("\n".join(complete(before, current)))
+        return EXIT_OK
     try:
-        if args.command == "watch":
-            filters = {"vni": args.vni} if args.vni is not None else {}
-            try:
-                return watch(args.socket, filters, args.json)
-            except KeyboardInterrupt:
-                return EXIT_OK
-        if args.command == "show":
-            filters = {
-                k: getattr(args, k)
-                for k in ("type", "vni", "mac", "rd")
-                if getattr(args, k, None) is not None
-            }
-            result = request(args.socket, f"show {args.what}", filters=filters)
-        elif args.command == "doctor":
-            filters = {"vni": args.vni} if args.vni is not None else {}
-            result = request(args.socket, "doctor", filters=filters)
-        elif args.command == "clear" and args.what == "mac":
-            if args.vni is None:
-                parser.error("clear mac: --vni is needed")
-            result = request(args.socket, "clear mac", vni=args.vni, mac=args.address)
-        elif args.command == "clear":
-            result = request(args.socket, "clear peer", address=args.address, soft=args.soft)
-        else:
-            result = request(args.socket, "reload")
+        parsed = parse(argv)
+    except UsageError as exc:
+        print(f"evpnctl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if parsed.version:
+        print(f"evpnctl {__version__}")
+        return EXIT_OK
+    if parsed.help:
+        print(help_text(parsed.words, parsed.command))
+        return EXIT_OK
+    command = parsed.command
+    if command is None:
+        print(help_text(parsed.words, None), file=sys.stderr)
+        return EXIT_USAGE
+    path = parsed.socket or DEFAULT_SOCKET
+    try:
+        if command.words == ("watch",):
+            filters = {"vni": parsed.values["vni"]} if "vni" in parsed.values else {}
+            return watch(path, filters, parsed.json, tables.format_event)
+        result = _ask(path, command, parsed)
     except Refused as exc:
         print(f"evpnctl: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except ControlError as exc:
         print(f"evpnctl: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE if exc.unreachable else EXIT_PROBLEM
-    status = EXIT_OK
-    if args.command == "reload" and not result["reloaded"]:
-        status = EXIT_PROBLEM
-    if args.command == "show" and args.what == "kernel" and not result["in_sync"]:
-        status = EXIT_PROBLEM
-    if args.command == "doctor" and result["findings"]:
-        status = EXIT_PROBLEM
-    if args.json:
+    status = _status(command, result)
+    if parsed.json:
         print(json.dumps(result, indent=2))
-        return status
-    if args.command == "reload":
-        print(
+    else:
+        print(_text(path, command, parsed, result))
+    return status
+
+
+def _ask(path: str, command: Command, parsed: Parsed) -> Any:
+    values = parsed.values
+    if command.request in ("clear peer",):
+        return request(path, "clear peer", address=values["address"], soft=bool(values.get("soft")))
+    if command.request == "clear mac":
+        return request(path, "clear mac", vni=values["vni"], mac=values["mac"])
+    if command.request == "debug":
+        scope = command.words[1]
+        target = values.get("address", values.get("vni"))
+        return request(path, "debug", scope=scope, target=str(target), on=values["state"])
+    filters = {k: v for k, v in values.items() if v is not None}
+    if command.words[:2] == ("show", "evpn") and command.request in ("show vni",):
+        filters = {}  # (the one VNI is picked out for printing)
+    return request(path, command.request, filters=filters)
+
+
+def _status(command: Command, result: Any) -> int:
+    if command.request == "reload" and not result["reloaded"]:
+        return EXIT_PROBLEM
+    if command.request == "show kernel" and not result["in_sync"]:
+        return EXIT_PROBLEM
+    if command.request == "doctor" and result["findings"]:
+        return EXIT_PROBLEM
+    return EXIT_OK
+
+
+def _text(path: str, command: Command, parsed: Parsed, result: Any) -> str:
+    words, values = command.words, parsed.values
+    if command.request == "reload":
+        head = (
             "reloaded" if result["reloaded"] else "reload refused; the running configuration stays:"
         )
-        for problem in result["problems"]:
-            print(f"  {problem}")
-    elif args.command == "doctor":
-        print(show_findings(result["findings"]))
-    elif args.command == "clear" and args.what == "mac":
-        print(f"{result['mac']} in VNI {result['vni']}: unfrozen; announced again if it is here")
-    elif args.command == "clear":
-        print(
-            {
-                "reset": f"{result['peer']}: session reset; it reconnects by itself",
-                "soft": f"{result['peer']}: sent {result.get('routes_sent')} routes again"
-                + (", asked for the peer's" if result.get("refresh_requested") else ""),
-                "none": f"{result['peer']}: not Established ({result.get('state')}); nothing to do",
-            }[result["action"]]
-        )
-    else:
-        printers: dict[str, Callable[[Any], str]] = {
-            "peers": show_peers,
-            "routes": show_routes,
-            "vni": show_vni_table,
-            "l3vni": show_l3vni_table,
-            "mac": show_mac_table,
-            "neigh": show_neigh_table,
-            "kernel": show_kernel_table,
-            "summary": show_summary,
-        }
-        print(printers[args.what](result))
-    return status
+        return "\n".join([head, *(f"  {problem}" for problem in result["problems"])])
+    if command.request == "doctor":
+        return tables.show_findings(result["findings"])
+    if command.request == "clear mac":
+        return f"{result['mac']} in VNI {result['vni']}: unfrozen; announced again if it is here"
+    if command.request == "clear peer":
+        return {
+            "reset": f"{result['peer']}: session reset; it reconnects by itself",
+            "soft": f"{result['peer']}: sent {result.get('routes_sent')} routes again"
+            + (", asked for the peer's" if result.get("refresh_requested") else ""),
+            "none": f"{result['peer']}: not Established ({result.get('state')}); nothing to do",
+        }[result["action"]]
+    if command.request in ("debug", "show debug"):
+        return tables.show_debug(result)
+    if command.frr:
+        return _frr_text(path, words, values, result)
+    if command.request == "show vni":
+        return tables.show_vni_table(result, request(path, "show l3vni"))
+    printers: dict[str, Callable[[Any], str]] = {
+        "show peers": tables.show_peers,
+        "show routes": tables.show_routes,
+        "show l3vni": tables.show_l3vni_table,
+        "show mac": tables.show_mac_table,
+        "show neigh": tables.show_neigh_table,
+        "show kernel": tables.show_kernel_table,
+        "show summary": tables.show_summary,
+        "show rmac": tables.show_rmac,
+    }
+    return printers[command.request](result)
+
+
+def _frr_text(path: str, words: tuple[str, ...], values: dict[str, Any], result: Any) -> str:
+    if words == ("show", "bgp", "summary"):
+        return tables.frr_bgp_summary(result, request(path, "show summary"))
+    if words == ("show", "bgp", "neighbors"):
+        chosen = [result] if isinstance(result, dict) else result
+        return "\n\n".join(tables.frr_neighbor(n) for n in chosen)
+    if words[:4] == ("show", "bgp", "l2vpn", "evpn"):
+        return tables.frr_evpn_table(result, request(path, "show summary"))
+    if words == ("show", "evpn", "vni"):
+        return tables.frr_evpn_vni(result, request(path, "show l3vni"), values.get("vni"))
+    if words == ("show", "evpn", "mac"):
+        return tables.frr_evpn_mac(result)
+    if words == ("show", "evpn", "arp-cache"):
+        return tables.frr_evpn_arp(result)
+    return tables.frr_evpn_rmac(result, next_hops=words[-1] == "next-hops")
 
 
 if __name__ == "__main__":

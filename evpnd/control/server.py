@@ -27,7 +27,7 @@ from evpnd.ratelimit import Throttle
 
 log = structlog.get_logger("evpnd.control")
 
-WRITE_COMMANDS = frozenset({"clear peer", "clear mac", "reload"})
+WRITE_COMMANDS = frozenset({"clear peer", "clear mac", "reload", "debug"})
 
 #: answers one request (a JSON object) with a JSON-able result (or an awaitable of one), or
 #: raises ValueError, KeyError or TypeError with a message for the client
@@ -92,6 +92,9 @@ class ControlServer:
         self.clients = 0
         self.clients_refused = 0
         self._refusals = Throttle(60.0)
+        #: the clients' tasks, ended by stop() (a `watch` waits for events for ever)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     async def start(self) -> None:
         directory = os.path.dirname(self.path)
@@ -110,8 +113,13 @@ class ControlServer:
         os.chmod(self.path, 0o660)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._server is not None:
             self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        # each ends quietly (see _serve): a watcher reads the end of its stream
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
@@ -143,6 +151,9 @@ class ControlServer:
             writer.close()
             return
         self.clients += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         try:
             while True:
                 try:
@@ -176,8 +187,15 @@ class ControlServer:
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # evpnd stops: the client sees its stream end, and no traceback is logged for a
+            # connection handler that was cancelled (asyncio's streams log one)
         finally:
             self.clients -= 1
+            if task is not None:
+                self._tasks.discard(task)
             writer.close()
 
     async def _watch(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from evpnd.events import Event, RouteChanged
@@ -69,40 +69,44 @@ class EventStream:
             self._watchers -= 1
 
     def route_changes(self, changes: list[RouteChange]) -> None:
-        """Best-path changes as events: added, changed, moved (another next hop, or between
-        local and remote), withdrawn."""
+        """Best-path changes as events (see route_events)."""
         if not self._watchers:
             return
-        for _, old, new in changes:
-            path = new if new is not None else old
-            assert path is not None
-            route = path.route
-            if new is None:
-                action = "withdrawn"
-            elif old is None:
-                action = "added"
-            elif old.attributes.nexthop != new.attributes.nexthop or (
-                old.source.is_local != new.source.is_local
-            ):
-                action = "moved"
-            else:
-                action = "changed"
-            vni = mac = ip = seq = None
-            if isinstance(route, MacIpRoute):
-                vni, mac, seq = route.label1, mac_to_text(route.mac), mobility(path.attributes)[1]
-                ip = ip_to_text(route.ip) if route.ip else None
-            self.publish(
-                RouteChanged(
-                    action,
-                    route.route_type,
-                    str(route.rd),
-                    route.text,
-                    path.source.name,
-                    path.attributes.nexthop_text,
-                    vni=vni,
-                    mac=mac,
-                    ip=ip,
-                    seq=seq,
-                    from_=old.attributes.nexthop_text if action == "moved" and old else None,
-                )
-            )
+        for event in route_events(changes):
+            self.publish(event)
+
+
+def route_events(changes: list[RouteChange]) -> Iterator[RouteChanged]:
+    """Best-path changes as events: added, changed, moved (another next hop, or between local
+    and remote), withdrawn."""
+    for _, old, new in changes:
+        path = new if new is not None else old
+        assert path is not None
+        route = path.route
+        if new is None:
+            action = "withdrawn"
+        elif old is None:
+            action = "added"
+        elif old.attributes.nexthop != new.attributes.nexthop or (
+            old.source.is_local != new.source.is_local
+        ):
+            action = "moved"
+        else:
+            action = "changed"
+        vni = mac = ip = seq = None
+        if isinstance(route, MacIpRoute):
+            vni, mac, seq = route.label1, mac_to_text(route.mac), mobility(path.attributes)[1]
+            ip = ip_to_text(route.ip) if route.ip else None
+        yield RouteChanged(
+            action,
+            route.route_type,
+            str(route.rd),
+            route.text,
+            path.source.name,
+            path.attributes.nexthop_text,
+            vni=vni,
+            mac=mac,
+            ip=ip,
+            seq=seq,
+            from_=old.attributes.nexthop_text if action == "moved" and old else None,
+        )

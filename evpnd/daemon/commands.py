@@ -3,17 +3,21 @@ permissions and the streaming of `watch` are control/server.py's."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from evpnd import __version__
 from evpnd.daemon import doctor
 from evpnd.daemon.views import (
     kernel_view,
     l3vni_view,
     mac_view,
     neigh_view,
+    neighbor_view,
     peer_view,
+    rmac_view,
     routes_view,
     vni_view,
 )
@@ -31,6 +35,18 @@ def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
     filters = request.get("filters") or {}
     if command == "show peers":
         return peer_view(daemon)
+    if command == "show neighbor":
+        address = filters.get("address")
+        if address is None:
+            return [neighbor_view(daemon, p["address"]) for p in peer_view(daemon)]
+        return neighbor_view(daemon, str(address))
+    if command == "show rmac":
+        return rmac_view(daemon, filters)
+    if command == "show debug":
+        return daemon.debugging.status()
+    if command == "debug":
+        scope, target = str(request.get("scope")), str(request.get("target"))
+        return daemon.debugging.set(scope, target, bool(request.get("on")))
     if command == "show routes":
         return routes_view(daemon, filters)
     if command == "show vni":
@@ -74,6 +90,18 @@ def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
                 for policy, group in daemon.groups.items()
             ],
             "loop_lag_worst_s": round(daemon.lag.worst, 4),
+            "peers_up": sum(1 for p in peer_view(daemon) if p["state"] == "Established"),
+            "status": daemon.status_line(),
+            "version": __version__,
+            "uptime_s": round(time.time() - daemon.started_at, 1),
+            "reload": {
+                "last_ok": daemon.reloads.last_ok,
+                "last_ago_s": round(time.time() - daemon.reloads.last_at, 1)
+                if daemon.reloads.last_at is not None
+                else None,
+                "succeeded": daemon.reloads.succeeded,
+                "failed": daemon.reloads.failed,
+            },
             "connections_refused": daemon.connections_refused(),
             "vnis": [
                 {

@@ -19,12 +19,14 @@ from evpnd.bgp.negotiation import LocalSettings
 from evpnd.bgp.peer import PeerSettings
 from evpnd.bgp.update import end_of_rib
 from evpnd.config import Config, NeighborConfig
-from evpnd.control.watch import EventStream
+from evpnd.control.watch import EventStream, route_events
 from evpnd.daemon import sockets
+from evpnd.daemon.debugging import Debugging
 from evpnd.daemon.lag import LoopLag
 from evpnd.daemon.peer_driver import BgpProtocol, PeerDriver
 from evpnd.daemon.rd_index import RdIndexStore
 from evpnd.daemon.underlay_watch import UnderlayWatch
+from evpnd.daemon.views import vni_of
 from evpnd.events import Event
 from evpnd.kernel.links import VxlanPort
 from evpnd.local.learning import LocalRoutes, Observation
@@ -32,7 +34,7 @@ from evpnd.local.origination import L3Vni, Originator, Vni
 from evpnd.local.step import Step
 from evpnd.ratelimit import Throttle
 from evpnd.rib.adjout import AdjRibOut, Chunks, Policy, Speaker, chunked
-from evpnd.rib.locrib import Rib
+from evpnd.rib.locrib import Rib, RouteChange
 from evpnd.rib.paths import LOCAL, Path, Source
 from evpnd.wire.constants import CeaseSubcode
 
@@ -40,6 +42,24 @@ if TYPE_CHECKING:
     from evpnd.kernel.dataplane import DataPlane
 
 log = structlog.get_logger("evpnd")
+
+
+@dataclass
+class Reloads:
+    """How the configuration reloads went (metrics, alert rules)."""
+
+    last_at: float | None = None
+    last_ok: bool = True
+    succeeded: int = 0
+    failed: int = 0
+
+    def done(self, now: float) -> None:
+        self.last_at, self.last_ok = now, True
+        self.succeeded += 1
+
+    def refused(self, now: float) -> None:
+        self.last_at, self.last_ok = now, False
+        self.failed += 1
 
 
 class Daemon:
@@ -63,6 +83,7 @@ class Daemon:
         self.dataplane: DataPlane | None = None
         #: `evpnctl reload`: re-reads the configuration file (None: running on the default)
         self.reload_file: Callable[[], Awaitable[dict[str, object]]] | None = None
+        self.reloads = Reloads()
         self.started_at = time.time()
         self._server: asyncio.AbstractServer | None = None
         self._listen_socket: socket.socket | None = None
@@ -76,6 +97,8 @@ class Daemon:
         self.groups: dict[Policy, UpdateGroup] = {}
         #: what `evpnctl watch` shows
         self.events = EventStream()
+        #: peers and VNIs whose detailed events are logged (`evpnctl debug`)
+        self.debugging = Debugging(set(config.debug_peers), set(config.debug_vnis))
         #: local MACs and their mobility: the sans-I/O core the kernel's observations feed
         self.local = LocalRoutes(self.rib)
         self.started_mono = loop.time()
@@ -83,6 +106,20 @@ class Daemon:
         self.lag = LoopLag(loop)
         self._marker = pathlib.Path(config.state_dir) / "stopped-at"
         self.restarting = self._restarting()
+
+    def status_line(self) -> str:
+        """One line for `systemctl status` (sd_notify STATUS=): what an operator checks first."""
+        up = sum(1 for d in self.drivers.values() if d.state.value == "Established")
+        words = [f"{up}/{len(self.drivers)} peers up", f"{len(self.vnis)} VNIs"]
+        words.append(f"{len(self.rib)} routes")
+        if self.rib.unreachable:
+            words.append(f"{len(self.rib.unreachable)} VTEPs unreachable")
+        if self.dataplane is not None:
+            known = self.dataplane.known_differences()
+            words.append("kernel in sync" if not known else f"kernel: {known} differences")
+        if not self.reloads.last_ok:
+            words.append("last reload refused")
+        return ", ".join(words)
 
     def report(self, event: Event) -> None:
         """Log an event (when it has a log line) and hand it to `evpnctl watch` clients."""
@@ -168,6 +205,16 @@ class Daemon:
 
     def local_observed(self, observations: list[Observation]) -> None:
         """What the kernel says of this VTEP's own hosts."""
+        if self.debugging.active:
+            now = self.loop.time()
+            for seen in observations:
+                if self.debugging.vni(seen.vni):
+                    fields = {
+                        k: v.hex(":") if isinstance(v, bytes) else v
+                        for k, v in seen._asdict().items()
+                    }
+                    what = type(seen).__name__
+                    self.debugging.emit("vni", seen.vni, now, "kernel saw", what=what, **fields)
         self._apply(self.local.observe(observations, self.loop.time()))
         self.settle()
 
@@ -260,6 +307,10 @@ class Daemon:
                 self.drivers[address] = driver
                 driver.start()
                 log.info("reload: peer started", peer=address)
+        if (config.debug_peers, config.debug_vnis) != (old.debug_peers, old.debug_vnis):
+            # the file's `debug:` as it is now (what `evpnctl debug` changed is replaced)
+            self.debugging.peers = set(config.debug_peers)
+            self.debugging.vnis = set(config.debug_vnis)
         self._originate(config)
         if self.dataplane is not None:
             self.dataplane.rediscover()
@@ -421,9 +472,21 @@ class Daemon:
             for group in self.groups.values():
                 group.adj_out.enqueue(changes)
             self.events.route_changes(changes)
+            if self.debugging.active:
+                self._debug_changes(changes)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
                 self.loop.call_soon(self._flush)
+
+    def _debug_changes(self, changes: list[RouteChange]) -> None:
+        debugging, now = self.debugging, self.loop.time()
+        for change, event in zip(changes, route_events(changes), strict=True):
+            path = change.new or change.old
+            vni = event.vni
+            if vni is None and path is not None:
+                vni = vni_of(path.route, path.attributes)  # Type 3 and 5 too
+            if debugging.vni(vni):
+                debugging.emit("vni", vni, now, "best path", **event.fields())
 
     def _apply(self, step: Step) -> None:
         """The local-routes core's output: its RIB updates (taken by the next `settle`), then

@@ -107,8 +107,12 @@ def _sessions(daemon: Daemon, probes: dict[str, str]) -> list[dict[str, Any]]:
         error = driver.peer.last_error or ""
         evidence: dict[str, Any] = {"state": state.value, "last_error": error or None}
         if driver.last_down is not None:
-            reason, sent, received = driver.last_down
-            evidence |= {"last_down": reason, "sent": sent or None, "received": received or None}
+            end = driver.last_down
+            evidence |= {
+                "last_down": end.reason,
+                "sent": end.sent or None,
+                "received": end.received or None,
+            }
         probe = probes.get(address)
         if probe is not None:
             evidence["port_probe"] = f"{address} port {driver.port}: {probe}"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import errno
+import os
 import socket
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 import structlog
@@ -47,6 +50,33 @@ if TYPE_CHECKING:
     from evpnd.daemon.daemon import Daemon
 
 log = structlog.get_logger("evpnd.peer")
+
+#: routes of an UPDATE named in a debug line (the count says how many there were)
+DEBUG_ROUTES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    """How an Established session ended (wall time, the reason, the NOTIFICATIONs)."""
+
+    at: float
+    reason: str
+    sent: str
+    received: str
+    uptime_s: float
+
+
+def connect_failure(exc: BaseException) -> str:
+    """A failed connection attempt as an operator needs it: refused (nobody listens), no
+    route, timed out — the errno's name with its text, not asyncio's "Connect call failed"."""
+    if isinstance(exc, TimeoutError):
+        return "ETIMEDOUT: no answer within 10 s (a filter, or the peer is down)"
+    if isinstance(exc, OSError) and exc.errno:
+        name = errno.errorcode.get(exc.errno, str(exc.errno))
+        return f"{name}: {os.strerror(exc.errno)}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 class BgpProtocol(asyncio.Protocol):
@@ -213,8 +243,25 @@ class PeerDriver:
         self._error_log = Throttle(60.0)
         #: sessions that reached Established, like FRR's connectionsEstablished
         self.sessions_established = 0
-        #: the last session's end: reason, NOTIFICATION sent, NOTIFICATION received
-        self.last_down: tuple[str, str, str] | None = None
+        #: the last Established session's end, kept until the next one ends: the first
+        #: reason, not the connection attempts' failures that follow (`last_error`)
+        self.last_down: SessionEnd | None = None
+        #: Established sessions that ended (FRR's "dropped")
+        self.flaps = 0
+        #: wall time of the last change between up and down (FRR's Up/Down column)
+        self.changed_wall = time.time()
+        #: the last NOTIFICATIONs of a session that ended: (wall time, text)
+        self.notification_sent: tuple[float, str] | None = None
+        self.notification_received: tuple[float, str] | None = None
+        #: the peer's name from its last session (the FQDN capability), kept while it is down
+        self.hostname: str | None = None
+        #: routes marked stale when a session ended gracefully, until End-of-RIB or the
+        #: restart time (then `stale_routes()` counts those not announced again)
+        self.stale_marked = 0
+        #: the session is being reset by `clear peer` (its end is no warning)
+        self._cleared = False
+        #: wall time of the last UPDATE received (metrics: a peer that went quiet)
+        self.last_update_wall: float | None = None
         self.bytes_received = 0
         self.routes_announced = 0
         self.routes_withdrawn = 0
@@ -255,6 +302,7 @@ class PeerDriver:
             return {"peer": self.address, "action": "none", "state": self.state.value}
         if not soft:
             notification = Notification(ErrorCode.CEASE, CeaseSubcode.ADMINISTRATIVE_RESET)
+            self._cleared = True
             self.peer.reset(self.now(), notification, "cleared by the operator")
             self.process()
             return {"peer": self.address, "action": "reset"}
@@ -269,6 +317,23 @@ class PeerDriver:
             "routes_sent": len(self.adj_out),
             "refresh_requested": refresh,
         }
+
+    def endpoints(self) -> dict[str, str] | None:
+        """The Established session's local and remote address and port."""
+        conn_id = self.peer.established_id
+        protocol = self.protocols.get(conn_id) if conn_id is not None else None
+        if protocol is None or protocol.transport is None:
+            return None
+        local = protocol.transport.get_extra_info("sockname")
+        remote = protocol.transport.get_extra_info("peername")
+        if not local or not remote:
+            return None
+        return {"local": f"{local[0]} port {local[1]}", "remote": f"{remote[0]} port {remote[1]}"}
+
+    def stale_routes(self) -> int:
+        if not self.stale_marked:
+            return 0
+        return sum(1 for p in self.daemon.rib.adj_in.get(self.address, {}).values() if p.stale)
 
     def message_counts(self) -> list[int]:
         """Messages received, messages sent, UPDATEs sent, over all sessions."""
@@ -343,8 +408,7 @@ class PeerDriver:
             raise
         except (OSError, TimeoutError) as exc:
             sock.close()
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.peer.connection_failed(self.now(), reason or "connect timed out")
+            self.peer.connection_failed(self.now(), connect_failure(exc))
             self.process()
         finally:
             self._connect_task = None
@@ -376,7 +440,7 @@ class PeerDriver:
                 "peer state",
                 old=action.old.value,
                 new=action.new.value,
-                reason=self.peer.last_error or None,
+                reason=action.reason or None,
             )
         elif isinstance(action, PeerUp):
             self._on_up(action.negotiated)
@@ -404,6 +468,7 @@ class PeerDriver:
                 )
         elif isinstance(action, StaleRoutesExpired):
             removed = self.daemon.rib.sweep_stale(self.address)
+            self.stale_marked = 0
             self.daemon.settle()
             self.log.info("stale routes removed", count=len(removed))
 
@@ -436,7 +501,8 @@ class PeerDriver:
             ibgp=remote.asn == self.daemon.config.asn,
             route_reflector_client=self.route_reflector_client,
         )
-        self.up_since_wall = time.time()
+        self.up_since_wall = self.changed_wall = time.time()
+        self.hostname = negotiated.peer_hostname
         self.sessions_established += 1
         self._session = self.peer.established
         self.routes_received = 0
@@ -470,17 +536,29 @@ class PeerDriver:
                 str(event.sent) if event.sent else None,
                 str(event.received) if event.received else None,
                 event.graceful_restart,
+                deliberate=not self.peer.admin_up or self._cleared,
             )
         )
+        self._cleared = False
         self._ended = self.message_counts()
         self._session = None
-        # what ended it, for `evpnctl doctor`
-        self.last_down = (event.reason, str(event.sent or ""), str(event.received or ""))
+        # what ended it, for `show bgp neighbors` and `evpnctl doctor`
+        now = time.time()
+        uptime = now - self.up_since_wall if self.up_since_wall is not None else 0.0
+        self.last_down = SessionEnd(
+            now, event.reason, str(event.sent or ""), str(event.received or ""), uptime
+        )
+        if event.sent is not None:
+            self.notification_sent = (now, str(event.sent))
+        if event.received is not None:
+            self.notification_received = (now, str(event.received))
+        self.flaps += 1
+        self.changed_wall = now
         self.daemon.leave_group(self)
         self.adj_out = None
         self.up_since_wall = None
         if event.graceful_restart:
-            count = self.daemon.rib.mark_stale(self.address)
+            count = self.stale_marked = self.daemon.rib.mark_stale(self.address)
             self.daemon.settle()
             self.log.info(
                 "keeping routes as stale", count=count, restart_time=event.graceful_restart
@@ -496,9 +574,24 @@ class PeerDriver:
         if source is None:
             return
         self.updates_received += 1
+        self.last_update_wall = time.time()
         self.bytes_received += size
         announced = update.announced
         withdrawn = update.withdrawn
+        debugging = self.daemon.debugging
+        if debugging.active and debugging.peer(self.address):
+            debugging.emit(
+                "peer",
+                self.address,
+                self.now(),
+                "update received",
+                bytes=size,
+                announced=[r.text for r in announced[:DEBUG_ROUTES]],
+                withdrawn=[r.text for r in withdrawn[:DEBUG_ROUTES]],
+                routes=len(announced) + len(withdrawn),
+                attributes=str(update.attributes),
+                end_of_rib=update.end_of_rib is not None or None,
+            )
         if announced and not self.daemon.speaker.accepts(update.attributes, source.ibgp):
             withdrawn = withdrawn + announced
             announced = []
@@ -517,6 +610,7 @@ class PeerDriver:
         if update.end_of_rib == EVPN_FAMILY:
             self.end_of_rib_received = True
             swept = self.daemon.rib.sweep_stale(self.address)
+            self.stale_marked = 0
             self.daemon.settle()
             self.log.info(
                 "end-of-rib", routes=self.routes_received, stale_removed=len(swept) or None

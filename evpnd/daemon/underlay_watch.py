@@ -34,6 +34,9 @@ class UnderlayWatch:
         self.ways: dict[bytes, Way] = {}
         #: per VNI: the largest inner frame its VTEPs' ways carry, and what is wrong if any
         self.inner: dict[int, int] = {}
+        #: per VNI: the VTEPs whose ways that inner MTU was computed over (a VTEP that came
+        #: since is counted at the next look)
+        self.inner_over: dict[int, list[str]] = {}
         self.mtu_problems: dict[int, str] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -85,9 +88,11 @@ class UnderlayWatch:
             inner = inner_mtu(vteps, ways)
             if inner is None:
                 self.inner.pop(vni, None)
+                self.inner_over.pop(vni, None)
                 self.mtu_problems.pop(vni, None)
                 continue
             self.inner[vni] = inner
+            self.inner_over[vni] = sorted(vtep_text(v) for v in vteps if v in ways)
             problem = mtu_problem(port.name, port.mtu, port.bridge_name, port.bridge_mtu, inner)
             if problem == self.mtu_problems.get(vni):
                 continue

@@ -16,6 +16,7 @@ import contextlib
 import functools
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -133,6 +134,8 @@ class DataPlane:
         self._reconcile_handle: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._frozen = False
+        #: wall time of the last periodic pass (metrics: a reconciliation that stopped)
+        self.last_pass_wall: float | None = None
         self._refusal_log = Throttle(60.0)
         self.audit = Audit()
         #: entries someone else's notifications named, to ask the kernel about
@@ -194,7 +197,7 @@ class DataPlane:
             self.events.close()
             self.events = None
         if flush:
-            self._write(self.reconciler.flush(), Changes())
+            self._write(self.reconciler.flush(), Changes(), flushing=True)
         self.writer.close()
         self._audit_pool.shutdown(wait=True, cancel_futures=True)
         self.prober.close()
@@ -474,6 +477,7 @@ class DataPlane:
         """The periodic pass: strays removed, the next slice of the table checked, our routes
         compared (a route dump: there are few)."""
         self._settle_when_ready()
+        self.last_pass_wall = time.time()
         self._write(*self.reconciler.take_retries())  # (their refusals were logged)
         if self.settled:
             self._repaired(*self.reconciler.take_strays())
@@ -500,6 +504,9 @@ class DataPlane:
         routes = await self._in_thread(read)
         if routes is not None and not self._frozen:
             self._repaired(*self.reconciler.check_routes(routes))
+
+    def known_differences(self) -> int:
+        return self.reconciler.known_differences()
 
     def compare(self) -> dict[str, object]:
         """`evpnctl show kernel`: wanted against the kernel as evpnd knows it — its writes,
@@ -555,9 +562,15 @@ class DataPlane:
     # --- writing -------------------------------------------------------------------------------
 
     def _write(
-        self, operations: list[ops.Operation], changes: Changes, since: float | None = None
+        self,
+        operations: list[ops.Operation],
+        changes: Changes,
+        since: float | None = None,
+        flushing: bool = False,
     ) -> None:
-        if not operations:
+        if not operations or (self._frozen and not flushing):
+            # frozen: stopping, and the kernel stays as it is (a pass or a check that was
+            # under way finishes without writing; the socket may be closed already)
             return
         self._last_write = self.loop.time()
         next_seq = self.writer.next_seq

@@ -69,7 +69,7 @@ def meaning(
         # keeping the flag — that entry is local (a VM's new home) all the same.
         if n.kind == nl.RTM_DELNEIGH:
             return Meaning(LocalMacGone(port.vni, n.mac))
-        return Meaning(LocalMac(port.vni, n.mac, bool(n.state & nl.NUD_NOARP)))
+        return Meaning(LocalMac(port.vni, n.mac, bool(n.state & nl.NUD_NOARP), n.ifindex))
     port = by_bridge.get(n.ifindex)
     if port is None or n.dst is None:
         return NOTHING

@@ -159,6 +159,14 @@ class Reconciler:
         """Everything we programmed, removed (`evpn.flush_on_exit`)."""
         return self._carry_out(diff(self.programmed, Entries()))[0]
 
+    def known_differences(self) -> int:
+        """Entries known to differ from the wish, cheaply: strays not yet removed, refused
+        writes not yet retried (`evpnctl show kernel` lists them; the audit finds others)."""
+        strays, refused = self.strays, self._refused
+        counts = [len(strays.fdb), len(strays.flood), len(strays.neigh), len(strays.routes)]
+        counts += [len(refused.fdb), len(refused.flood), len(refused.neigh), len(refused.routes)]
+        return sum(counts)
+
     def refused(self, op: ops.Operation) -> None:
         ops.refused(self.programmed, op)
         ops.refused_into(self._refused, op)

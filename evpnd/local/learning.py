@@ -40,6 +40,8 @@ class LocalMac(NamedTuple):
     vni: int
     mac: bytes
     sticky: bool = False
+    #: the bridge port it is on (`show mac`), 0 when unknown
+    ifindex: int = 0
 
 
 class LocalMacGone(NamedTuple):
@@ -82,6 +84,8 @@ class LocalRoutes:
         self._sequence: dict[tuple[int, bytes], int] = {}
         #: moves in either direction, for the metrics
         self.moves = 0
+        #: (VNI, MAC) -> the bridge port the kernel last saw it on (`show mac`)
+        self.ports: dict[tuple[int, bytes], int] = {}
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -124,6 +128,8 @@ class LocalRoutes:
         for seen in observations:
             if isinstance(seen, LocalMac):
                 key = (seen.vni, seen.mac, b"")
+                if seen.ifindex:
+                    self.ports[seen.vni, seen.mac] = seen.ifindex
                 if self._learn(key, seen.sticky):
                     fresh.append(key)
             elif isinstance(seen, LocalHost):
@@ -136,6 +142,7 @@ class LocalRoutes:
                     fresh.append(key)
             elif isinstance(seen, LocalMacGone):
                 key = (seen.vni, seen.mac, b"")
+                self.ports.pop((seen.vni, seen.mac), None)
                 if key in self.local:
                     gone.append(key)
             else:

@@ -81,3 +81,45 @@ def best(paths: list[Path]) -> Path | None:
         if compare(path, winner) > 0:
             winner = path
     return winner
+
+
+#: what decides, step by step, in _before_med's and _after_med's order (`show routes --detail`)
+_BEFORE_MED_STEPS = (
+    "not stale",
+    "sticky MAC",
+    "higher MAC mobility sequence",
+    "higher local preference",
+    "locally originated",
+    "shorter AS path",
+    "lower origin",
+)
+_AFTER_MED_STEPS = (
+    "eBGP over iBGP",
+    "lower router id",
+    "shorter cluster list",
+    "lower peer address",
+)
+
+
+def reason(winner: Path, others: list[Path]) -> str:
+    """Why `winner` is the best path: the first step that sets it apart from the runner-up
+    (FRR's "best (…)")."""
+    rest = [p for p in others if p is not winner]
+    if not rest:
+        return "only path"
+    runner_up = best(rest)
+    assert runner_up is not None
+    for steps, key in ((_BEFORE_MED_STEPS, _before_med), (_AFTER_MED_STEPS, _after_med)):
+        if steps is _AFTER_MED_STEPS:
+            med_w, med_r = winner.attributes.med or 0, runner_up.attributes.med or 0
+            if med_w != med_r and compare(winner, runner_up) > 0:
+                first_w = winner.attributes.as_path.first_as if winner.attributes.as_path else None
+                first_r = (
+                    runner_up.attributes.as_path.first_as if runner_up.attributes.as_path else None
+                )
+                if first_w == first_r:
+                    return "lower MED"
+        for step, a, b in zip(steps, key(winner), key(runner_up), strict=True):
+            if a != b:
+                return step
+    return "equal: first received"
