@@ -181,12 +181,18 @@ async def _run(config: Config, path: str | None, debug_all: bool = False) -> Non
     await control.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (also the source of the man page, evpnd/manpages.py)."""
     parser = argparse.ArgumentParser(prog="evpnd", description="BGP EVPN speaker for Linux VTEPs")
     parser.add_argument("--version", action="version", version=f"evpnd {__version__}")
     parser.add_argument("--config", help="YAML configuration (default: the embedded one)")
     parser.add_argument("--check", action="store_true", help="validate the configuration, exit")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning"],
+        help="the least a line must be to be logged; debug also debugs every peer and VNI",
+    )
     sub = parser.add_subparsers(dest="command")
     decode = sub.add_parser("decode", help="decode BGP messages given as hex")
     decode.add_argument("hex", nargs="?", help="hex bytes (default: read standard input)")
@@ -208,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="two sites (AS 65000, 65001) joined by WireGuard; shows doctor's MTU finding",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
         from evpnd.demo import run as run_demo

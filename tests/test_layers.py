@@ -24,6 +24,7 @@ LAYERS = [
     {"demo"},  # the namespace fabric (runs evpnd and evpnctl)
     {"multisite"},  # the two-site demo, built on the demo
     {"cli"},  # `evpnd`: the entry point
+    {"manpages"},  # evpnd(8) and evpnctl(8), from the entry point's parser and evpnctl's table
 ]
 LEVEL = {part: level for level, parts in enumerate(LAYERS) for part in parts}
 

@@ -60,6 +60,33 @@ def test_a_crashed_peer_keeps_its_history_and_the_logs_grade_it() -> None:
         to_connect = [c for c in changes if c["new"] == "Connect" and c["old"] == "Active"]
         assert to_connect and all(c["reason"] is None for c in to_connect)
 
+        # debugging one peer and one VNI at run time: their details, at level debug, in a
+        # daemon that logs at info
+        assert "debugging peers: 127.0.0.2" in a.ctl("debug", "peer", b.address, "on").stdout
+        assert a.json("deb", "vni", "100", "on") == {
+            "peers": [b.address], "vnis": [100], "everything": False
+        }  # fmt: skip
+        b.start()  # back: its routes arrive again
+        wait_for("Established again", lambda: a.state(b.address) == "Established", 30)
+
+        def debug_lines() -> list[dict[str, object]]:
+            return [line for line in a.log_lines() if line.get("scope")]
+
+        def debugged(event: str) -> bool:
+            return any(d["event"] == event for d in debug_lines())
+
+        wait_for("the peer's UPDATEs in debug lines", lambda: debugged("update received"), 15)
+        # (B's own routes are not used here: 127.0.0.2 is an address of this host; a static
+        # MAC gives VNI 100 a best-path change)
+        config = a.config_path.read_text()
+        static = 'vnis: [{vni: 100, macs: [{mac: "02:00:00:00:00:01"}]}]'
+        a.config_path.write_text(config.replace("vnis: [{vni: 100}]", static))
+        assert a.ctl("reload").returncode == 0
+        wait_for("VNI 100's best paths in debug lines", lambda: debugged("best path"), 15)
+        for line in debug_lines():
+            assert line["level"] == "debug" and line["target"] in (b.address, 100)
+        assert a.ctl("debug", "peer", b.address, "off").returncode == 0
+
         # a refused reload: evpnctl exits 1, systemd hears RELOADING=1 then READY=1
         good = a.config_path.read_text()
         a.config_path.write_text(good + "  - {address: not-an-address, remote_as: 1}\n")

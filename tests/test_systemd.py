@@ -16,7 +16,10 @@ UNIT = Path(__file__).resolve().parents[1] / "systemd" / "evpnd.service"
 def test_unit_verifies(tmp_path) -> None:
     # verify resolves ExecStart: point it at a path that exists on any machine
     unit = tmp_path / "evpnd.service"
-    unit.write_text(UNIT.read_text().replace("/usr/local/bin/evpnd", "/bin/true"))
+    text = UNIT.read_text()
+    unit.write_text(
+        text.replace("/usr/local/bin/evpnd", "/bin/true").replace("/bin/truectl", "/bin/true")
+    )
     result = subprocess.run(
         ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True
     )
@@ -37,3 +40,10 @@ def test_notify_sends_one_datagram(tmp_path, monkeypatch) -> None:
         assert server.recv(64) == b"READY=1"
     monkeypatch.delenv("NOTIFY_SOCKET")
     assert notify("READY=1") is False
+
+
+def test_a_reload_that_is_refused_fails_systemctl_reload() -> None:
+    """ExecReload waits for evpnd's answer (evpnctl reload exits 1 when refused, as
+    test_operator.py checks), instead of a signal that cannot fail."""
+    reload = [line for line in UNIT.read_text().splitlines() if line.startswith("ExecReload=")]
+    assert reload == ["ExecReload=/usr/local/bin/evpnctl -s /run/evpnd/evpnd.sock reload"]

@@ -13,6 +13,7 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
+from evpnd.bgp.capabilities import GracefulRestart
 from evpnd.bgp.connection import CEASE_COLLISION, Connection
 from evpnd.bgp.events import (
     CloseConnection,
@@ -286,9 +287,14 @@ class Peer:
                 continue
             if other.state is State.ESTABLISHED:
                 gr = other.negotiated.peer_graceful_restart if other.negotiated else None
-                if gr is not None and gr.restart_time:
-                    # RFC 4724 §4: a new OPEN from an Established, restart-capable peer means
-                    # it restarted: the old session is over, its routes kept as stale.
+                fresh = conn.remote_open.capability(GracefulRestart)
+                restarted = isinstance(fresh, GracefulRestart) and fresh.restarting
+                if gr is not None and gr.restart_time and restarted:
+                    # RFC 4724 §4: a new OPEN from an Established, restart-capable peer that
+                    # says it is restarting (the R bit): the old session is over, its routes
+                    # kept as stale. Without the R bit it is both sides connecting at once
+                    # (the other's connection reached us after ours came up): RFC 4271 §6.8
+                    # closes the new one, and the session does not flap.
                     other.close(None, "peer reconnected (graceful restart)")
                     self._drain(other_id, other, now)
                     continue

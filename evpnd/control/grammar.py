@@ -433,26 +433,30 @@ def help_text(words: tuple[str, ...], command: Command | None) -> str:
 
 def complete(before: Sequence[str], current: str) -> list[str]:
     """What may come next after the words `before`, beginning with `current`."""
-    try:
-        parsed = parse([w for w in before if w not in ("--json",)])
-    except UsageError:
-        return []
-    options = ["--json", "--socket", "--help"]
-    children = _children(parsed.words)
-    # a word not matched yet means the words are done; a group's next word otherwise
-    if parsed.command is None or (children and len(before) == len(parsed.words)):
-        candidates = children
-    else:
-        candidates = [f"--{p.name}" for p in parsed.command.params if not p.positional]
-        candidates += [
-            choice
-            for p in parsed.command.params
-            if p.positional and p.name not in parsed.values
-            for choice in (["on", "off"] if p.parse is on_off else [])
-        ]
-        if any(p.parse is vni_or_all for p in parsed.command.params):
+    words: tuple[str, ...] = ()
+    rest = [w for w in before if not w.startswith("-")]
+    while rest:
+        try:
+            word = _match(rest[0], _children(words), "")
+        except UsageError:
+            return []
+        if word is None:
+            break
+        words += (word,)
+        rest.pop(0)
+    command = _command(words)
+    candidates: list[str] = []
+    if not rest:
+        candidates += _children(words)
+    if command is not None:
+        values = len(rest)
+        candidates += [f"--{p.name}" for p in command.params if not p.positional]
+        positional = [p for p in command.params if p.positional]
+        if values < len(positional) and positional[values].parse is on_off:
+            candidates += ["on", "off"]
+        if rest and any(p.parse is vni_or_all and p.name == rest[-1] for p in command.params):
             candidates.append("all")
-        candidates += options
+        candidates += ["--json", "--socket", "--help"]
     return [c for c in candidates if c.startswith(current)]
 
 

@@ -59,7 +59,7 @@ class Debugging:
             raise ValueError(f"debug {scope!r}: peer or vni")
         if not on:
             self._buckets.pop((scope, target if scope == "peer" else int(target)), None)
-        log.info("debugging", scope=scope, target=target, on=on)
+        log.info("debugging", of=scope, target=target, on=on)
         return self.status()
 
     def status(self) -> dict[str, Any]:
