@@ -7,6 +7,7 @@ while the loop changes it."""
 from __future__ import annotations
 
 import asyncio
+import platform
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from evpnd import __version__
 from evpnd.bgp.events import State
 from evpnd.daemon.views import l3vni_view
 from evpnd.evpn.routes import MacIpRoute
@@ -93,11 +95,40 @@ class DaemonCollector(Collector):
             "Routes the peer has from us by route type",
             labels=["peer", "type"],
         )
+        info = GaugeMetricFamily(
+            "evpnd_peer_info",
+            "1 per peer; its description and AS as labels (join on peer for dashboards)",
+            labels=["peer", "description", "remote_as"],
+        )
+        flaps = CounterMetricFamily(
+            "evpnd_peer_flaps", "Established sessions with the peer that ended", labels=["peer"]
+        )
+        last_update = GaugeMetricFamily(
+            "evpnd_peer_last_update_timestamp_seconds",
+            "When the peer's last UPDATE arrived (Unix time)",
+            labels=["peer"],
+        )
+        stale = GaugeMetricFamily(
+            "evpnd_peer_stale_routes",
+            "Routes kept as stale while the peer restarts (graceful restart)",
+            labels=["peer"],
+        )
+        max_routes = GaugeMetricFamily(
+            "evpnd_peer_max_routes", "The peer's max_routes, where configured", labels=["peer"]
+        )
         loop_now = daemon.loop.time()
         sent_by_type: dict[int, list[tuple[int, int]]] = {}
         for address, driver in sorted(daemon.drivers.items()):
             current = driver.state
             up.add_metric([address], 1 if current is State.ESTABLISHED else 0)
+            peer_as = driver.peer.settings.peer_as
+            info.add_metric([address, driver.description, str(peer_as or "")], 1)
+            flaps.add_metric([address], driver.flaps)
+            if driver.last_update_wall is not None:
+                last_update.add_metric([address], driver.last_update_wall)
+            stale.add_metric([address], driver.stale_routes())
+            if driver.max_routes:
+                max_routes.add_metric([address], driver.max_routes)
             for candidate in State:
                 state.add_metric([address, candidate.value], 1 if candidate is current else 0)
             since = driver.peer.established_at
@@ -160,7 +191,41 @@ class DaemonCollector(Collector):
             "VTEPs the underlay cannot reach: routes towards them are not used (underlay.md)",
         )
         unreachable.add_metric([], len(daemon.rib.unreachable))
-        out = [lag, lag_worst, connections_refused, unreachable]
+        build = GaugeMetricFamily(
+            "evpnd_build_info",
+            "1; evpnd's and Python's version as labels",
+            labels=["version", "python"],
+        )
+        build.add_metric([__version__, platform.python_version()], 1)
+        reloads = daemon.reloads
+        reload_ok = GaugeMetricFamily(
+            "evpnd_config_last_reload_successful", "1 when the last reload was applied, 0 refused"
+        )
+        reload_ok.add_metric([], 1 if reloads.last_ok else 0)
+        reload_at = GaugeMetricFamily(
+            "evpnd_config_last_reload_timestamp_seconds",
+            "When the configuration was last loaded or reloaded (Unix time)",
+        )
+        reload_at.add_metric(
+            [], reloads.last_at if reloads.last_at is not None else daemon.started_at
+        )
+        reload_count = CounterMetricFamily(
+            "evpnd_config_reloads", "Reloads asked for, by result", labels=["result"]
+        )
+        reload_count.add_metric(["applied"], reloads.succeeded)
+        reload_count.add_metric(["refused"], reloads.failed)
+        out = [
+            build,
+            reload_ok,
+            reload_at,
+            reload_count,
+            info,
+            flaps,
+            last_update,
+            stale,
+            max_routes,
+        ]
+        out += [lag, lag_worst, connections_refused, unreachable]
         out += [up, state, uptime, received, advertised, updates, updates_out, messages_in]
         out += [messages_out, announced, withdrawn, refused, accepted, advertised_by_type, routes]
         dataplane = daemon.dataplane
@@ -219,6 +284,18 @@ class DaemonCollector(Collector):
             errors.add_metric([], counters.netlink_errors)
             repairs = CounterMetricFamily("evpnd_reconcile_repairs", "Kernel entries repaired")
             repairs.add_metric([], counters.repairs)
+            differences = GaugeMetricFamily(
+                "evpnd_kernel_differences",
+                "Kernel entries known to differ from what evpnd wants (strays, refused writes)",
+            )
+            differences.add_metric([], dataplane.known_differences())
+            last_pass = GaugeMetricFamily(
+                "evpnd_kernel_last_reconcile_timestamp_seconds",
+                "When the last periodic reconciliation pass ran (Unix time)",
+            )
+            if dataplane.last_pass_wall is not None:
+                last_pass.add_metric([], dataplane.last_pass_wall)
+            out += [differences, last_pass]
             moves = CounterMetricFamily("evpnd_mac_moves", "MAC mobility events")
             moves.add_metric([], daemon.local.moves)
             frozen = GaugeMetricFamily(
