@@ -358,3 +358,27 @@ def test_a_peer_gets_two_connections_at_most() -> None:
     refused = [pair.a.peer.connection_made(pair.now, outbound=False) for _ in range(1100)]
     assert refused == [None] * 1100 and pair.a.peer.connections_refused == 1100
     assert pair.a.peer.state is State.ESTABLISHED
+
+
+def test_a_new_open_is_a_restart_only_with_the_r_bit() -> None:
+    """RFC 4724 §4: a new connection's OPEN from an Established, restart-capable peer means it
+    restarted only when it says so (the R bit); without it, the two sides connected at once and
+    the new connection is the one to close (RFC 4271 §6.8) — the session must not flap (it did,
+    at start, when both evpnds connected at the same moment)."""
+    for restarting in (False, True):
+        b = LocalSettings(asn=65000, router_id="192.0.2.2", restarting=restarting)
+        pair = PeerPair()
+        pair.start()
+        before = pair.a.peer.established
+        second = pair.a.peer.connection_made(pair.now, outbound=False)
+        assert second is not None
+        pair.a.peer.data_received(second, b.open_message().encode(), pair.now)
+        actions = [pair.a.peer.next_action() for _ in range(20)]
+        downs = [a for a in actions if isinstance(a, PeerDown)]
+        if restarting:
+            assert [d.reason for d in downs] == ["peer reconnected (graceful restart)"]
+            assert downs[0].graceful_restart  # its routes are kept as stale
+        else:
+            assert not downs and pair.a.peer.established is before
+            closed = [a.connection for a in actions if isinstance(a, CloseConnection)]
+            assert closed == [second]
