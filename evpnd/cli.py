@@ -61,6 +61,25 @@ def _decode(hex_text: str) -> int:
     return status
 
 
+def _vnis_checked(config: Config) -> str:
+    """What `--check` says of the VNIs: with advertise_all_vni they come from the kernel, so
+    it names the vxlan devices it finds now rather than printing "0 VNIs"."""
+    configured = len(config.evpn.vnis)
+    if not config.evpn.advertise_all_vni:
+        return f"{configured} VNIs"
+    try:
+        from evpnd.kernel.links import discover
+
+        ports, _ = discover()
+    except Exception as exc:  # no netlink here (a container without it): say so, no more
+        return f"VNIs from the kernel's vxlan devices (advertise_all_vni); cannot list them: {exc}"
+    found = ", ".join(f"{p.name} (VNI {vni})" for vni, p in sorted(ports.items())) or "none yet"
+    return (
+        f"{configured} VNIs configured, and every vxlan device in a bridge (advertise_all_vni):"
+        f" {found}"
+    )
+
+
 def default_config_text() -> str:
     return resources.files("evpnd").joinpath("default.yaml").read_text()
 
@@ -243,8 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print(
             f"{config.source}: configuration is valid "
-            f"({len(config.neighbors)} neighbors, {len(config.evpn.vnis)} VNIs)"
+            f"({len(config.neighbors)} neighbors, {_vnis_checked(config)})"
         )
+        for note in config.notes:
+            print(f"note: {note}")
         return 0
     from evpnd.daemon.logs import configure
 

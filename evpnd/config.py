@@ -144,6 +144,8 @@ class Config:
     debug_peers: tuple[str, ...] = ()
     debug_vnis: tuple[int, ...] = ()
     source: str = "<config>"
+    #: what is allowed but worth a look (a default picked for the operator), with file:line
+    notes: tuple[str, ...] = ()
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -482,9 +484,20 @@ def _parse(text: str, name: str, reader: _Reader) -> Config:
     evpn_node = top.get("evpn")
     if evpn_node is not None:
         evpn = _evpn(reader, evpn_node)
+    notes = []
+    if router_id is None:
+        picked = _default_router_id()
+        notes.append(
+            f"{name}: router_id is not set: using {picked}, the first IPv4 address of this host"
+            " (a management address makes a poor router id and VTEP address: set router_id)"
+            if picked != "127.0.0.1"
+            else f"{name}: router_id is not set and this host has no IPv4 address but"
+            " 127.0.0.1: peers cannot reach that; set router_id"
+        )
+        router_id = picked
     config = Config(
         asn=asn,
-        router_id=router_id or _default_router_id(),
+        router_id=router_id,
         hostname=top.text("hostname", "") or socket.gethostname(),
         listen_address=listen_address,
         listen_port=listen_port,
@@ -504,6 +517,7 @@ def _parse(text: str, name: str, reader: _Reader) -> Config:
         debug_peers=tuple(debug_peers),
         debug_vnis=tuple(debug_vnis),
         source=name,
+        notes=tuple(notes),
     )
     top.done()
     ours = {config.router_id, config.listen_address}

@@ -269,3 +269,19 @@ def test_evpnctl_into_a_closed_pipe_ends_quietly(tmp_path) -> None:
     server.close()
     assert result.stdout == "[\n" and "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 0
+
+
+def test_a_router_id_picked_for_the_operator_is_a_note(tmp_path) -> None:
+    config = parse("asn: 65000\n", "x.yaml")
+    (note,) = config.notes
+    assert note.startswith("x.yaml: router_id is not set") and config.router_id in note
+    assert not parse("asn: 65000\nrouter_id: 192.0.2.1\n", "x.yaml").notes
+    path = tmp_path / "x.yaml"
+    path.write_text("asn: 65000\nevpn: {advertise_all_vni: false}\n")
+    checked = subprocess.run(
+        [sys.executable, "-m", "evpnd.cli", "--check", "--config", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0 and "(0 neighbors, 0 VNIs)" in checked.stdout
+    assert "note: " in checked.stdout and "router_id is not set" in checked.stdout

@@ -189,6 +189,20 @@ def test_hosts_reach_each_other_with_frr_shaped_entries(fabric: Fabric) -> None:
     assert queried and queried <= exposed, queried - exposed
 
 
+def test_check_names_the_vxlan_devices_advertise_all_vni_finds(fabric: Fabric) -> None:
+    """`evpnd --check` with advertise_all_vni: not "0 VNIs", but the devices it will use."""
+    out = fabric.lab.run(
+        fabric.v1,
+        sys.executable,
+        "-m",
+        "evpnd.cli",
+        "--check",
+        "--config",
+        str(fabric.e1.home / "evpnd.yaml"),
+    )
+    assert "every vxlan device in a bridge (advertise_all_vni): vxlan100 (VNI 100)" in out
+
+
 def test_an_entry_deleted_by_hand_comes_back(fabric: Fabric) -> None:
     wait_for("the remote host's entries", lambda: converged(fabric), 30)
     fabric.lab.run(fabric.v1, "bridge", "fdb", "del", H2_MAC, "dev", "vxlan100", "master", "self")

@@ -169,6 +169,8 @@ class Daemon:
             listen=f"[{config.listen_address}]:{config.listen_port}",
             neighbors=len(config.neighbors),
         )
+        for note in config.notes:
+            log.warning("configuration note", note=note)
 
     def _originate(self, config: Config) -> None:
         """Bring the locally originated routes to what `config` and the kernel's VNIs say, and

@@ -392,7 +392,7 @@ def mac_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
 def neigh_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
     """MAC/IP bindings, local and remote: what ARP/ND suppression answers from."""
     out = [view for _, view in _type2(daemon, route_filters(filters), with_ip=True)]
-    out.sort(key=lambda n: (n["vni"], len(str(n["ip"])), str(n["ip"]), n["type"]))
+    out.sort(key=lambda n: (n["vni"], _address_key(str(n["ip"])), n["type"]))
     return out
 
 
