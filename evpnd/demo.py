@@ -155,6 +155,7 @@ def _frr_config(vtep: Vtep, others: list[Vtep], irb: bool) -> str:
     lines = [
         "frr defaults traditional",
         f"hostname {vtep.name}",
+        f"log file {vtep.home / 'frr.log'}",
         "!",
         *([f"vni {L3VNI}", "!"] if irb else []),
         f"router bgp {ASN}",
@@ -406,7 +407,18 @@ def run(
             try:
                 say("fabric left running; Ctrl-C removes it. Try:")
                 print(f"  ip netns exec {first.namespace} evpnctl -s {first.socket} show routes")
-                print(f"  ip netns exec {first.host} ping {fabric.vteps[-1].host_ip}", flush=True)
+                print(f"  ip netns exec {first.host} ping {fabric.vteps[-1].host_ip}")
+                for vtep in fabric.vteps:
+                    if vtep.kind == "frr":
+                        # FRR's own CLI, pointed at this VTEP's daemons
+                        print(
+                            f"  ip netns exec {vtep.namespace} vtysh --vty_socket {vtep.home}"
+                            " -c 'show bgp l2vpn evpn'"
+                        )
+                        print(f"  {vtep.name}'s FRR log: {vtep.home / 'frr.log'}")
+                    else:
+                        print(f"  {vtep.name}'s evpnd log: {vtep.home / 'evpnd.log'}")
+                sys.stdout.flush()
                 signal.sigwait(stop)
             finally:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, stop)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -56,24 +57,35 @@ def test_demo_pings_every_host_and_cleans_up() -> None:
 
 
 def test_demo_interrupted_removes_everything() -> None:
+    """--keep leaves the fabric up and says how to reach each VTEP: evpnctl, the logs, and
+    FRR's own vtysh (its socket is in the demo's folder); Ctrl-C removes it all."""
+    frr = os.path.exists("/usr/lib/frr/bgpd")
     process = subprocess.Popen(
-        [sys.executable, "-m", "evpnd.cli", "demo", "--no-frr", "--vteps", "2", "--keep"],
+        [sys.executable, "-m", "evpnd.cli", "demo", "--frr" if frr else "--no-frr", "--vteps",
+         "2", "--keep"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         cwd=ROOT,
-    )
+    )  # fmt: skip
+    last = "vtep3's FRR log:" if frr else "vtep2's evpnd log:"
     try:
         assert process.stdout is not None
         seen = []
         deadline = time.monotonic() + 120
         for line in process.stdout:
             seen.append(line)
-            if "fabric left running" in line or time.monotonic() > deadline:
+            if last in line or time.monotonic() > deadline:
                 break
         output = "".join(seen)
         tag = _tag(output)
-        assert len(_namespaces(tag)) == 5, output  # spine, two VTEPs, two hosts
+        assert len(_namespaces(tag)) == (7 if frr else 5), output  # spine, VTEPs, hosts
+        logs = re.findall(r"evpnd log: (\S+)", output)
+        assert len(logs) == 2 and all(os.path.exists(log) for log in logs)
+        if frr:
+            (command,) = [line.strip() for line in seen if "vtysh --vty_socket" in line]
+            shown = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=30)
+            assert "local router ID is 198.18.0.3" in shown.stdout, shown.stderr
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=60)
         assert process.returncode == 130, output + rest
