@@ -145,3 +145,37 @@ def test_connection_failures_name_their_errno() -> None:
     assert connect_failure(OSError(0, "update_source lo has no IPv4 address")) == (
         "update_source lo has no IPv4 address"
     )
+
+
+def test_lines_to_the_journal_carry_their_syslog_priority(tmp_path, monkeypatch) -> None:
+    """journald reads `<N>` at the start of a line as its priority (sd-daemon(3)): `journalctl
+    -p err` then finds `reload refused`. Only when standard error is the journal's stream."""
+    import os
+
+    import structlog
+
+    from evpnd.daemon.logs import configure
+
+    path = tmp_path / "journal"
+    with path.open("w") as stream:
+        info = os.fstat(stream.fileno())
+        monkeypatch.setenv("JOURNAL_STREAM", f"{info.st_dev}:{info.st_ino}")
+        configure("info", json_lines=True, stream=stream)
+        log = structlog.get_logger("test")
+        log.error("reload refused; keeping the running configuration", problems=["x"])
+        log.warning("session down", peer="192.0.2.2")
+        log.info("started")
+        log.debug("not at info")
+        log.debug("a debugged peer", scope="peer", target="192.0.2.2")
+    lines = path.read_text().splitlines()
+    assert [line[:3] for line in lines] == ["<3>", "<4>", "<6>", "<7>"]
+    assert json.loads(lines[0][3:])["event"].startswith("reload refused")
+    assert json.loads(lines[3][3:])["scope"] == "peer"
+    # written elsewhere (a file, a pipe): plain JSON lines
+    monkeypatch.setenv("JOURNAL_STREAM", "0:0")
+    other = tmp_path / "file"
+    with other.open("w") as stream:
+        configure("info", json_lines=True, stream=stream)
+        structlog.get_logger("test").error("reload refused")
+    assert other.read_text().startswith("{")
+    structlog.reset_defaults()

@@ -86,8 +86,11 @@ def _ask(path: str, command: Command, parsed: Parsed) -> Any:
         target = values.get("address", values.get("vni"))
         return request(path, "debug", scope=scope, target=str(target), on=values["state"])
     filters = {k: v for k, v in values.items() if v is not None}
-    if command.words[:2] == ("show", "evpn") and command.request in ("show vni",):
-        filters = {}  # (the one VNI is picked out for printing)
+    if command.words == ("show", "evpn", "vni"):
+        # `show vni` lists them all: the one asked for is picked out here
+        vnis = request(path, "show vni")
+        wanted = values.get("vni")
+        return vnis if wanted is None else [v for v in vnis if v["vni"] == wanted]
     return request(path, command.request, filters=filters)
 
 

@@ -442,10 +442,9 @@ def frr_evpn_vni(
     vnis: list[dict[str, Any]], l3vnis: list[dict[str, Any]], wanted: int | None
 ) -> str:
     if wanted is not None:
-        found = [v for v in vnis if v["vni"] == wanted]
-        if not found:
+        if not vnis:
             return f"% VNI {wanted} does not exist"
-        v = found[0]
+        v = vnis[0]
         return "\n".join(
             [
                 f"VNI: {v['vni']}",

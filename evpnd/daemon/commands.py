@@ -11,6 +11,7 @@ import structlog
 from evpnd import __version__
 from evpnd.daemon import doctor
 from evpnd.daemon.views import (
+    address_key,
     kernel_view,
     l3vni_view,
     mac_view,
@@ -38,7 +39,8 @@ def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
     if command == "show neighbor":
         address = filters.get("address")
         if address is None:
-            return [neighbor_view(daemon, p["address"]) for p in peer_view(daemon)]
+            addresses = sorted(daemon.drivers, key=address_key)
+            return [neighbor_view(daemon, address) for address in addresses]
         return neighbor_view(daemon, str(address))
     if command == "show rmac":
         return rmac_view(daemon, filters)
@@ -90,7 +92,7 @@ def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
                 for policy, group in daemon.groups.items()
             ],
             "loop_lag_worst_s": round(daemon.lag.worst, 4),
-            "peers_up": sum(1 for p in peer_view(daemon) if p["state"] == "Established"),
+            "peers_up": sum(1 for d in daemon.drivers.values() if d.adj_out is not None),
             "status": daemon.status_line(),
             "version": __version__,
             "uptime_s": round(time.time() - daemon.started_at, 1),

@@ -31,10 +31,12 @@ def _ago(now: float, at: float | None) -> float | None:
     return round(now - at, 1) if at is not None else None
 
 
-def peer_view(daemon: Daemon) -> list[dict[str, Any]]:
+def peer_view(daemon: Daemon, only: str | None = None) -> list[dict[str, Any]]:
     out = []
     now = time.time()
-    for address, driver in sorted(daemon.drivers.items(), key=lambda item: _address_key(item[0])):
+    chosen = [only] if only is not None else sorted(daemon.drivers, key=address_key)
+    for address in chosen:
+        driver = daemon.drivers[address]
         negotiated = driver.negotiated if driver.adj_out is not None else None
         messages_received, messages_sent, _ = driver.message_counts()
         end = driver.last_down
@@ -84,7 +86,7 @@ def neighbor_view(daemon: Daemon, address: str) -> dict[str, Any]:
     driver = daemon.drivers.get(address)
     if driver is None:
         raise ValueError(f"no peer {address!r} (show peers lists them)")
-    view = next(p for p in peer_view(daemon) if p["address"] == address)
+    (view,) = peer_view(daemon, address)
     negotiated = driver.negotiated if driver.adj_out is not None else None
     settings = driver.peer.settings
     local = driver.peer.local
@@ -154,7 +156,7 @@ def neighbor_view(daemon: Daemon, address: str) -> dict[str, Any]:
     }
 
 
-def _address_key(text: str) -> tuple[int, bytes | str]:
+def address_key(text: str) -> tuple[int, bytes | str]:
     """Addresses in numeric order (198.18.0.4 before 198.18.0.10), IPv4 before IPv6."""
     try:
         parsed = ipaddress.ip_address(text)
@@ -243,7 +245,7 @@ def route_filters(filters: dict[str, Any]) -> dict[str, Any]:
 
 def _rd_key(rd: str) -> tuple[int, bytes | str, int]:
     admin, _, assigned = rd.rpartition(":")
-    version, packed = _address_key(admin)
+    version, packed = address_key(admin)
     if version == 2 and admin.isdigit():
         return (0, int(admin).to_bytes(4, "big"), int(assigned))
     return (version, packed, int(assigned) if assigned.isdigit() else 0)
@@ -300,7 +302,7 @@ def rmac_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {"l3vni": l3vni, "vtep": vtep, "router_mac": rmac, "routes": count}
         for (l3vni, vtep), (rmac, count) in sorted(
-            found.items(), key=lambda item: (item[0][0], _address_key(item[0][1]))
+            found.items(), key=lambda item: (item[0][0], address_key(item[0][1]))
         )
     ]
 
@@ -392,7 +394,7 @@ def mac_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
 def neigh_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
     """MAC/IP bindings, local and remote: what ARP/ND suppression answers from."""
     out = [view for _, view in _type2(daemon, route_filters(filters), with_ip=True)]
-    out.sort(key=lambda n: (n["vni"], _address_key(str(n["ip"])), n["type"]))
+    out.sort(key=lambda n: (n["vni"], address_key(str(n["ip"])), n["type"]))
     return out
 
 
