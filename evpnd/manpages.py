@@ -48,7 +48,7 @@ def from_parser(
         ".SH NAME",
         f"{name} \\- {_roff(summary)}",
         ".SH SYNOPSIS",
-        _roff(parser.format_usage().removeprefix("usage: ").strip()),
+        _roff(" ".join(parser.format_usage().removeprefix("usage: ").split())),
         ".SH DESCRIPTION",
         _roff(parser.description or summary),
         ".SH OPTIONS",

@@ -4,6 +4,7 @@ help, usage errors with exit 2, completion and the man page from the same table.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -121,3 +122,17 @@ def test_the_daemons_man_page_lists_its_options() -> None:
     page = from_parser(build_parser(), "evpnd", "a BGP EVPN speaker for Linux VTEPs", "1.0", "x")
     for flag in ("\\-\\-config", "\\-\\-check", "\\-\\-log\\-level", "demo", "decode"):
         assert flag in page
+
+
+@pytest.mark.skipif(shutil.which("groff") is None, reason="groff is not installed (man-db has it)")
+def test_the_man_pages_render_without_warnings(tmp_path) -> None:
+    from evpnd.manpages import main
+
+    assert main([str(tmp_path)]) == 0
+    for page in ("evpnd.8", "evpnctl.8"):
+        rendered = subprocess.run(
+            ["groff", "-man", "-ww", "-Tutf8", str(tmp_path / page)], capture_output=True, text=True
+        )
+        assert rendered.returncode == 0 and rendered.stderr == "", rendered.stderr
+        text = re.sub(".\b", "", rendered.stdout)  # (bold is overstruck on a terminal)
+        assert "SYNOPSIS" in text and "SEE ALSO" in text
