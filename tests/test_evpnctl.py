@@ -136,7 +136,9 @@ def test_frr_habits_print_the_same_data_in_frr_layouts(two: Two) -> None:
         ctl(two.e1, "show", "routes", "--mac", H2_MAC, "--detail", "--json").stdout
     )
     assert {r["best_reason"] for r in detail_json} == {"only path"}
-    assert "best (only path)" in ctl(two.e1, "show", "routes", "--mac", H2_MAC, "detail").stdout
+    detail_text = ctl(two.e1, "show", "routes", "--mac", H2_MAC, "detail").stdout
+    assert "best (only path)" in detail_text and "  last update: 00:" in detail_text
+    assert all(r["received_ago_s"] >= 0 for r in detail_json)
 
     vni = ctl(two.e1, "show", "evpn", "vni", "100").stdout
     assert "VNI: 100" in vni and f"{peer} flood: HER" in vni

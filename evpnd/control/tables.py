@@ -130,6 +130,8 @@ def show_routes_detail(routes: list[dict[str, Any]]) -> str:
         ]
         if r.get("imported_by"):
             lines.append("  imported by VNI " + ", ".join(str(v) for v in r["imported_by"]))
+        if r.get("received_ago_s") is not None:
+            lines.append(f"  last update: {_uptime(r['received_ago_s'])} ago")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + f"\n\n{len(routes)} paths"
 

@@ -493,8 +493,9 @@ class Daemon:
     def _apply(self, step: Step) -> None:
         """The local-routes core's output: its RIB updates (taken by the next `settle`), then
         its events."""
+        now = time.time()
         for update in step.updates:
-            self.rib.update(self.local_source, *update)
+            self.rib.update(self.local_source, *update, received=now)
         for event in step.events:
             self.report(event)
 

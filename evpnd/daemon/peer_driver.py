@@ -604,7 +604,8 @@ class PeerDriver:
         if announced or withdrawn:
             self.routes_announced += len(announced)
             self.routes_withdrawn += len(withdrawn)
-            self.daemon.rib.update(source, announced, update.attributes, withdrawn)
+            received = self.last_update_wall or 0.0
+            self.daemon.rib.update(source, announced, update.attributes, withdrawn, received)
             self.daemon.settle(received_at=self.loop.time())
             self.routes_received = self.daemon.rib.received_from(self.address)
         if update.end_of_rib == EVPN_FAMILY:

@@ -259,6 +259,7 @@ def routes_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]
     wanted_rd = checked.get("rd")
     detail = checked["detail"]
     rib = daemon.rib
+    now = time.time()
     out = []
     for path in rib.all_paths():
         route = path.route
@@ -278,6 +279,7 @@ def routes_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]
                 bestpath.reason(path, rib.candidates(route.key)) if best is path else None
             )
             view["paths"] = len(rib.candidates(route.key))
+            view["received_ago_s"] = round(now - path.received, 1) if path.received else None
         out.append(view)
     out.sort(key=lambda v: (_rd_key(v["rd"]), v["type"], v["text"], not v["best"], v["source"]))
     return out

@@ -102,9 +102,11 @@ class Rib:
         announced: list[EvpnRoute],
         attributes: PathAttributes,
         withdrawn: list[EvpnRoute],
+        received: float = 0.0,
     ) -> list[RouteChange]:
         """Apply one UPDATE's worth of routes from `source`; returns the best-path changes (and
-        queues them for `take_changes`)."""
+        queues them for `take_changes`). `received`: the UPDATE's wall time, kept with its
+        paths for display."""
         changes: list[RouteChange] = []
         table = self.adj_in.setdefault(source.name, {})
         nexthops = self.nexthops
@@ -121,7 +123,7 @@ class Rib:
             nexthops[nexthop] = nexthops.get(nexthop, 0) + len(announced)
         for route in announced:
             key = route.key
-            path = Path(route, attributes, source)
+            path = Path(route, attributes, source, received=received)
             old = table.get(key)
             table[key] = path
             if old is None:

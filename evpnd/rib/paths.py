@@ -34,15 +34,23 @@ LOCAL = "local"
 class Path:
     """One source's version of a route. Slots, no dataclass: a million of these must be cheap."""
 
-    __slots__ = ("attributes", "route", "source", "stale")
+    __slots__ = ("attributes", "received", "route", "source", "stale")
 
     def __init__(
-        self, route: EvpnRoute, attributes: PathAttributes, source: Source, stale: bool = False
+        self,
+        route: EvpnRoute,
+        attributes: PathAttributes,
+        source: Source,
+        stale: bool = False,
+        received: float = 0.0,
     ) -> None:
         self.route = route
         self.attributes = attributes
         self.source = source
         self.stale = stale
+        #: wall time of the UPDATE (or local change) that brought it (`show routes --detail`);
+        #: one float shared by all the routes of that UPDATE
+        self.received = received
 
     def __repr__(self) -> str:
         return f"Path({self.route.text} rd {self.route.rd} from {self.source.name})"
