@@ -98,9 +98,15 @@ def operations(changes: Changes, programmed: Entries) -> list[Operation]:
     """The operations that carry out `changes`, given what is programmed now. A neighbour
     entry is removed only while it is ours: one an operator or orchestrator replaced is theirs
     (FRR deletes those, FRRouting/frr#21472)."""
-    ops: list[Operation] = [FdbSet(i, mac, vtep) for (i, mac), vtep in changes.fdb_set.items()]
+    # tuple.__new__ skips the named tuples' Python-level __new__: half the time of building
+    # the 100,000 operations of a table
+    new: Callable[..., Any] = tuple.__new__
+    ops: list[Operation] = [
+        new(FdbSet, (i, mac, vtep)) for (i, mac), vtep in changes.fdb_set.items()
+    ]
     fdb = programmed.fdb
-    ops += [FdbDel(i, mac, fdb.get((i, mac), bytes(4))) for i, mac in changes.fdb_del]
+    unknown = bytes(4)
+    ops += [new(FdbDel, (i, mac, fdb.get((i, mac), unknown))) for i, mac in changes.fdb_del]
     ops += [FloodAdd(i, vtep) for i, vtep in changes.flood_add]
     ops += [FloodDel(i, vtep) for i, vtep in changes.flood_del]
     ops += [NeighSet(i, ip, mac) for (i, ip), mac in changes.neigh_set.items()]
