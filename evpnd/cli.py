@@ -148,19 +148,20 @@ async def _run(config: Config, path: str | None, debug_all: bool = False) -> Non
         async with reloading:  # one at a time, in the order asked
             notify("RELOADING=1")  # systemctl shows "reloading" until READY=1
             try:
-                config = await _read_elsewhere(loop, path)
-            except ConfigError as exc:
-                # The old configuration stays in force: a typo must not take a VTEP down.
-                log.error(
-                    "reload refused; keeping the running configuration", problems=exc.problems
-                )
-                daemon.reloads.refused(time.time())
-                return {"reloaded": False, "problems": exc.problems}
+                try:
+                    config = await _read_elsewhere(loop, path)
+                except ConfigError as exc:
+                    # The old configuration stays in force: a typo must not take a VTEP down.
+                    log.error(
+                        "reload refused; keeping the running configuration", problems=exc.problems
+                    )
+                    daemon.reloads.refused(time.time())
+                    return {"reloaded": False, "problems": exc.problems}
+                daemon.reload(config)
+                daemon.reloads.done(time.time())
             finally:
-                notify("READY=1")
-            daemon.reload(config)
-            daemon.reloads.done(time.time())
-            notify(f"STATUS={daemon.status_line()}")
+                notify("READY=1")  # (applied, or refused: running either way)
+                notify(f"STATUS={daemon.status_line()}")
         return {"reloaded": True, "problems": []}
 
     pending: set[asyncio.Task[dict[str, object]]] = set()

@@ -63,6 +63,8 @@ def test_a_crashed_peer_keeps_its_history_and_the_logs_grade_it() -> None:
         # debugging one peer and one VNI at run time: their details, at level debug, in a
         # daemon that logs at info
         assert "debugging peers: 127.0.0.2" in a.ctl("debug", "peer", b.address, "on").stdout
+        stranger = a.ctl("debug", "peer", "192.0.2.99", "on", check=False)
+        assert stranger.returncode == 1 and "no peer '192.0.2.99'" in stranger.stderr
         assert a.json("deb", "vni", "100", "on") == {
             "peers": [b.address], "vnis": [100], "everything": False
         }  # fmt: skip

@@ -48,7 +48,10 @@ def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
         return daemon.debugging.status()
     if command == "debug":
         scope, target = str(request.get("scope")), str(request.get("target"))
-        return daemon.debugging.set(scope, target, bool(request.get("on")))
+        on = bool(request.get("on"))
+        if scope == "peer" and on and not daemon.may_be_peer(target):
+            raise ValueError(f"no peer {target!r}: not a neighbour, nor in a listen range")
+        return daemon.debugging.set(scope, target, on)
     if command == "show routes":
         return routes_view(daemon, filters)
     if command == "show vni":

@@ -446,6 +446,16 @@ class Daemon:
                 return driver
         return None
 
+    def may_be_peer(self, address: str) -> bool:
+        """A neighbour, or an address a listen range would accept."""
+        if address in self.drivers:
+            return True
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in r.prefix for r in self.config.listen_ranges)
+
     def forget_dynamic(self, driver: PeerDriver) -> None:
         if self.drivers.get(driver.address) is driver:
             del self.drivers[driver.address]
