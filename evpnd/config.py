@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from evpnd.evpn.extcommunities import RouteTarget
-from evpnd.evpn.identifiers import RouteDistinguisher, mac_from_text
+from evpnd.evpn.identifiers import RouteDistinguisher, is_address, mac_from_text
 
 #: problems reported at most (a 10 MB file of mistakes makes one line each)
 MAX_PROBLEMS = 50
@@ -328,14 +328,6 @@ def _show(node: yaml.Node) -> str:
     return "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
 
 
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _default_router_id() -> str:
     """The first global IPv4 address of this host, as FRR picks one; 127.0.0.1 otherwise."""
     try:
@@ -469,7 +461,7 @@ def _parse(text: str, name: str, reader: _Reader) -> Config:
     if debug_node is not None:
         debug = _Fields(reader, debug_node, "debug")
         for where, item in debug.items_of("peers"):
-            if isinstance(item, yaml.ScalarNode) and _is_address(item.value):
+            if isinstance(item, yaml.ScalarNode) and is_address(item.value):
                 debug_peers.append(str(ipaddress.ip_address(item.value)))
             else:
                 reader.problem(item, where, "expected a peer's IP address")

@@ -102,6 +102,15 @@ class Command:
         return " ".join(["evpnctl", *self.words, *(p.usage() for p in self.params)])
 
 
+def _debug(scope: str, target: Param) -> Command:
+    return Command(
+        ("debug", scope),
+        f"detailed, rate-limited log lines for one {scope}",
+        "debug",
+        (target, Param("state", "on or off", on_off, "on|off", positional=True, required=True)),
+    )
+
+
 VNI_OPT = Param("vni", "only this VNI", vni, "VNI")
 TYPE_OPT = Param("type", "only routes of this type", route_type, "TYPE")
 MAC_OPT = Param("mac", "only this MAC", mac, "MAC")
@@ -201,24 +210,10 @@ COMMANDS: tuple[Command, ...] = (
         ("doctor",), "name what keeps the fabric from working, with fixes", "doctor", (VNI_OPT,)
     ),
     Command(("watch",), "stream route, MAC and session events", "", (VNI_OPT,)),
-    Command(
-        ("debug", "peer"),
-        "detailed, rate-limited log lines for one peer",
-        "debug",
-        (
-            Param("address", "the peer", address, "ADDRESS", positional=True, required=True),
-            Param("state", "on or off", on_off, "on|off", positional=True, required=True),
-        ),
+    _debug(
+        "peer", Param("address", "the peer", address, "ADDRESS", positional=True, required=True)
     ),
-    Command(
-        ("debug", "vni"),
-        "detailed, rate-limited log lines for one VNI",
-        "debug",
-        (
-            Param("vni", "the VNI", vni, "VNI", positional=True, required=True),
-            Param("state", "on or off", on_off, "on|off", positional=True, required=True),
-        ),
-    ),
+    _debug("vni", Param("vni", "the VNI", vni, "VNI", positional=True, required=True)),
 )
 
 GLOBAL_OPTIONS = (

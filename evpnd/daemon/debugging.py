@@ -10,6 +10,8 @@ from typing import Any
 
 import structlog
 
+from evpnd.control.grammar import vni as parse_vni
+
 log = structlog.get_logger("evpnd.debug")
 
 #: lines per second per scope, and the burst a quiet scope may spend at once
@@ -45,20 +47,17 @@ class Debugging:
 
     def set(self, scope: str, target: str, on: bool) -> dict[str, Any]:
         """Turn one scope on or off; returns what is debugged now."""
+        which: object
         if scope == "peer":
+            which = target
             (self.peers.add if on else self.peers.discard)(target)
         elif scope == "vni":
-            try:
-                vni = int(target)
-            except ValueError:
-                raise ValueError(f"debug vni {target!r}: a VNI is a number") from None
-            if not 0 < vni < 1 << 24:
-                raise ValueError(f"debug vni {vni}: 1 to 16777215")
-            (self.vnis.add if on else self.vnis.discard)(vni)
+            which = parse_vni(target)
+            (self.vnis.add if on else self.vnis.discard)(which)
         else:
             raise ValueError(f"debug {scope!r}: peer or vni")
         if not on:
-            self._buckets.pop((scope, target if scope == "peer" else int(target)), None)
+            self._buckets.pop((scope, which), None)
         log.info("debugging", of=scope, target=target, on=on)
         return self.status()
 

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from evpnd.bgp.events import State
 from evpnd.bgp.negotiation import EVPN_FAMILY
-from evpnd.daemon.sockets import is_address
-from evpnd.evpn.identifiers import ip_to_text, mac_to_text
+from evpnd.evpn.identifiers import ip_to_text, is_address, mac_to_text
 from evpnd.evpn.routes import InclusiveMulticastRoute
 
 if TYPE_CHECKING:

@@ -39,6 +39,7 @@ from evpnd.bgp.negotiation import EVPN_FAMILY, LocalSettings, Negotiated
 from evpnd.bgp.peer import Peer, PeerSettings
 from evpnd.bgp.update import Update
 from evpnd.daemon import sockets
+from evpnd.evpn.identifiers import is_address
 from evpnd.evpn.routes import EvpnRoute
 from evpnd.ratelimit import Throttle
 from evpnd.rib import validation
@@ -382,7 +383,7 @@ class PeerDriver:
         try (a loopback VTEP address may come later than evpnd)."""
         source = self.update_source
         assert source is not None
-        if sockets.is_address(source):
+        if is_address(source):
             return source
         address = await self.loop.run_in_executor(None, sockets.interface_address, source, family)
         if address is None:

@@ -116,14 +116,6 @@ def ttl_of(headers: bytes) -> int | None:
     return None
 
 
-def is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def interface_address(name: str, family: int) -> str | None:
     """The address an `update_source` interface gives a session of `family`: its first
     address of global scope (a loopback VTEP's 10.255.0.1/32 rather than lo's 127.0.0.1),

@@ -154,5 +154,14 @@ def mac_from_text(text: str) -> bytes:
         raise ValueError(f"MAC address {text!r}: expected six hex bytes") from None
 
 
+def is_address(text: str) -> bool:
+    """An IPv4 or IPv6 address in text form."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def ip_to_text(raw: bytes) -> str:
     return str(ipaddress.ip_address(raw))
