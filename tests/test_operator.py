@@ -24,6 +24,9 @@ def test_a_crashed_peer_keeps_its_history_and_the_logs_grade_it() -> None:
         assert up is not None and up["hostname"] == "vtep-b" and up["flaps"] == 0
         detail = a.json("show", "bgp", "neighbors", b.address)
         assert detail["capabilities"]["families"] == ["25/70"]
+        assert [n["address"] for n in a.json("show", "bgp", "neighbors")] == [b.address]
+        summary = a.json("show", "summary")
+        assert summary["peers_up"] == 1 and summary["status"].startswith("1/1 peers up")
         assert detail["timers"]["hold_time"] == 9 and detail["session"]["remote"].startswith(
             "127.0.0.2 port "
         )

@@ -410,7 +410,7 @@ def help_text(words: tuple[str, ...], command: Command | None) -> str:
     chosen = [c for c in COMMANDS if c.words[: len(words)] == words]
     lines = [f"usage: evpnctl {' '.join(words) or 'COMMAND'} ... [--json] [-s PATH]", ""]
     if not words:
-        lines += ["Ask a running evpnd. Words may be shortened to any unique beginning", ""]
+        lines += ["Ask a running evpnd. Words may be shortened to any unique beginning.", ""]
     width = max(len(c.name) for c in chosen)
     native = [c for c in chosen if not c.frr]
     frr = [c for c in chosen if c.frr]

@@ -119,6 +119,7 @@ class LocalRoutes:
         present = set(kernel_vnis)
         step = Step()
         self._forget([k for k in self.local if k[0] not in present], step)
+        self.ports = {k: v for k, v in self.ports.items() if k[0] in present}
         return step
 
     def observe(self, observations: Iterable[Observation], now: float) -> Step:
