@@ -95,7 +95,7 @@ def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
                 for policy, group in daemon.groups.items()
             ],
             "loop_lag_worst_s": round(daemon.lag.worst, 4),
-            "peers_up": sum(1 for d in daemon.drivers.values() if d.adj_out is not None),
+            "peers_up": daemon.peers_up(),
             "status": daemon.status_line(),
             "version": __version__,
             "uptime_s": round(time.time() - daemon.started_at, 1),

@@ -107,10 +107,12 @@ class Daemon:
         self._marker = pathlib.Path(config.state_dir) / "stopped-at"
         self.restarting = self._restarting()
 
+    def peers_up(self) -> int:
+        return sum(1 for d in self.drivers.values() if d.adj_out is not None)
+
     def status_line(self) -> str:
         """One line for `systemctl status` (sd_notify STATUS=): what an operator checks first."""
-        up = sum(1 for d in self.drivers.values() if d.state.value == "Established")
-        words = [f"{up}/{len(self.drivers)} peers up", f"{len(self.vnis)} VNIs"]
+        words = [f"{self.peers_up()}/{len(self.drivers)} peers up", f"{len(self.vnis)} VNIs"]
         words.append(f"{len(self.rib)} routes")
         if self.rib.unreachable:
             words.append(f"{len(self.rib.unreachable)} VTEPs unreachable")
@@ -207,7 +209,7 @@ class Daemon:
 
     def local_observed(self, observations: list[Observation]) -> None:
         """What the kernel says of this VTEP's own hosts."""
-        if self.debugging.active:
+        if self.debugging.any_vni:
             now = self.loop.time()
             for seen in observations:
                 if self.debugging.vni(seen.vni):
@@ -484,7 +486,7 @@ class Daemon:
             for group in self.groups.values():
                 group.adj_out.enqueue(changes)
             self.events.route_changes(changes)
-            if self.debugging.active:
+            if self.debugging.any_vni:
                 self._debug_changes(changes)
             if not self._flush_scheduled:
                 self._flush_scheduled = True

@@ -39,6 +39,11 @@ class Debugging:
         """Cheap enough for hot paths: most of the time nothing is debugged."""
         return self.everything or bool(self.peers) or bool(self.vnis)
 
+    @property
+    def any_vni(self) -> bool:
+        """Some VNI is debugged: route changes are worth looking at one by one."""
+        return self.everything or bool(self.vnis)
+
     def peer(self, address: str) -> bool:
         return self.everything or address in self.peers
 
