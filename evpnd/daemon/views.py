@@ -279,7 +279,7 @@ def routes_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]
                 bestpath.reason(path, rib.candidates(route.key)) if best is path else None
             )
             view["paths"] = len(rib.candidates(route.key))
-            view["received_ago_s"] = round(now - path.received, 1) if path.received else None
+            view["received_ago_s"] = _ago(now, path.received or None)
         out.append(view)
     out.sort(key=lambda v: (_rd_key(v["rd"]), v["type"], v["text"], not v["best"], v["source"]))
     return out
