@@ -78,3 +78,18 @@ def test_the_ttl_of_a_saved_syn() -> None:
     ipv6 = bytes([0x60, 0, 0, 0, 0, 40, 6, 255]) + bytes(32) + bytes(20)
     assert ttl_of(ipv4) == 254 and ttl_of(ipv6) == 255
     assert ttl_of(b"") is None and ttl_of(bytes(19)) is None
+
+
+def test_frr_mac_table_groups_by_vni_with_local_and_remote_sequences() -> None:
+    from evpnd.control.tables import frr_evpn_mac
+
+    def mac(vni: int, kind: str, seq: int) -> dict[str, object]:
+        return {"vni": vni, "mac": f"02:00:00:00:00:{vni % 100:02d}", "type": kind, "seq": seq,
+                "frozen": False, "sticky": False, "port": "eth1", "vtep": "192.0.2.2"}  # fmt: skip
+
+    out = frr_evpn_mac([mac(200, "remote", 3), mac(100, "local", 2), mac(200, "local", 0)])
+    first, second = out.split("\n\n")
+    assert first.startswith("Number of MACs (local and remote) known for this VNI: 1")
+    assert "02:00:00:00:00:00  local  " in first and first.rstrip().endswith("2/0")
+    assert second.startswith("Number of MACs (local and remote) known for this VNI: 2")
+    assert "192.0.2.2" in second and "0/3" in second and "eth1" in second
