@@ -184,3 +184,31 @@ def test_lines_to_the_journal_carry_their_syslog_priority(tmp_path, monkeypatch)
         structlog.get_logger("test").error("reload refused")
     assert other.read_text().startswith("{")
     structlog.reset_defaults()
+
+
+def test_doctor_names_a_peer_that_announces_our_vtep_address() -> None:
+    """B announces VNI 100 from A's own VTEP address. Such routes are never used (next-hop
+    tracking: an address of this host), which is why doctor looks at what was received, not at
+    the best paths — it used to, and so never said it."""
+    with loopback_pair() as (a, b):
+
+        def vtep_finding() -> list[dict[str, object]]:
+            findings = json.loads(a.ctl("doctor", "--json", check=False).stdout)["findings"]
+            return [f for f in findings if f["check"] == "vtep"]
+
+        wait_for("Established", lambda: a.state(b.address) == "Established", 30)
+        assert vtep_finding() == []
+        config = b.config_path.read_text()
+        b.config_path.write_text(
+            config.replace("vnis: [{vni: 100}]", "vnis: [{vni: 100, vtep_ip: 127.0.0.1}]")
+        )
+        assert b.ctl("reload").returncode == 0
+
+        def unreachable() -> list[str]:
+            return [v["vtep"] for v in a.json("show", "summary")["vteps_unreachable"]]
+
+        # next-hop tracking sets the routes aside (within a second): doctor still names them
+        wait_for("127.0.0.1 unreachable", lambda: unreachable() == ["127.0.0.1"], 15)
+        (found,) = vtep_finding()
+        assert found["what"] == "127.0.0.2 announces routes with our VTEP address 127.0.0.1"
+        assert found["evidence"] == {"peer": "127.0.0.2", "route": "[3]:[0]:[32]:[127.0.0.1]"}

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from evpnd.bgp.events import State
 from evpnd.bgp.negotiation import EVPN_FAMILY
+from evpnd.daemon.views import vni_of
 from evpnd.evpn.identifiers import ip_to_text, is_address, mac_to_text
-from evpnd.evpn.routes import InclusiveMulticastRoute
+from evpnd.evpn.routes import INCLUSIVE_MULTICAST, InclusiveMulticastRoute
+from evpnd.rib.paths import LOCAL
 
 if TYPE_CHECKING:
     from evpnd.daemon.daemon import Daemon
@@ -151,9 +153,8 @@ def _vnis(daemon: Daemon, only: int | None) -> list[dict[str, Any]]:
         )
     # Type 3 routes by the VNI they carry, whichever RTs: who has which VNI
     flood_by_vni: dict[int, list[Any]] = {}
-    for path in daemon.rib.best_paths():
-        route = path.route
-        if isinstance(route, InclusiveMulticastRoute) and not path.source.is_local:
+    for path in daemon.rib.best_of_type(INCLUSIVE_MULTICAST):
+        if not path.source.is_local:
             flood_by_vni.setdefault(_vni_of(path), []).append(path)
     # a VNI whose VTEPs are unreachable: the underlay finding names that cause
     behind_unreachable = {
@@ -223,20 +224,32 @@ def _vnis(daemon: Daemon, only: int | None) -> list[dict[str, Any]]:
                     f"{mac_to_text(mac)}",
                 )
             )
+    # From the RIB's count of received paths per next hop, not a walk of every path: and a
+    # route towards our own address is never a candidate (next-hop tracking: an address of
+    # this host), so it would not be among the best paths.
     mine = {vni.vtep_ip for vni in daemon.vnis}
-    for path in daemon.rib.best_paths():
-        nexthop = path.attributes.nexthop
-        if path.source.is_local or nexthop is None or ip_to_text(nexthop) not in mine:
-            continue
+    ours = {n for n in daemon.rib.nexthops if ip_to_text(n) in mine}
+    found = next(
+        (
+            (name, path)
+            for name, table in (daemon.rib.adj_in.items() if ours else ())
+            if name != LOCAL
+            for path in table.values()
+            if path.attributes.nexthop in ours
+        ),
+        None,
+    )
+    if found is not None:
+        peer, path = found
+        nexthop = path.attributes.nexthop_text
         out.append(
             finding(
                 "vtep",
-                f"{path.source.name} announces routes with our VTEP address {ip_to_text(nexthop)}",
-                {"peer": path.source.name, "route": path.route.text},
+                f"{peer} announces routes with our VTEP address {nexthop}",
+                {"peer": peer, "route": path.route.text},
                 "two speakers have the same VTEP address: give each its own (evpn.vtep_ip)",
             )
         )
-        break
     return out
 
 
@@ -297,10 +310,7 @@ def _underlay(daemon: Daemon, only: int | None) -> list[dict[str, Any]]:
 
 def _vni_of(path: Any) -> int:
     """The VNI a Type 3 route is for: its PMSI tunnel's label, else its Ethernet tag."""
-    pmsi = path.attributes.pmsi_tunnel
-    if pmsi is not None and pmsi.label:
-        return int(pmsi.label)
-    return int(path.route.ethernet_tag)
+    return vni_of(path.route, path.attributes) or int(path.route.ethernet_tag)
 
 
 def _fix_port(name: str, problem: str) -> str:

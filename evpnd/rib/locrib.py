@@ -63,6 +63,13 @@ class Rib:
         for entry in self._loc.values():
             yield entry if isinstance(entry, Path) else entry[0]
 
+    def best_of_type(self, route_type: int) -> Iterator[Path]:
+        """Best paths of one route type (the type is a key's first field: no route object is
+        looked at for the others)."""
+        for key, entry in self._loc.items():
+            if key[0] == route_type:
+                yield entry if isinstance(entry, Path) else entry[0]
+
     def all_paths(self) -> Iterator[Path]:
         for entry in self._loc.values():
             if isinstance(entry, Path):
