@@ -25,9 +25,14 @@ from evpnd.bgp.events import State
 from evpnd.daemon.views import l3vni_view
 from evpnd.evpn.routes import MacIpRoute
 from evpnd.kernel.dataplane import LATENCY_BUCKETS
+from evpnd.rib.paths import LOCAL
 
 if TYPE_CHECKING:
     from evpnd.daemon.daemon import Daemon
+
+
+#: best paths counted between two turns of the event loop (about 25 ms of work)
+WALK_SLICE = 20_000
 
 
 class DaemonCollector(Collector):
@@ -159,15 +164,22 @@ class DaemonCollector(Collector):
         by_type: dict[int, int] = {}
         remote_macs: dict[int, int] = {}
         neighbours: dict[tuple[int, bool], int] = {}  # (VNI, local) -> MAC/IP bindings
-        for path in daemon.rib.best_paths():
-            route = path.route
-            by_type[route.route_type] = by_type.get(route.route_type, 0) + 1
-            if isinstance(route, MacIpRoute):
-                if route.ip:
-                    key = (route.label1, path.source.is_local)
-                    neighbours[key] = neighbours.get(key, 0) + 1
-                elif not path.source.is_local:
-                    remote_macs[route.label1] = remote_macs.get(route.label1, 0) + 1
+        # A walk of every best path (1.2 s at a million): over a snapshot of the list, in
+        # slices, giving the loop back between them so that sessions and evpnctl are served.
+        paths = list(daemon.rib.best_paths())
+        for start in range(0, len(paths), WALK_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            for path in paths[start : start + WALK_SLICE]:
+                route = path.route
+                by_type[route.route_type] = by_type.get(route.route_type, 0) + 1
+                if isinstance(route, MacIpRoute):
+                    here = path.source.name == LOCAL
+                    if route.ip:
+                        key = (route.label1, here)
+                        neighbours[key] = neighbours.get(key, 0) + 1
+                    elif not here:
+                        remote_macs[route.label1] = remote_macs.get(route.label1, 0) + 1
         for kind, count in sorted(by_type.items()):
             routes.add_metric([str(kind)], count)
         lag = GaugeMetricFamily(
