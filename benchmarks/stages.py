@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import socket
 import sys
@@ -70,7 +71,7 @@ def run(count: int) -> dict[str, float]:
 
     def write(phase: str) -> None:
         operations, _ = timed(f"{phase}_operations", reconciler.take)
-        timed(f"{phase}_encode", lambda: [ops.encode(op, n) for n, op in enumerate(operations)])
+        timed(f"{phase}_encode", lambda: ops.encode_all(operations, itertools.count(1).__next__))
 
     for phase, data in (("in", announce), ("out", withdraw)):
         for update in timed(f"{phase}_decode", lambda data=data: decode(data)):

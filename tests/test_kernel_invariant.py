@@ -6,6 +6,7 @@ would write) equal those the best paths call for, computed from scratch."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from hypothesis import given, settings
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from evpnd.bgp.attributes import AsPath, PathAttributes, PmsiTunnel
 from evpnd.evpn.extcommunities import Encapsulation, MacMobility, RouterMac, RouteTarget
 from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher
-from evpnd.evpn.routes import EvpnRoute, InclusiveMulticastRoute, IpPrefixRoute, MacIpRoute
+from evpnd.evpn.routes import MAC_IP, EvpnRoute, InclusiveMulticastRoute, IpPrefixRoute, MacIpRoute
 from evpnd.kernel import invariant
 from evpnd.kernel import operations as ops
 from evpnd.kernel.audit import Probed
@@ -154,6 +155,27 @@ class World:
         unreachable = self.rib.unreachable
         assert not unreachable & set(self.kernel.entries.fdb.values())
         assert not unreachable & {vtep for _, vtep in self.kernel.entries.flood}
+        self.check_rib_indexes()
+
+    def check_rib_indexes(self) -> None:
+        """The RIB's running counts and index equal what its tables say, counted afresh: the
+        next hops to track (per received path), and the (VNI, MAC) index of best Type 2
+        paths (a bulk withdrawal keeps both by hand, rib/locrib.py `_withdraw`)."""
+        rib = self.rib
+        counted = Counter(
+            path.attributes.nexthop
+            for table in rib.adj_in.values()
+            for path in table.values()
+            if not path.source.is_local and path.attributes.nexthop is not None
+        )
+        assert rib.nexthops == dict(counted)
+        index: dict[tuple[int, bytes], set[object]] = {}
+        for path in rib.best_of_type(MAC_IP):
+            route = path.route
+            assert isinstance(route, MacIpRoute)
+            index.setdefault((route.label1, route.mac), set()).add(route.key)
+        kept = rib._macs  # (private: the index is what is checked)
+        assert {k: {v} if isinstance(v, tuple) else set(v) for k, v in kept.items()} == index
 
 
 def attributes(vtep: int, rt: int, seq: int, sticky: bool, rmac: bool) -> PathAttributes:
@@ -239,6 +261,7 @@ event = st.one_of(
     type5,
     st.tuples(st.just("withdraw"), st.integers(0, 1), type2 | type3 | type5),
     st.tuples(st.just("flap"), st.integers(0, 1), st.booleans()),
+    st.tuples(st.just("withdraw_all"), st.integers(0, 1)),
     st.tuples(st.just("local"), st.integers(0, 2), st.booleans()),
     st.tuples(st.just("restart")),
     st.tuples(st.just("underlay"), st.frozensets(st.sampled_from(VTEPS), max_size=2)),
@@ -268,6 +291,11 @@ def test_the_kernel_equals_what_the_best_paths_call_for(events: list[tuple[objec
         elif kind == "withdraw":
             _, peer, (_, _, route, attrs) = step  # type: ignore[misc]
             world.rib.update(PEERS[int(peer)], [], attrs, [route])  # type: ignore[list-item]
+        elif kind == "withdraw_all":  # a peer's whole table in one UPDATE, mixed attributes
+            _, peer = step
+            table = world.rib.adj_in.get(PEERS[int(peer)].name, {})
+            gone = [path.route for path in table.values()]
+            world.rib.update(PEERS[int(peer)], [], PathAttributes(), gone)
         elif kind == "flap":
             _, peer, graceful = step
             source = PEERS[int(peer)].name

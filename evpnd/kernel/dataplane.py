@@ -573,8 +573,7 @@ class DataPlane:
             # under way finishes without writing; the socket may be closed already)
             return
         self._last_write = self.loop.time()
-        next_seq = self.writer.next_seq
-        batch: Batch = [(ops.encode(op, next_seq()), op) for op in operations]
+        batch: Batch = ops.encode_all(operations, self.writer.next_seq)
         # Our own new entries' notifications are dropped in the kernel while we write, and
         # our removals' too when we make many of them (anyone else's in that moment go
         # unseen: the audit finds them).

@@ -64,7 +64,9 @@ _IFINDEX = struct.Struct("=i")
 
 #: An FDB entry for a remote MAC: one message makes both the bridge entry (master) and the
 #: vxlan entry (self), as FRR does (docs/frr-reference.md).
-_FDB = struct.Struct("=IHHIIBxxxiHBBHH6sxxHH4s")
+#: (size, kind, flags, seq, pid, AF_BRIDGE, ifindex, state, ntf, type, 10, NDA_LLADDR, mac,
+#: 8, NDA_DST, IPv4 VTEP): public for the writer's bulk path (operations.encode_all)
+FDB_V4 = struct.Struct("=IHHIIBxxxiHBBHH6sxxHH4s")
 _FDB6 = struct.Struct("=IHHIIBxxxiHBBHH6sxxHH16s")
 _NEIGH4 = struct.Struct("=IHHIIBxxxiHBBHH4sHH6sxx")
 _NEIGH6 = struct.Struct("=IHHIIBxxxiHBBHH16sHH6sxx")
@@ -84,7 +86,7 @@ def fdb_message(
     ntf: int,
 ) -> bytes:
     """An AF_BRIDGE neighbour message: NDA_LLADDR then NDA_DST (4 or 16 bytes)."""
-    layout = _FDB if len(dst) == 4 else _FDB6
+    layout = FDB_V4 if len(dst) == 4 else _FDB6
     return layout.pack(
         layout.size,
         kind,

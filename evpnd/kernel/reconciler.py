@@ -196,9 +196,7 @@ class Reconciler:
         self.programmed.neigh.pop(key, None)
 
     def _carry_out(self, changes: Changes) -> tuple[list[ops.Operation], Changes]:
-        operations = ops.operations(changes, self.programmed)
-        ops.record(self.programmed, changes)
-        return operations, changes
+        return ops.carry_out(changes, self.programmed), changes
 
 
 def differences(

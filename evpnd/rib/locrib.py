@@ -7,7 +7,7 @@ not advertised — until the shell says the next hop is reachable again (`set_un
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from evpnd.bgp.attributes import PathAttributes
@@ -80,6 +80,10 @@ class Rib:
     def received_from(self, source: str) -> int:
         return len(self.adj_in.get(source, ()))
 
+    def mac_known(self, vni: int, mac: bytes) -> bool:
+        """Whether any Type 2 route for this MAC in this VNI has a best path."""
+        return (vni, mac) in self._macs
+
     def mac_paths(self, vni: int, mac: bytes) -> list[Path]:
         """Best paths of every Type 2 route for this MAC in this VNI, the winner first
         (RFC 7432 §15: sticky, then the highest sequence number, then the lowest VTEP)."""
@@ -117,12 +121,8 @@ class Rib:
         changes: list[RouteChange] = []
         table = self.adj_in.setdefault(source.name, {})
         nexthops = self.nexthops
-        for route in withdrawn:
-            key = route.key
-            old = table.pop(key, None)
-            if old is not None:
-                self._forget_nexthop(old)
-                self._remove(key, old, changes)
+        if withdrawn:
+            self._withdraw(source, table, withdrawn, changes)
         nexthop = attributes.nexthop
         eligible = source.is_local or nexthop not in self.unreachable
         if announced and nexthop is not None and not source.is_local:
@@ -137,7 +137,7 @@ class Rib:
                 if eligible:
                     self._add(key, path, changes)
                 continue
-            self._forget_nexthop(old)
+            self._forget_path(old)
             if not eligible:
                 self._remove(key, old, changes)
             elif self._is_candidate(key, old):
@@ -182,7 +182,7 @@ class Rib:
         """Forget everything a source sent (its session ended without graceful restart)."""
         changes: list[RouteChange] = []
         for key, path in self.adj_in.pop(source, {}).items():
-            self._forget_nexthop(path)
+            self._forget_path(path)
             self._remove(key, path, changes)
         self._tell(changes)
         return changes
@@ -207,21 +207,71 @@ class Rib:
         changes: list[RouteChange] = []
         for key in [k for k, p in table.items() if p.stale]:
             path = table.pop(key)
-            self._forget_nexthop(path)
+            self._forget_path(path)
             self._remove(key, path, changes)
         self._tell(changes)
         return changes
 
     # --- internals -----------------------------------------------------------------------------
 
+    def _withdraw(
+        self,
+        source: Source,
+        table: dict[Key, Path],
+        withdrawn: list[EvpnRoute],
+        changes: list[RouteChange],
+    ) -> None:
+        """Take `withdrawn` out of the source's table. A peer withdraws a whole table at once
+        (100,000 routes in a second), nearly always routes that were the only path for their
+        key: that case is done here inline, the rest by `_remove`."""
+        loc, macs, pop = self._loc, self._macs, table.pop
+        append = changes.append
+        # tuple.__new__ skips the named tuple's Python-level __new__
+        new: Callable[..., RouteChange] = tuple.__new__
+        # next hops are counted down once per run of paths that share their attributes (the
+        # routes of one UPDATE do), not once per path
+        counted = source.is_local
+        last: PathAttributes | None = None
+        run = 0
+        for route in withdrawn:
+            key = route.key
+            old = pop(key, None)
+            if old is None:
+                continue
+            if not counted:
+                attrs = old.attributes
+                if attrs is not last:
+                    if last is not None:
+                        self._forget_nexthop(last.nexthop, run)
+                    last, run = attrs, 0
+                run += 1
+            if loc.get(key) is not old:
+                self._remove(key, old, changes)  # other candidates, or it was none
+                continue
+            del loc[key]
+            if key[0] == MAC_IP:
+                # the (VNI, MAC) index, inline: _unindex_mac's usual case
+                mac_key = (old.route.label1, old.route.mac)  # type: ignore[union-attr]
+                if macs.get(mac_key) == key:
+                    del macs[mac_key]
+                else:
+                    self._unindex_mac(key, old.route)
+            append(new(RouteChange, (key, old, None)))
+        if last is not None:
+            self._forget_nexthop(last.nexthop, run)
+
     def _tell(self, changes: list[RouteChange]) -> None:
         self._changes += changes
 
-    def _forget_nexthop(self, path: Path) -> None:
-        nexthop = path.attributes.nexthop
-        if nexthop is None or path.source.is_local:
+    def _forget_path(self, path: Path) -> None:
+        if not path.source.is_local:
+            self._forget_nexthop(path.attributes.nexthop, 1)
+
+    def _forget_nexthop(self, nexthop: bytes | None, paths: int) -> None:
+        """`paths` received paths with this next hop are gone."""
+        if nexthop is None:
             return
-        count = self.nexthops.get(nexthop, 0) - 1
+        count = self.nexthops.get(nexthop, 0) - paths
         if count > 0:
             self.nexthops[nexthop] = count
         else:
