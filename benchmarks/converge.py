@@ -9,8 +9,8 @@ docs/kernel.md), and the seconds to remove them after the withdrawal, with the s
 time for each and its memory with the table in. With the table in, evpnctl is asked
 `show summary` every 50 ms for 12 s (more than one periodic pass of the kernel audit): the
 slowest answer says whether the event loop stays free at that size. In the same run:
-`bridge -batch` installing the same entries (the kernel's floor), and FRR doing the same job
-where it is installed. Ends with one line of JSON. Needs root.
+`bridge -batch` installing and removing the same entries (the kernel's floor), and FRR doing
+the same job where it is installed. Ends with one line of JSON. Needs root.
 
     .venv/bin/python benchmarks/converge.py [--routes 10000 100000 1000000] [--ips] [--no-frr]
 """
@@ -211,7 +211,8 @@ def inside(
     }
 
 
-def bridge_batch(lab: Lab, ns: str, count: int) -> float:
+def bridge_batch(lab: Lab, ns: str, count: int) -> tuple[float, float]:
+    """Seconds for `bridge -batch` to add the entries, and to remove them."""
     path = lab.dir / "batch.txt"
     path.write_text(
         "".join(
@@ -220,10 +221,11 @@ def bridge_batch(lab: Lab, ns: str, count: int) -> float:
     )
     start = time.perf_counter()
     lab.run(ns, "bridge", "-batch", str(path))
-    seconds = time.perf_counter() - start
+    added = time.perf_counter() - start
     path.write_text("".join(f"fdb del {m} dev vxlan100 master self\n" for m in macs(count)))
+    start = time.perf_counter()
     lab.run(ns, "bridge", "-batch", str(path))
-    return seconds
+    return added, time.perf_counter() - start
 
 
 def setup(lab: Lab, name: str, ips: bool) -> tuple[str, int, int]:
@@ -253,7 +255,7 @@ def run_inside(lab: Lab, ns: str, **arguments: Any) -> dict[str, Any]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def evpnd(lab: Lab, count: int, ips: bool) -> tuple[dict[str, Any], float]:
+def evpnd(lab: Lab, count: int, ips: bool) -> tuple[dict[str, Any], tuple[float, float]]:
     ns, ifindex, bridge = setup(lab, f"e{count}", ips)
     daemon = lab.evpnd(
         ns,
@@ -329,7 +331,8 @@ def main() -> None:
             mine, floor = evpnd(lab, count, args.ips)
             results[f"converge_{count}_s"] = round(mine["converge_s"], 3)
             results[f"withdraw_{count}_s"] = round(mine["withdraw_s"], 3)
-            results[f"bridge_batch_{count}_s"] = round(floor, 3)
+            results[f"bridge_batch_{count}_s"] = round(floor[0], 3)
+            results[f"bridge_batch_withdraw_{count}_s"] = round(floor[1], 3)
             results[f"converge_{count}_cpu_s"] = round(mine["converge_cpu_s"], 3)
             results[f"withdraw_{count}_cpu_s"] = round(mine["withdraw_cpu_s"], 3)
             results[f"rss_{count}_mb"] = round(mine["rss_mb"], 1)
@@ -344,7 +347,8 @@ def main() -> None:
                 f"{count:>7} MACs: evpnd {mine['converge_s']:.3f} s in, "
                 f"{mine['withdraw_s']:.3f} s out (CPU {mine['converge_cpu_s']:.2f} s in, "
                 f"{mine['withdraw_cpu_s']:.2f} s out), {mine['rss_mb']:.0f} MB, evpnctl "
-                f"{mine['ctl_slowest_s'] * 1000:.0f} ms at worst; bridge -batch {floor:.3f} s"
+                f"{mine['ctl_slowest_s'] * 1000:.0f} ms at worst; "
+                f"bridge -batch {floor[0]:.3f} s in, {floor[1]:.3f} s out"
             )
             if mine["problems"]:
                 line += f" (evpnd: {'; '.join(mine['problems'])})"

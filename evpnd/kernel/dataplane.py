@@ -118,6 +118,8 @@ class DataPlane:
             concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="netlink-writer")
         )
         self._inflight = 0
+        #: changes arrived while a write was under way: applied when it is done
+        self._apply_waiting = False
         self.events: Events | None = None
         self.ports: dict[int, VxlanPort] = {}
         self._by_vxlan: dict[int, VxlanPort] = {}
@@ -220,6 +222,13 @@ class DataPlane:
         self._schedule_apply()
 
     def _schedule_apply(self) -> None:
+        if self._inflight:
+            # The writer thread is still at the last batch: what changes meanwhile waits for
+            # it (`_sent`) and goes as one batch. A burst of UPDATEs then makes a few large
+            # writes instead of one per slice of input — each write costs the writer thread
+            # a wait for the GIL, up to the switch interval, while the loop is busy decoding.
+            self._apply_waiting = True
+            return
         if self._apply_handle is None:
             self._apply_handle = self.loop.call_soon(self._apply)
 
@@ -627,6 +636,9 @@ class DataPlane:
 
     def _sent(self, failures: Failures | None, since: float | None) -> None:
         self._inflight -= 1
+        if self._apply_waiting and not self._inflight:
+            self._apply_waiting = False
+            self._schedule_apply()
         if failures is None:
             self._schedule_reconcile(1.0)  # find out what did get through
             return

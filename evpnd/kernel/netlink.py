@@ -60,13 +60,12 @@ class Writer:
         self.sock = _socket()
         self._seq = 1
         self._buffer = bytearray(1 << 16)
+        #: the socket's netlink port (asked once: getsockname waits while the writer thread
+        #: is inside a long sendmsg on the same socket)
+        self.port_id = int(self.sock.getsockname()[0])
 
     def close(self) -> None:
         self.sock.close()
-
-    @property
-    def port_id(self) -> int:
-        return int(self.sock.getsockname()[0])
 
     def next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0x7FFFFFFF or 1
