@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import itertools
 import json
 import socket
 import sys
@@ -71,7 +70,7 @@ def run(count: int) -> dict[str, float]:
 
     def write(phase: str) -> None:
         operations, _ = timed(f"{phase}_operations", reconciler.take)
-        timed(f"{phase}_encode", lambda: ops.encode_all(operations, itertools.count(1).__next__))
+        timed(f"{phase}_encode", lambda: ops.encode_all(operations, 1))
 
     for phase, data in (("in", announce), ("out", withdraw)):
         for update in timed(f"{phase}_decode", lambda data=data: decode(data)):

@@ -582,7 +582,7 @@ class DataPlane:
             # under way finishes without writing; the socket may be closed already)
             return
         self._last_write = self.loop.time()
-        batch: Batch = ops.encode_all(operations, self.writer.next_seq)
+        batch: Batch = ops.encode_all(operations, self.writer.reserve(len(operations)))
         # Our own new entries' notifications are dropped in the kernel while we write, and
         # our removals' too when we make many of them (anyone else's in that moment go
         # unseen: the audit finds them).

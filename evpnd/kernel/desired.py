@@ -161,24 +161,36 @@ class DesiredState:
         if not self.ports and not self.l3ports:
             return  # nothing to program; rebuild() catches up when VNIs appear
         l2_only = not self.l3ports
-        mac_known = self.rib.mac_known
+        macs = self.rib.mac_index
+        neigh_of, fdb_of, claims = self._neigh_of, self._fdb_of, self._claims
+        fdb, pending = self.desired.fdb, self._pending
         for key, old, new in changes:
             path = new if new is not None else old
             if path is None:
                 continue
             route = path.route
-            if (
-                new is None
-                and type(route) is MacIpRoute
-                and (l2_only or not route.ip)
-                and not mac_known(route.label1, route.mac)
-            ):
-                # the last route for a MAC withdrawn: the usual case of a table going (100,000
-                # in a second), done without looking for winners
-                self._mac_gone(route.label1, route.mac)
-                if key in self._neigh_of:
-                    self._neighbours(key, None, winners=[])
-                continue
+            if new is None and type(route) is MacIpRoute and (l2_only or not route.ip):
+                label_mac = (route.label1, route.mac)
+                if label_mac not in macs:
+                    # The last route for a MAC withdrawn: the usual case of a table going
+                    # (100,000 in a second). What `_mac` would do, without looking for
+                    # winners, written out here: its entries of this label go.
+                    for fkey in fdb_of.pop(label_mac, ()):
+                        # taken out, and put back unless it is this label's claim alone
+                        current = claims.pop(fkey, None)
+                        if type(current) is Path and current.route.label1 == route.label1:  # type: ignore[union-attr]
+                            if fdb.pop(fkey, None) is not None:
+                                if pending.fdb_set:  # (empty while a table goes)
+                                    pending.fdb_set.pop(fkey, None)
+                                pending.fdb_del.add(fkey)
+                            continue
+                        if current is not None:
+                            claims[fkey] = current
+                        _set_claim(claims, fkey, None, _LabelOf(route.label1))
+                        self._settle_fdb(fkey, False)
+                    if neigh_of and key in neigh_of:
+                        self._neighbours(key, None, winners=[])
+                    continue
             if self.l3ports and (
                 isinstance(route, IpPrefixRoute) or (isinstance(route, MacIpRoute) and route.ip)
             ):
@@ -321,21 +333,6 @@ class DesiredState:
             claims[key] = winner
             _put(fdb, pending.fdb_set, pending.fdb_del, key, vtep, quiet)
         self._fdb_of[(label, mac)] = keys
-
-    def _mac_gone(self, label: int, mac: bytes) -> None:
-        """`_mac` when no route for the MAC is left: its entries of this label go."""
-        claims = self._claims
-        fdb, pending = self.desired.fdb, self._pending
-        for key in self._fdb_of.pop((label, mac), ()):
-            current = claims.get(key)
-            if type(current) is Path and current.route.label1 == label:  # type: ignore[union-attr]
-                del claims[key]
-                if fdb.pop(key, None) is not None:
-                    pending.fdb_set.pop(key, None)
-                    pending.fdb_del.add(key)
-                continue
-            _set_claim(claims, key, None, _LabelOf(label))
-            self._settle_fdb(key, False)
 
     def _settle_fdb(self, key: FdbKey, quiet: bool) -> None:
         best = self._claims.get(key)

@@ -71,6 +71,15 @@ class Writer:
         self._seq = (self._seq + 1) & 0x7FFFFFFF or 1
         return self._seq
 
+    def reserve(self, count: int) -> int:
+        """The first of `count` consecutive sequence numbers for a batch (from 1 again rather
+        than past 2**31 - 1)."""
+        first = self._seq + 1
+        if first + count > 0x7FFFFFFF:
+            first = 1
+        self._seq = first + count - 1
+        return first
+
     def send(self, batch: list[tuple[bytes, Tag]]) -> list[tuple[Tag, int]]:
         """`batch`: (message with its sequence number, what it was for). Returns (what, errno)
         for each message the kernel refused.

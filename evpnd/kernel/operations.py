@@ -199,10 +199,10 @@ def encode(op: Operation, seq: int) -> bytes:
     return _ENCODERS[type(op)](op, seq)
 
 
-def encode_all(operations: list[Operation], next_seq: Callable[[], int]) -> list[tuple[bytes, Any]]:
-    """Each operation's message (numbered by `next_seq`) with the operation. A table's worth
-    of FDB writes to IPv4 VTEPs is packed here in one step each, not through `encode`'s three
-    calls: this runs 100,000 times when a table comes or goes."""
+def encode_all(operations: list[Operation], first_seq: int) -> list[tuple[bytes, Any]]:
+    """Each operation's message, numbered from `first_seq` on, with the operation. A table's
+    worth of FDB writes to IPv4 VTEPs is packed here in one step each, not through `encode`'s
+    three calls: this runs 100,000 times when a table comes or goes."""
     pack = nl.FDB_V4.pack
     size = nl.FDB_V4.size
     new_neigh, del_neigh, bridge = nl.RTM_NEWNEIGH, nl.RTM_DELNEIGH, nl.AF_BRIDGE
@@ -210,22 +210,24 @@ def encode_all(operations: list[Operation], next_seq: Callable[[], int]) -> list
     del_flags = nl.NTF_MASTER | nl.NTF_SELF
     out: list[tuple[bytes, Any]] = []
     append = out.append
-    for op in operations:
-        if isinstance(op, FdbDel) and len(op.vtep) == 4:
-            ifindex, mac, vtep = op
-            message = pack(
-                size, del_neigh, _DEL, next_seq(), 0, bridge, ifindex, 0, del_flags,
-                0, 10, lladdr, mac, 8, dst, vtep,
-            )  # fmt: skip
-        elif isinstance(op, FdbSet) and len(op.vtep) == 4:
-            ifindex, mac, vtep = op
-            message = pack(
-                size, new_neigh, _SET, next_seq(), 0, bridge, ifindex, reachable, _REMOTE_FLAGS,
-                0, 10, lladdr, mac, 8, dst, vtep,
-            )  # fmt: skip
-        else:
-            message = _ENCODERS[type(op)](op, next_seq())
-        append((message, op))
+    for seq, op in enumerate(operations, first_seq):
+        kind = type(op)
+        if kind is FdbDel or kind is FdbSet:
+            ifindex, mac, vtep = op  # type: ignore[misc]  # (both are (ifindex, mac, vtep))
+            if len(vtep) == 4:
+                if kind is FdbDel:
+                    message = pack(
+                        size, del_neigh, _DEL, seq, 0, bridge, ifindex, 0, del_flags,
+                        0, 10, lladdr, mac, 8, dst, vtep,
+                    )  # fmt: skip
+                else:
+                    message = pack(
+                        size, new_neigh, _SET, seq, 0, bridge, ifindex, reachable,
+                        _REMOTE_FLAGS, 0, 10, lladdr, mac, 8, dst, vtep,
+                    )  # fmt: skip
+                append((message, op))
+                continue
+        append((_ENCODERS[kind](op, seq), op))
     return out
 
 

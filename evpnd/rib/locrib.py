@@ -7,7 +7,7 @@ not advertised — until the shell says the next hop is reachable again (`set_un
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
 
 from evpnd.bgp.attributes import PathAttributes
@@ -80,9 +80,10 @@ class Rib:
     def received_from(self, source: str) -> int:
         return len(self.adj_in.get(source, ()))
 
-    def mac_known(self, vni: int, mac: bytes) -> bool:
-        """Whether any Type 2 route for this MAC in this VNI has a best path."""
-        return (vni, mac) in self._macs
+    @property
+    def mac_index(self) -> Mapping[tuple[int, bytes], object]:
+        """(VNI, MAC) -> the keys of that MAC's Type 2 routes with a best path; read only."""
+        return self._macs
 
     def mac_paths(self, vni: int, mac: bytes) -> list[Path]:
         """Best paths of every Type 2 route for this MAC in this VNI, the winner first
@@ -245,16 +246,21 @@ class Rib:
                         self._forget_nexthop(last.nexthop, run)
                     last, run = attrs, 0
                 run += 1
-            if loc.get(key) is not old:
+            # Taken out first and put back if need be: one dictionary operation, not two, in
+            # the usual case (each hashes the key afresh).
+            entry = loc.pop(key, None)
+            if entry is not old:
+                if entry is not None:
+                    loc[key] = entry
                 self._remove(key, old, changes)  # other candidates, or it was none
                 continue
-            del loc[key]
             if key[0] == MAC_IP:
                 # the (VNI, MAC) index, inline: _unindex_mac's usual case
                 mac_key = (old.route.label1, old.route.mac)  # type: ignore[union-attr]
-                if macs.get(mac_key) == key:
-                    del macs[mac_key]
-                else:
+                indexed = macs.pop(mac_key, None)
+                if indexed != key:
+                    if indexed is not None:
+                        macs[mac_key] = indexed
                     self._unindex_mac(key, old.route)
             append(new(RouteChange, (key, old, None)))
         if last is not None:
