@@ -175,6 +175,16 @@ class AdjRibOut:
     def enqueue(self, changes: list[RouteChange]) -> None:
         pending = self._pending
         sent = self.sent
+        if not sent:
+            # The group has nothing from us (a client's own table going back to it is never
+            # sent): a withdrawal concerns it only while the route waits in `pending`.
+            eligible = self.eligible
+            for key, _, new in changes:
+                if new is not None and eligible(new):
+                    pending[key] = new
+                elif pending and key in pending:
+                    pending[key] = None
+            return
         for key, _, new in changes:
             if new is not None and self.eligible(new):
                 pending[key] = new
