@@ -158,3 +158,26 @@ def test_the_bridge_half_of_an_entry_is_compared_too() -> None:
     found.bridge = {(10, MAC), (10, other)}  # and a bridge half nothing wants
     changes = diff(found, wanted)
     assert not changes.fdb_set and changes.fdb_del == {(10, other)}
+
+
+def test_routes_of_two_labels_imported_into_one_vni_share_its_entry_in_either_order() -> None:
+    """Two VTEPs announce one MAC under different labels, and both are imported into VNI 100
+    (by its RT): the FDB entry goes to the MAC mobility winner, the higher sequence number,
+    whichever route came first (a table arriving takes a shorter path for a MAC's first
+    route; it must still see the other label's claim)."""
+    rd1 = RouteDistinguisher.from_text("192.0.2.1:1")
+    rd2 = RouteDistinguisher.from_text("192.0.2.2:1")
+    older = MacIpRoute(rd1, 0, MAC, b"", ZERO_ESI, 100)
+    newer = MacIpRoute(rd2, 0, MAC, b"", ZERO_ESI, 200)
+    for first, second in (
+        ((A, older, V1, 1), (B, newer, V2, 2)),
+        ((B, newer, V2, 2), (A, older, V1, 1)),
+    ):
+        rib, desired = state()
+        for source, route, vtep, sequence in (first, second):
+            rib.update(source, [route], attrs(vtep, MacMobility(sequence)), [])
+        assert desired.desired.fdb == {(10, MAC): V2}
+        rib.update(B, [], attrs(V2), [newer])  # the winner goes: the other label's route stays
+        assert desired.desired.fdb == {(10, MAC): V1}
+        rib.update(A, [], attrs(V1), [older])
+        assert desired.desired.fdb == {}

@@ -164,6 +164,10 @@ class DesiredState:
         macs = self.rib.mac_index
         neigh_of, fdb_of, claims = self._neigh_of, self._fdb_of, self._claims
         fdb, pending = self.desired.fdb, self._pending
+        # (the announced-MAC case's import and VTEP, per attribute set)
+        last_attrs: object = None
+        ports: list[VniPorts] = []
+        vtep: bytes | None = None
         for key, old, new in changes:
             path = new if new is not None else old
             if path is None:
@@ -191,6 +195,41 @@ class DesiredState:
                     if neigh_of and key in neigh_of:
                         self._neighbours(key, None, winners=[])
                     continue
+            elif (
+                old is None
+                and type(route) is MacIpRoute
+                and (l2_only or not route.ip)
+                and macs.get((route.label1, route.mac)) is key  # its MAC's only route
+                and (route.label1, route.mac) not in fdb_of
+                and path.source.name != LOCAL
+            ):
+                # A remote MAC new to the RIB: the usual case of a table arriving. What `_mac`
+                # would do with this route as the winner, written out here; the VNIs it is
+                # imported into and its VTEP are worked out once per attribute set.
+                attrs = path.attributes
+                if attrs is not last_attrs:
+                    last_attrs, ports = attrs, self._ports_for(path)
+                    nexthop = attrs.nexthop
+                    vtep = nexthop[:16] if nexthop is not None and len(nexthop) == 32 else nexthop
+                if vtep is not None and ports:
+                    label, mac = route.label1, route.mac
+                    fkeys = [(p.vxlan_ifindex, mac) for p in ports]
+                    for fkey in fkeys:
+                        current = claims.get(fkey)
+                        if current is not None:  # another label's route claims it too
+                            _set_claim(claims, fkey, path, _LabelOf(label))
+                            self._settle_fdb(fkey, False)
+                            continue
+                        claims[fkey] = path
+                        if fdb.get(fkey) != vtep:
+                            fdb[fkey] = vtep
+                            if pending.fdb_del:
+                                pending.fdb_del.discard(fkey)
+                            pending.fdb_set[fkey] = vtep
+                    fdb_of[(label, mac)] = fkeys
+                if route.ip or (neigh_of and key in neigh_of):
+                    self._neighbours(key, path, winners=[path])
+                continue
             if self.l3ports and (
                 isinstance(route, IpPrefixRoute) or (isinstance(route, MacIpRoute) and route.ip)
             ):

@@ -129,13 +129,28 @@ class Rib:
         if announced and nexthop is not None and not source.is_local:
             # one next hop for the whole UPDATE: counted once (replaced paths are let go below)
             nexthops[nexthop] = nexthops.get(nexthop, 0) + len(announced)
+        loc, macs, append = self._loc, self._macs, changes.append
+        # tuple.__new__ skips the named tuple's Python-level __new__
+        new: Callable[..., RouteChange] = tuple.__new__
         for route in announced:
             key = route.key
-            path = Path(route, attributes, source, received=received)
+            path = Path(route, attributes, source, False, received)
             old = table.get(key)
             table[key] = path
             if old is None:
-                if eligible:
+                if not eligible:
+                    continue
+                if key not in loc and type(route) is MacIpRoute:
+                    # a route new to the Loc-RIB, the usual case of a table arriving: _add
+                    # and _index_mac written out
+                    loc[key] = path
+                    mac_key = (route.label1, route.mac)
+                    if mac_key in macs:
+                        self._index_mac(key, route)
+                    else:
+                        macs[mac_key] = key
+                    append(new(RouteChange, (key, None, path)))
+                else:
                     self._add(key, path, changes)
                 continue
             self._forget_path(old)
