@@ -80,16 +80,19 @@ class Entries:
 
 @dataclass
 class Changes:
-    """Entries to (re)write and to remove, as the result of some route changes."""
+    """Entries to (re)write and to remove, as the result of some route changes. The removals
+    are dicts of None, ordered sets: they are carried out in the order they came, which is
+    the order the entries were made in. Walking 100,000 of them in a set's hash order instead
+    scattered every lookup over memory (2.5 times the time, measured)."""
 
     fdb_set: dict[FdbKey, bytes] = field(default_factory=dict)
-    fdb_del: set[FdbKey] = field(default_factory=set)
+    fdb_del: dict[FdbKey, None] = field(default_factory=dict)
     flood_add: set[FloodKey] = field(default_factory=set)
     flood_del: set[FloodKey] = field(default_factory=set)
     neigh_set: dict[NeighKey, bytes] = field(default_factory=dict)
-    neigh_del: set[NeighKey] = field(default_factory=set)
+    neigh_del: dict[NeighKey, None] = field(default_factory=dict)
     route_set: dict[RouteKey, Nexthops] = field(default_factory=dict)
-    route_del: set[RouteKey] = field(default_factory=set)
+    route_del: dict[RouteKey, None] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return any(
@@ -186,7 +189,7 @@ class DesiredState:
                             if fdb.pop(fkey, None) is not None:
                                 if pending.fdb_set:  # (empty while a table goes)
                                     pending.fdb_set.pop(fkey, None)
-                                pending.fdb_del.add(fkey)
+                                pending.fdb_del[fkey] = None
                             continue
                         if current is not None:
                             claims[fkey] = current
@@ -224,7 +227,7 @@ class DesiredState:
                         if fdb.get(fkey) != vtep:
                             fdb[fkey] = vtep
                             if pending.fdb_del:
-                                pending.fdb_del.discard(fkey)
+                                pending.fdb_del.pop(fkey, None)
                             pending.fdb_set[fkey] = vtep
                     fdb_of[(label, mac)] = fkeys
                 if route.ip or (neigh_of and key in neigh_of):
@@ -540,7 +543,7 @@ class DesiredState:
             value = min(users)
         _put(table, set_, del_, entry, value, quiet)
 
-    def _l3_tables(self, kind: L3Kind) -> tuple[dict[Any, Any], dict[Any, Any], set[Any]]:
+    def _l3_tables(self, kind: L3Kind) -> tuple[dict[Any, Any], dict[Any, Any], dict[Any, None]]:
         desired, pending = self.desired, self._pending
         if kind is L3Kind.ROUTE:
             return desired.routes, pending.route_set, pending.route_del
@@ -552,7 +555,7 @@ class DesiredState:
 def _put(
     table: dict[Any, Any],
     to_set: dict[Any, Any],
-    to_remove: set[Any],
+    to_remove: dict[Any, None],
     key: object,
     value: object,
     quiet: bool,
@@ -562,11 +565,11 @@ def _put(
     if value is None:
         if table.pop(key, None) is not None and not quiet:
             to_set.pop(key, None)
-            to_remove.add(key)
+            to_remove[key] = None
     elif table.get(key) != value:
         table[key] = value
         if not quiet:
-            to_remove.discard(key)
+            to_remove.pop(key, None)
             to_set[key] = value
 
 
@@ -631,17 +634,17 @@ def diff(actual: Entries, wanted: Entries) -> Changes:
     for key, vtep in wanted.fdb.items():
         if actual.fdb.get(key) != vtep or (halves is not None and key not in halves):
             changes.fdb_set[key] = vtep  # one message makes (or mends) both halves
-    changes.fdb_del = {k for k in actual.fdb if k not in wanted.fdb}
+    changes.fdb_del = dict.fromkeys(k for k in actual.fdb if k not in wanted.fdb)
     if halves is not None:
-        changes.fdb_del |= {k for k in halves if k not in wanted.fdb}
+        changes.fdb_del |= dict.fromkeys(k for k in halves if k not in wanted.fdb)
     changes.flood_add = {k for k in wanted.flood if k not in actual.flood}
     changes.flood_del = {k for k in actual.flood if k not in wanted.flood}
     for key, mac in wanted.neigh.items():
         if actual.neigh.get(key) != mac:
             changes.neigh_set[key] = mac
-    changes.neigh_del = {k for k in actual.neigh if k not in wanted.neigh}
+    changes.neigh_del = dict.fromkeys(k for k in actual.neigh if k not in wanted.neigh)
     for route_key, nexthop in wanted.routes.items():
         if actual.routes.get(route_key) != nexthop:
             changes.route_set[route_key] = nexthop
-    changes.route_del = {k for k in actual.routes if k not in wanted.routes}
+    changes.route_del = dict.fromkeys(k for k in actual.routes if k not in wanted.routes)
     return changes

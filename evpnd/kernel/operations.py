@@ -111,7 +111,7 @@ def carry_out(changes: Changes, programmed: Entries) -> list[Operation]:
     unknown = bytes(4)
     forget = fdb.pop
     # a removal names the VTEP it had (the vxlan half is keyed by it), taken as it goes
-    ops += [new(FdbDel, (*key, forget(key, unknown))) for key in changes.fdb_del]
+    ops += [new(FdbDel, (key[0], key[1], forget(key, unknown))) for key in changes.fdb_del]
     ops += [FloodAdd(i, vtep) for i, vtep in changes.flood_add]
     ops += [FloodDel(i, vtep) for i, vtep in changes.flood_del]
     ops += [NeighSet(i, ip, mac) for (i, ip), mac in changes.neigh_set.items()]

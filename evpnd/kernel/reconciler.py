@@ -147,10 +147,10 @@ class Reconciler:
         """The strays still unwanted, removed."""
         wanted, strays = self.state.desired, self.strays
         changes = Changes(
-            fdb_del={k for k in strays.fdb if k not in wanted.fdb},
+            fdb_del=dict.fromkeys(k for k in strays.fdb if k not in wanted.fdb),
             flood_del={k for k in strays.flood if k not in wanted.flood},
-            neigh_del={k for k in strays.neigh if k not in wanted.neigh},
-            route_del={k for k in strays.routes if k not in wanted.routes},
+            neigh_del=dict.fromkeys(k for k in strays.neigh if k not in wanted.neigh),
+            route_del=dict.fromkeys(k for k in strays.routes if k not in wanted.routes),
         )
         self.strays = Strays()
         return self._carry_out(changes)
@@ -213,7 +213,7 @@ def differences(
     seen: Mapping[FdbKey, tuple[bytes | None, bool]] = {}
     if strays is not None:
         seen = strays.fdb
-        changes.fdb_del |= {k for k in seen if k not in wanted.fdb}
+        changes.fdb_del |= dict.fromkeys(k for k in seen if k not in wanted.fdb)
         changes.flood_del |= {k for k in strays.flood if k not in wanted.flood}
     rows: list[dict[str, Any]] = []
 
