@@ -183,9 +183,13 @@ class DesiredState:
                     # (100,000 in a second). What `_mac` would do, without looking for
                     # winners, written out here: its entries of this label go.
                     for fkey in fdb_of.pop(label_mac, ()):
-                        # taken out, and put back unless it is this label's claim alone
+                        # taken out, and put back unless it is this label's claim alone:
+                        # the withdrawn path itself, nearly always (known without reading
+                        # the claim, which is far away in memory by now)
                         current = claims.pop(fkey, None)
-                        if type(current) is Path and current.route.label1 == route.label1:  # type: ignore[union-attr]
+                        if current is old or (
+                            type(current) is Path and current.route.label1 == route.label1  # type: ignore[union-attr]
+                        ):
                             if fdb.pop(fkey, None) is not None:
                                 if pending.fdb_set:  # (empty while a table goes)
                                     pending.fdb_set.pop(fkey, None)
