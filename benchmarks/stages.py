@@ -27,6 +27,7 @@ from benchmarks.converge import ATTRS, routes
 from evpnd.bgp.framing import MessageReader
 from evpnd.bgp.messages import decode_message
 from evpnd.bgp.update import Update, pack_announcements, pack_withdrawals
+from evpnd.cli import GC_THRESHOLDS
 from evpnd.kernel import operations as ops
 from evpnd.kernel.desired import DesiredState, VniPorts
 from evpnd.kernel.reconciler import Reconciler
@@ -92,7 +93,7 @@ def main() -> None:
     parser.add_argument("--routes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    gc.set_threshold(100_000, 50, 100)  # as evpnd runs (cli.py)
+    gc.set_threshold(*GC_THRESHOLDS)  # as evpnd runs
     result: dict[str, Any] = {}
     for count in args.routes:
         best: dict[str, float] = {}
