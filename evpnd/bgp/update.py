@@ -527,7 +527,9 @@ def _decode_mp(
         return family, None, [], None
     if nexthop is not None and len(nexthop) not in (4, 16, 32):
         raise reset(f"EVPN next hop of {len(nexthop)} bytes", at.start + 3)
-    routes, ids, nlri_errors = decode_evpn_nlri(msg, pos, end, 0, EVPN in ctx.add_path_receive)
+    routes, ids, nlri_errors = decode_evpn_nlri(
+        msg, pos, end, 0, EVPN in ctx.add_path_receive, withdrawal=not reach
+    )
     errors.extend(nlri_errors)
     return family, nexthop, routes, ids
 

@@ -105,10 +105,7 @@ class MacIpRoute(NamedTuple):
 
     @property
     def text(self) -> str:
-        head = f"[2]:[{self.ethernet_tag}]:[48]:[{mac_to_text(self.mac)}]"
-        if not self.ip:
-            return head
-        return f"{head}:[{len(self.ip) * 8}]:[{ip_to_text(self.ip)}]"
+        return _type2_text(self.ethernet_tag, self.mac, self.ip)
 
     def encode(self) -> bytes:
         ip = self.ip
@@ -117,6 +114,43 @@ class MacIpRoute(NamedTuple):
             tail += _label_bytes(self.label2)
         body = _T2.pack(self.rd, self.esi, self.ethernet_tag, 48, self.mac, len(ip) * 8)
         return bytes((MAC_IP, 30 + len(ip) + len(tail))) + body + ip + tail
+
+
+class MacIpWithdrawal(NamedTuple):
+    """A Type 2 route as a withdrawal names it (MP_UNREACH_NLRI): the fields of its key only.
+    Its labels and ESI do not say which route goes (RFC 7432 §7: the key is the RD, tag, MAC
+    and IP), so they are checked for length and not decoded — a table withdrawn is 100,000
+    of these. The tuple equals, and hashes as, the route's RIB key: `key` is itself."""
+
+    route_type: int  # MAC_IP
+    rd: RouteDistinguisher
+    ethernet_tag: int
+    mac: bytes
+    ip: bytes
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        return self
+
+    @property
+    def mac_text(self) -> str:
+        return mac_to_text(self.mac)
+
+    @property
+    def text(self) -> str:
+        return _type2_text(self.ethernet_tag, self.mac, self.ip)
+
+    def encode(self) -> bytes:
+        """With a zero ESI and label 0, as nothing else is known (a receiver ignores them)."""
+        route = MacIpRoute(self.rd, self.ethernet_tag, self.mac, self.ip, ZERO_ESI, 0)
+        return route.encode()
+
+
+def _type2_text(tag: int, mac: bytes, ip: bytes) -> str:
+    head = f"[2]:[{tag}]:[48]:[{mac_to_text(mac)}]"
+    if not ip:
+        return head
+    return f"{head}:[{len(ip) * 8}]:[{ip_to_text(ip)}]"
 
 
 class InclusiveMulticastRoute(NamedTuple):
@@ -218,11 +252,17 @@ class IpPrefixRoute(NamedTuple):
 
 
 EvpnRoute = (
-    EthernetAdRoute | MacIpRoute | InclusiveMulticastRoute | EthernetSegmentRoute | (IpPrefixRoute)
+    EthernetAdRoute
+    | MacIpRoute
+    | InclusiveMulticastRoute
+    | EthernetSegmentRoute
+    | IpPrefixRoute
+    | MacIpWithdrawal
 )
 
 _T1 = struct.Struct("!8s10sI")
 _T2 = struct.Struct("!8s10sIB6sB")
+_T2_KEY = struct.Struct("!8s10xIB6sB")  # the ESI skipped: a withdrawal's key fields
 _T3 = struct.Struct("!8sIB")
 _T4 = struct.Struct("!8s10sB")
 _T5 = struct.Struct("!8s10sIB")
@@ -307,10 +347,16 @@ _labels: dict[int, int] = {}
 
 
 def decode_evpn_nlri(
-    data: bytes, pos: int, end: int, base: int = 0, add_path: bool = False
+    data: bytes,
+    pos: int,
+    end: int,
+    base: int = 0,
+    add_path: bool = False,
+    withdrawal: bool = False,
 ) -> tuple[list[EvpnRoute], list[int] | None, list[DecodeError]]:
     """Decode the EVPN NLRI in data[pos:end]; `base` is data's offset in the message, so that
-    errors point into the whole message.
+    errors point into the whole message. In a `withdrawal` (MP_UNREACH_NLRI), Type 2 routes
+    come out as `MacIpWithdrawal`, their key fields alone.
 
     Returns the routes, their ADD-PATH identifiers (when `add_path`), and NLRI_DISCARD errors
     for route types this speaker does not know (RFC 7606 §5.4). Raises `Malformed` when the
@@ -324,6 +370,7 @@ def decode_evpn_nlri(
     esi_interned = Esi._interned
     labels = _labels
     t2_unpack = _T2.unpack_from
+    t2_key_unpack = _T2_KEY.unpack_from
     # tuple.__new__ skips the named tuple's Python-level __new__: a third of the time per route.
     new: Callable[..., MacIpRoute] = tuple.__new__
     while pos < end:
@@ -343,7 +390,31 @@ def decode_evpn_nlri(
                 f"EVPN type {route_type} route of length {length} runs past the NLRI field",
                 base + pos,
             )
-        if route_type == 2:
+        if route_type == 2 and withdrawal:
+            # as below, without the ESI and the labels (their length is checked all the same)
+            if length < 33:
+                raise _nlri_error(f"EVPN type 2 route of length {length}, too short", base + pos)
+            rd, tag, mac_bits, mac, ip_bits = t2_key_unpack(data, p)
+            ip_size = _IP_BYTES.get(ip_bits)
+            if mac_bits != 48 or ip_size is None or nxt - (p + 30 + ip_size) not in (3, 6):
+                raise _nlri_error(
+                    f"EVPN type 2 route of length {length} with MAC length {mac_bits} and IP "
+                    f"length {ip_bits}",
+                    base + pos,
+                )
+            append(
+                new(
+                    MacIpWithdrawal,
+                    (
+                        MAC_IP,
+                        rd_interned.get(rd) or RouteDistinguisher.intern(rd),
+                        tag,
+                        mac,
+                        data[p + 30 : p + 30 + ip_size] if ip_size else b"",
+                    ),
+                )
+            )
+        elif route_type == 2:
             # The hot path: written out inline because it is run once per received MAC.
             if length < 33:
                 raise _nlri_error(f"EVPN type 2 route of length {length}, too short", base + pos)

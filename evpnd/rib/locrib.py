@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
 
 from evpnd.bgp.attributes import PathAttributes
-from evpnd.evpn.routes import MAC_IP, EvpnRoute, MacIpRoute
+from evpnd.evpn.routes import MAC_IP, EvpnRoute, MacIpRoute, MacIpWithdrawal
 from evpnd.rib.bestpath import best, mobility
 from evpnd.rib.paths import Path, Source
 
@@ -250,7 +250,8 @@ class Rib:
         last: PathAttributes | None = None
         run = 0
         for route in withdrawn:
-            key = route.key
+            # a received withdrawal is its own key (no property call for it)
+            key = route if type(route) is MacIpWithdrawal else route.key
             old = pop(key, None)
             if old is None:
                 continue
