@@ -181,3 +181,31 @@ def test_routes_of_two_labels_imported_into_one_vni_share_its_entry_in_either_or
         assert desired.desired.fdb == {(10, MAC): V1}
         rib.update(A, [], attrs(V1), [older])
         assert desired.desired.fdb == {}
+
+
+def test_two_macs_claiming_one_ip_keep_its_entry_in_either_order() -> None:
+    """Two VTEPs bind the same IP to different MACs (a host moved, or a duplicate address):
+    the ARP suppression entry follows the ranking (the higher sequence number), whichever
+    route came first, and falls back to the other MAC when the winner is withdrawn — and goes
+    only with the last of them (a table arriving or going takes a shorter path per route)."""
+    ip = bytes((10, 0, 0, 7))
+    other = bytes.fromhex("020000000002")
+    rd1 = RouteDistinguisher.from_text("192.0.2.1:1")
+    rd2 = RouteDistinguisher.from_text("192.0.2.2:1")
+    older = MacIpRoute(rd1, 0, MAC, ip, ZERO_ESI, 100)
+    newer = MacIpRoute(rd2, 0, other, ip, ZERO_ESI, 100)
+    for first, second in (
+        ((A, older, V1, 1), (B, newer, V2, 2)),
+        ((B, newer, V2, 2), (A, older, V1, 1)),
+    ):
+        rib, desired = state()
+        for source, route, vtep, sequence in (first, second):
+            rib.update(source, [route], attrs(vtep, MacMobility(sequence)), [])
+        assert desired.desired.neigh == {(11, ip): other}
+        rib.update(B, [], attrs(V2), [newer])
+        assert desired.desired.neigh == {(11, ip): MAC}
+        rib.update(B, [newer], attrs(V2, MacMobility(2)), [])
+        rib.update(A, [], attrs(V1), [older])  # the loser goes first this time
+        assert desired.desired.neigh == {(11, ip): other}
+        rib.update(B, [], attrs(V2), [newer])
+        assert desired.desired.neigh == {}

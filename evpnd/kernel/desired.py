@@ -200,7 +200,7 @@ class DesiredState:
                         _set_claim(claims, fkey, None, _LabelOf(route.label1))
                         self._settle_fdb(fkey, False)
                     if neigh_of and key in neigh_of:
-                        self._neighbours(key, None, winners=[])
+                        self._neighbours_gone(key, path)
                     continue
             elif (
                 old is None
@@ -234,7 +234,9 @@ class DesiredState:
                                 pending.fdb_del.pop(fkey, None)
                             pending.fdb_set[fkey] = vtep
                     fdb_of[(label, mac)] = fkeys
-                if route.ip or (neigh_of and key in neigh_of):
+                if route.ip and key not in neigh_of:
+                    self._neighbours_new(key, path, ports)
+                elif route.ip or (neigh_of and key in neigh_of):
                     self._neighbours(key, path, winners=[path])
                 continue
             if self.l3ports and (
@@ -424,6 +426,44 @@ class DesiredState:
             self._settle_neigh(nkey, quiet)
         if wanted:
             self._neigh_of[key] = wanted
+
+    def _neighbours_new(self, key: object, path: Path, ports: list[VniPorts]) -> None:
+        """`_neighbours` for a remote route new to the RIB, the only one for its MAC: its IP
+        on the SVI of every VNI it is imported into (`ports`)."""
+        route = path.route
+        assert isinstance(route, MacIpRoute)
+        claims, neigh, pending = self._neigh_claims, self.desired.neigh, self._pending
+        wanted = [(p.bridge_ifindex, route.ip) for p in ports]
+        for nkey in wanted:
+            if nkey in claims:  # another route binds this IP too: ranked in _settle_neigh
+                _set_claim(claims, nkey, path, _RouteOf(key))
+                self._settle_neigh(nkey, False)
+                continue
+            claims[nkey] = path
+            if neigh.get(nkey) != route.mac:
+                neigh[nkey] = route.mac
+                if pending.neigh_del:
+                    pending.neigh_del.pop(nkey, None)
+                pending.neigh_set[nkey] = route.mac
+        if wanted:
+            self._neigh_of[key] = wanted
+
+    def _neighbours_gone(self, key: object, old: Path) -> None:
+        """`_neighbours` for a withdrawn route that was the last for its MAC: the entries it
+        claimed go, unless another route binds the same IP."""
+        claims, neigh, pending = self._neigh_claims, self.desired.neigh, self._pending
+        for nkey in self._neigh_of.pop(key, ()):
+            current = claims.pop(nkey, None)
+            if current is old:  # its claim alone, nearly always
+                if neigh.pop(nkey, None) is not None:
+                    if pending.neigh_set:
+                        pending.neigh_set.pop(nkey, None)
+                    pending.neigh_del[nkey] = None
+                continue
+            if current is not None:
+                claims[nkey] = current
+            _set_claim(claims, nkey, None, _RouteOf(key))
+            self._settle_neigh(nkey, False)
 
     def _settle_neigh(self, nkey: NeighKey, quiet: bool) -> None:
         claims = self._neigh_claims.get(nkey)
