@@ -179,3 +179,30 @@ def test_filter_program_is_plain_bpf() -> None:
     assert len(own_events_filter(frozenset(range(1, 11)), 1234)) // 8 == 11
     big = own_events_filter(frozenset(range(1, MAX_FILTERED_PORTS + 1)), 1, writing=True)
     assert len(big) // 8 <= 4096  # the kernel's limit for classic BPF
+
+
+def test_removals_of_ip_entries_being_removed_by_us_are_dropped_unread() -> None:
+    """An IP neighbour's removal notification says nothing of who removed it (port id 0, no
+    extern_learn flag): the walk drops those of the entries named in `skip_gone`, and only
+    those — someone else's removal of another entry, and any new entry, are read."""
+    ours = (7, bytes((10, 0, 0, 1)))
+    theirs = (7, bytes((10, 0, 0, 2)))
+    v6 = (7, bytes.fromhex("20010db8" + "00" * 11 + "05"))
+    gone = [
+        nl.neigh_message(nl.RTM_DELNEIGH, 0, 0, i, ip, None, 0x20, 0)
+        for i, ip in (ours, theirs, v6)
+    ]
+    new = nl.neigh_message(nl.RTM_NEWNEIGH, 0, 0, *ours, bytes(6), 0x02, 0)
+    buffer = b"".join([*gone, new])
+    everything, _, _, _, _ = nl.walk(buffer)
+    assert [(n.kind, n.dst) for n in everything] == [
+        (nl.RTM_DELNEIGH, ours[1]),
+        (nl.RTM_DELNEIGH, theirs[1]),
+        (nl.RTM_DELNEIGH, v6[1]),
+        (nl.RTM_NEWNEIGH, ours[1]),
+    ]
+    read, _, _, _, _ = nl.walk(buffer, skip_gone={ours: None, v6: None})
+    assert [(n.kind, n.dst) for n in read] == [
+        (nl.RTM_DELNEIGH, theirs[1]),
+        (nl.RTM_NEWNEIGH, ours[1]),
+    ]

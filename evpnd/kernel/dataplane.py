@@ -30,7 +30,7 @@ from evpnd.kernel import iproutes as ipr
 from evpnd.kernel import neighbours as nl
 from evpnd.kernel import operations as ops
 from evpnd.kernel.audit import Audit, Probed, Questions
-from evpnd.kernel.desired import Changes, DesiredState, Entries, L3Ports, VniPorts
+from evpnd.kernel.desired import Changes, DesiredState, Entries, L3Ports, NeighKey, VniPorts
 from evpnd.kernel.iproutes import RT_TABLE_MAIN
 from evpnd.kernel.links import VxlanPort, discover
 from evpnd.kernel.netlink import Events, Prober, Writer, dump, dump_routes
@@ -120,6 +120,10 @@ class DataPlane:
         self._inflight = 0
         #: changes arrived while a write was under way: applied when it is done
         self._apply_waiting = False
+        #: IP neighbour entries our writes under way remove: their removals' notifications
+        #: carry nothing that says they are ours (neighbours.walk), so they are known by key
+        #: until the write is done and they have been read
+        self._removing: dict[NeighKey, None] = {}
         self.events: Events | None = None
         self.ports: dict[int, VxlanPort] = {}
         self._by_vxlan: dict[int, VxlanPort] = {}
@@ -592,11 +596,13 @@ class DataPlane:
         if self.events is not None and self._filtered:
             filters = (self._managed_ports(), self.writer.port_id, bulk_removal)
         self._inflight += 1
+        removing = changes.neigh_del
+        self._removing.update(removing)
         if self._pool is None:  # stopping: write here and now
-            self._sent(self._send(batch, filters), since)
+            self._sent(self._send(batch, filters), since, removing)
             return
         future = self._pool.submit(self._send, batch, filters)
-        future.add_done_callback(functools.partial(self._sent_soon, since))
+        future.add_done_callback(functools.partial(self._sent_soon, since, removing))
 
     def _send(
         self, batch: Batch, filters: tuple[frozenset[int], int, bool] | None
@@ -625,17 +631,32 @@ class DataPlane:
                     events.ignore_own(filters[0], filters[1])
 
     def _sent_soon(
-        self, since: float | None, future: concurrent.futures.Future[Failures | None]
+        self,
+        since: float | None,
+        removing: dict[NeighKey, None],
+        future: concurrent.futures.Future[Failures | None],
     ) -> None:
         exc = future.exception()
         if exc is not None:  # (OSError is handled in _send: this is a bug, say so)
             log.error("netlink writer failed", error=repr(exc))
         failures = None if exc is not None else future.result()
         with contextlib.suppress(RuntimeError):  # the loop is gone: nothing left to record
-            self.loop.call_soon_threadsafe(self._sent, failures, since)
+            self.loop.call_soon_threadsafe(self._sent, failures, since, removing)
 
-    def _sent(self, failures: Failures | None, since: float | None) -> None:
+    def _sent(
+        self,
+        failures: Failures | None,
+        since: float | None,
+        removing: dict[NeighKey, None] | None = None,
+    ) -> None:
         self._inflight -= 1
+        if removing:
+            # The kernel queued the notifications of this write before its sendmsg returned:
+            # read them while their entries are still known as ours, then forget those.
+            if self.events is not None and not self._frozen:
+                self._on_events()
+            for key in removing:
+                self._removing.pop(key, None)
         if self._apply_waiting and not self._inflight:
             self._apply_waiting = False
             self._schedule_apply()
@@ -673,7 +694,7 @@ class DataPlane:
             # learning off); only their removal by someone else matters.
             skip_new_on = frozenset() if self._filtered else frozenset(self._by_vxlan)
             neighbours, links, lost, routes = self.events.read(
-                self.writer.port_id, skip_new_on, ipr.RTPROT_EVPND
+                self.writer.port_id, skip_new_on, ipr.RTPROT_EVPND, self._removing
             )
         except OSError as exc:
             log.error("netlink events", error=str(exc))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Container
 from typing import NamedTuple
 
 RTM_NEWROUTE = 24
@@ -179,13 +180,16 @@ def walk(
     skip_pid: int = -1,
     skip_new_on: frozenset[int] = frozenset(),
     route_protocol: int = -1,
+    skip_gone: Container[tuple[int, bytes]] = (),
 ) -> tuple[list[Neighbour], list[Ack], bool, bool, bool]:
     """Neighbour messages and acks in a netlink read; whether a dump ended (NLMSG_DONE), a
     link or address message came, and a route of `route_protocol` changed.
 
     Notifications of neighbours carry the port id of the requester: `skip_pid` drops those of
     our own writes unread. The bridge's and vxlan's FDB notifications carry 0 instead, so
-    `skip_new_on` drops new entries on the given (vxlan) ports the same way."""
+    `skip_new_on` drops new entries on the given (vxlan) ports the same way. An IP
+    neighbour's removal carries neither our port id nor its extern_learn flag: `skip_gone`
+    names the (ifindex, IP) entries we are removing, whose removals are dropped unread."""
     neighbours: list[Neighbour] = []
     acks: list[Ack] = []
     done = False
@@ -208,6 +212,8 @@ def walk(
             and _IFINDEX.unpack_from(buffer, pos + 20)[0] in skip_new_on
         ):
             pass  # an entry appearing on a port we program: our own doing, 100,000 at a time
+        elif kind == RTM_DELNEIGH and skip_gone and _removed_ip(buffer, pos, length) in skip_gone:
+            pass  # an IP entry we are removing, 100,000 at a time when a table goes
         elif kind == NLMSG_ERROR:
             acks.append(Ack(seq, struct.unpack_from("=i", buffer, pos + 16)[0]))
         elif kind == NLMSG_DONE:
@@ -221,6 +227,17 @@ def walk(
             other = True
         pos += (length + 3) & ~3
     return neighbours, acks, done, other, routes
+
+
+def _removed_ip(buffer: bytes, pos: int, length: int) -> tuple[int, bytes] | None:
+    """(ifindex, IP) of an IPv4/IPv6 neighbour message whose first attribute is NDA_DST (as
+    the kernel writes them), without parsing the rest."""
+    if length < 36 or buffer[pos + 16] not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    nla_len, nla_type = _NLA.unpack_from(buffer, pos + 28)
+    if nla_type & 0x3FFF != NDA_DST or nla_len not in (8, 20) or 28 + nla_len > length:
+        return None
+    return (_IFINDEX.unpack_from(buffer, pos + 20)[0], buffer[pos + 32 : pos + 28 + nla_len])
 
 
 def _neighbour(buffer: bytes, pos: int, end: int, kind: int) -> Neighbour:

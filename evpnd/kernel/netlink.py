@@ -8,7 +8,7 @@ import errno
 import os
 import socket
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from typing import TypeVar
 
 from evpnd.kernel import iproutes as ipr
@@ -268,6 +268,7 @@ class Events:
         with contextlib.suppress(OSError):
             self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 128 << 20)
         self.sock.setblocking(False)
+        self._buffer = bytearray(1 << 20)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -290,17 +291,21 @@ class Events:
         skip_pid: int = -1,
         skip_new_on: frozenset[int] = frozenset(),
         route_protocol: int = -1,
+        skip_gone: Container[tuple[int, bytes]] = (),
     ) -> tuple[list[nl.Neighbour], bool, bool, bool]:
         """Neighbour events, whether any link/address event came, whether events were lost
         (the buffer overran: a full resync is due), whether a route of `route_protocol`
-        changed."""
+        changed. (`skip_*`: see neighbours.walk.)"""
         neighbours: list[nl.Neighbour] = []
         links = False
         lost = False
         routes = False
+        buffer = self._buffer
         while True:
             try:
-                data = self.sock.recv(1 << 20)
+                # into one buffer: a notification is a datagram of its own, and recv() made a
+                # megabyte-sized bytes object for each of 100,000 (a table's IPs going)
+                size = self.sock.recv_into(buffer)
             except BlockingIOError:
                 return neighbours, links, lost, routes
             except OSError as exc:
@@ -308,7 +313,9 @@ class Events:
                     lost = True
                     continue
                 raise
-            found, _, _, other, changed = nl.walk(data, skip_pid, skip_new_on, route_protocol)
+            found, _, _, other, changed = nl.walk(
+                bytes(buffer[:size]), skip_pid, skip_new_on, route_protocol, skip_gone
+            )
             neighbours.extend(found)
             links |= other  # anything but a neighbour or route message: a link or an address
             routes |= changed
