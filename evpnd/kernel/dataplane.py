@@ -65,7 +65,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 Importing = Callable[[Path], list[int]]
 T = TypeVar("T")
-Batch = list[tuple[bytes, ops.Operation]]
+#: netlink messages, and at the same places the operations they carry out
+Batch = tuple[list[bytes], list[ops.Operation]]
 Failures = list[tuple[ops.Operation, int]]
 
 
@@ -586,7 +587,7 @@ class DataPlane:
             # under way finishes without writing; the socket may be closed already)
             return
         self._last_write = self.loop.time()
-        batch: Batch = ops.encode_all(operations, self.writer.reserve(len(operations)))
+        batch = (ops.encode_all(operations, self.writer.reserve(len(operations))), operations)
         # Our own new entries' notifications are dropped in the kernel while we write, and
         # our removals' too when we make many of them (anyone else's in that moment go
         # unseen: the audit finds them).
@@ -613,17 +614,15 @@ class DataPlane:
             if filters is not None and events is not None:
                 ports, pid, deletions = filters
                 events.ignore_own(ports, pid, writing=True, deletions=deletions)
-            failures = self.writer.send(batch)
+            failures = self.writer.send(*batch)
             # at once, before anything queued after this batch reads the kernel: the vxlan
             # halves of removals the bridge refused (operations.FdbDel)
             follow = [f for op, error in failures if (f := ops.followup(op, error)) is not None]
             if follow:  # (numbered on their own: only this send's refusals are matched)
-                failures += self.writer.send(
-                    [(ops.encode(f, n), f) for n, f in enumerate(follow, 1)]
-                )
+                failures += self.writer.send(ops.encode_all(follow, 1), follow)
             return failures
         except OSError as exc:
-            log.error("netlink write failed", error=str(exc), entries=len(batch))
+            log.error("netlink write failed", error=str(exc), entries=len(batch[1]))
             return None
         finally:
             if filters is not None and events is not None:

@@ -8,7 +8,7 @@ import errno
 import os
 import socket
 import struct
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Sequence
 from typing import TypeVar
 
 from evpnd.kernel import iproutes as ipr
@@ -80,22 +80,24 @@ class Writer:
         self._seq = first + count - 1
         return first
 
-    def send(self, batch: list[tuple[bytes, Tag]]) -> list[tuple[Tag, int]]:
-        """`batch`: (message with its sequence number, what it was for). Returns (what, errno)
-        for each message the kernel refused.
+    def send(self, messages: list[bytes], tags: Sequence[Tag]) -> list[tuple[Tag, int]]:
+        """`messages` (each with its sequence number) and, at the same places in `tags`, what
+        each is for. Returns (what, errno) for each message the kernel refused.
 
         Messages go without NLM_F_ACK: the kernel then answers only refusals, and since
         rtnetlink handles a sendmsg's messages before the call returns, every refusal is
         queued by then. (With an ack per message, reading 100,000 acks cost more than the
         kernel's own work.)"""
         failures: list[tuple[Tag, int]] = []
-        for start in range(0, len(batch), BATCH):
-            chunk = batch[start : start + BATCH]
-            self.sock.sendall(b"".join(m for m, _ in chunk))
+        for start in range(0, len(messages), BATCH):
+            chunk = messages[start : start + BATCH]
+            self.sock.sendall(b"".join(chunk))
             refused = self._drain()
             if refused:
-                tags = {int.from_bytes(m[8:12], "little"): tag for m, tag in chunk}
-                failures += [(tags[seq], err) for seq, err in refused if seq in tags]
+                by_seq = {
+                    int.from_bytes(m[8:12], "little"): tags[at] for at, m in enumerate(chunk, start)
+                }
+                failures += [(by_seq[seq], err) for seq, err in refused if seq in by_seq]
         return failures
 
     def _drain(self) -> list[tuple[int, int]]:

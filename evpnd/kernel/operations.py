@@ -115,15 +115,17 @@ def carry_out(changes: Changes, programmed: Entries) -> list[Operation]:
     ops += [FloodAdd(i, vtep) for i, vtep in changes.flood_add]
     ops += [FloodDel(i, vtep) for i, vtep in changes.flood_del]
     ops += [NeighSet(i, ip, mac) for (i, ip), mac in changes.neigh_set.items()]
-    ops += [NeighDel(i, ip) for i, ip in changes.neigh_del if (i, ip) in programmed.neigh]
+    # Only our own neighbour entries are removed (see above): what is left of `neigh_del`
+    # says which were, for whoever looks at the changes carried out (the writer's filter).
+    neigh = programmed.neigh
+    changes.neigh_del = {key: None for key in changes.neigh_del if neigh.pop(key, None)}
+    ops += [new(NeighDel, key) for key in changes.neigh_del]
+    neigh.update(changes.neigh_set)
     ops += [RouteSet(key, hops) for key, hops in changes.route_set.items()]
     ops += [RouteDel(key) for key in changes.route_del]
     programmed.flood.update(dict.fromkeys(changes.flood_add, 1))
     for key in changes.flood_del:
         programmed.flood.pop(key, None)
-    programmed.neigh.update(changes.neigh_set)
-    for key in changes.neigh_del:
-        programmed.neigh.pop(key, None)
     programmed.routes.update(changes.route_set)
     for route_key in changes.route_del:
         programmed.routes.pop(route_key, None)
@@ -199,16 +201,16 @@ def encode(op: Operation, seq: int) -> bytes:
     return _ENCODERS[type(op)](op, seq)
 
 
-def encode_all(operations: list[Operation], first_seq: int) -> list[tuple[bytes, Any]]:
-    """Each operation's message, numbered from `first_seq` on, with the operation. A table's
-    worth of FDB writes to IPv4 VTEPs is packed here in one step each, not through `encode`'s
-    three calls: this runs 100,000 times when a table comes or goes."""
+def encode_all(operations: list[Operation], first_seq: int) -> list[bytes]:
+    """Each operation's message, numbered from `first_seq` on, at the operation's place. A
+    table's worth of FDB writes to IPv4 VTEPs is packed here in one step each, not through
+    `encode`'s three calls: this runs 100,000 times when a table comes or goes."""
     pack = nl.FDB_V4.pack
     size = nl.FDB_V4.size
     new_neigh, del_neigh, bridge = nl.RTM_NEWNEIGH, nl.RTM_DELNEIGH, nl.AF_BRIDGE
     reachable, lladdr, dst = nl.NUD_REACHABLE, nl.NDA_LLADDR, nl.NDA_DST
     del_flags = nl.NTF_MASTER | nl.NTF_SELF
-    out: list[tuple[bytes, Any]] = []
+    out: list[bytes] = []
     append = out.append
     for seq, op in enumerate(operations, first_seq):
         kind = type(op)
@@ -225,9 +227,9 @@ def encode_all(operations: list[Operation], first_seq: int) -> list[tuple[bytes,
                         size, new_neigh, _SET, seq, 0, bridge, ifindex, reachable,
                         _REMOTE_FLAGS, 0, 10, lladdr, mac, 8, dst, vtep,
                     )  # fmt: skip
-                append((message, op))
+                append(message)
                 continue
-        append((_ENCODERS[kind](op, seq), op))
+        append(_ENCODERS[kind](op, seq))
     return out
 
 
