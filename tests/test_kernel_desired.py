@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 from evpnd.bgp.attributes import AsPath, PathAttributes, PmsiTunnel
@@ -160,22 +161,29 @@ def test_the_bridge_half_of_an_entry_is_compared_too() -> None:
     assert not changes.fdb_set and set(changes.fdb_del) == {(10, other)}
 
 
+RD1 = RouteDistinguisher.from_text("192.0.2.1:1")
+RD2 = RouteDistinguisher.from_text("192.0.2.2:1")
+
+
+def in_either_order(older: MacIpRoute, newer: MacIpRoute) -> Iterator[tuple[Rib, DesiredState]]:
+    """`older` from A (VTEP 1, sequence 1) and `newer` from B (VTEP 2, sequence 2, the MAC
+    mobility winner), announced in one order, then from scratch in the other."""
+    announcements = ((A, older, V1, 1), (B, newer, V2, 2))
+    for order in (announcements, announcements[::-1]):
+        rib, desired = state()
+        for source, route, vtep, sequence in order:
+            rib.update(source, [route], attrs(vtep, MacMobility(sequence)), [])
+        yield rib, desired
+
+
 def test_routes_of_two_labels_imported_into_one_vni_share_its_entry_in_either_order() -> None:
     """Two VTEPs announce one MAC under different labels, and both are imported into VNI 100
     (by its RT): the FDB entry goes to the MAC mobility winner, the higher sequence number,
     whichever route came first (a table arriving takes a shorter path for a MAC's first
     route; it must still see the other label's claim)."""
-    rd1 = RouteDistinguisher.from_text("192.0.2.1:1")
-    rd2 = RouteDistinguisher.from_text("192.0.2.2:1")
-    older = MacIpRoute(rd1, 0, MAC, b"", ZERO_ESI, 100)
-    newer = MacIpRoute(rd2, 0, MAC, b"", ZERO_ESI, 200)
-    for first, second in (
-        ((A, older, V1, 1), (B, newer, V2, 2)),
-        ((B, newer, V2, 2), (A, older, V1, 1)),
-    ):
-        rib, desired = state()
-        for source, route, vtep, sequence in (first, second):
-            rib.update(source, [route], attrs(vtep, MacMobility(sequence)), [])
+    older = MacIpRoute(RD1, 0, MAC, b"", ZERO_ESI, 100)
+    newer = MacIpRoute(RD2, 0, MAC, b"", ZERO_ESI, 200)
+    for rib, desired in in_either_order(older, newer):
         assert desired.desired.fdb == {(10, MAC): V2}
         rib.update(B, [], attrs(V2), [newer])  # the winner goes: the other label's route stays
         assert desired.desired.fdb == {(10, MAC): V1}
@@ -190,17 +198,9 @@ def test_two_macs_claiming_one_ip_keep_its_entry_in_either_order() -> None:
     only with the last of them (a table arriving or going takes a shorter path per route)."""
     ip = bytes((10, 0, 0, 7))
     other = bytes.fromhex("020000000002")
-    rd1 = RouteDistinguisher.from_text("192.0.2.1:1")
-    rd2 = RouteDistinguisher.from_text("192.0.2.2:1")
-    older = MacIpRoute(rd1, 0, MAC, ip, ZERO_ESI, 100)
-    newer = MacIpRoute(rd2, 0, other, ip, ZERO_ESI, 100)
-    for first, second in (
-        ((A, older, V1, 1), (B, newer, V2, 2)),
-        ((B, newer, V2, 2), (A, older, V1, 1)),
-    ):
-        rib, desired = state()
-        for source, route, vtep, sequence in (first, second):
-            rib.update(source, [route], attrs(vtep, MacMobility(sequence)), [])
+    older = MacIpRoute(RD1, 0, MAC, ip, ZERO_ESI, 100)
+    newer = MacIpRoute(RD2, 0, other, ip, ZERO_ESI, 100)
+    for rib, desired in in_either_order(older, newer):
         assert desired.desired.neigh == {(11, ip): other}
         rib.update(B, [], attrs(V2), [newer])
         assert desired.desired.neigh == {(11, ip): MAC}
