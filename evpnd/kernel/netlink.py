@@ -67,10 +67,6 @@ class Writer:
     def close(self) -> None:
         self.sock.close()
 
-    def next_seq(self) -> int:
-        self._seq = (self._seq + 1) & 0x7FFFFFFF or 1
-        return self._seq
-
     def reserve(self, count: int) -> int:
         """The first of `count` consecutive sequence numbers for a batch (from 1 again rather
         than past 2**31 - 1)."""

@@ -22,6 +22,7 @@ _SET = nl.NLM_F_REQUEST | nl.NLM_F_CREATE | nl.NLM_F_REPLACE
 _APPEND = nl.NLM_F_REQUEST | nl.NLM_F_CREATE | nl.NLM_F_APPEND
 _DEL = nl.NLM_F_REQUEST
 _REMOTE_FLAGS = nl.NTF_MASTER | nl.NTF_SELF | nl.NTF_EXT_LEARNED
+_BOTH_HALVES = nl.NTF_MASTER | nl.NTF_SELF  # a removal of the bridge's and the vxlan's entry
 
 
 class FdbSet(NamedTuple):
@@ -141,8 +142,7 @@ def _fdb_set(op: FdbSet, seq: int) -> bytes:
 
 def _fdb_del(op: FdbDel, seq: int) -> bytes:
     ifindex, mac, vtep = op
-    flags = nl.NTF_MASTER | nl.NTF_SELF
-    return nl.fdb_message(nl.RTM_DELNEIGH, _DEL, seq, ifindex, mac, vtep, 0, flags)
+    return nl.fdb_message(nl.RTM_DELNEIGH, _DEL, seq, ifindex, mac, vtep, 0, _BOTH_HALVES)
 
 
 def _fdb_del_self(op: FdbDelSelf, seq: int) -> bytes:
@@ -209,7 +209,6 @@ def encode_all(operations: list[Operation], first_seq: int) -> list[bytes]:
     size = nl.FDB_V4.size
     new_neigh, del_neigh, bridge = nl.RTM_NEWNEIGH, nl.RTM_DELNEIGH, nl.AF_BRIDGE
     reachable, lladdr, dst = nl.NUD_REACHABLE, nl.NDA_LLADDR, nl.NDA_DST
-    del_flags = nl.NTF_MASTER | nl.NTF_SELF
     out: list[bytes] = []
     append = out.append
     for seq, op in enumerate(operations, first_seq):
@@ -219,7 +218,7 @@ def encode_all(operations: list[Operation], first_seq: int) -> list[bytes]:
             if len(vtep) == 4:
                 if kind is FdbDel:
                     message = pack(
-                        size, del_neigh, _DEL, seq, 0, bridge, ifindex, 0, del_flags,
+                        size, del_neigh, _DEL, seq, 0, bridge, ifindex, 0, _BOTH_HALVES,
                         0, 10, lladdr, mac, 8, dst, vtep,
                     )  # fmt: skip
                 else:

@@ -26,6 +26,13 @@ class RouteChange(NamedTuple):
     new: Path | None
 
 
+#: RouteChange without the named tuple's Python-level __new__, which costs as much again
+#: (100,000 times when a table comes or goes)
+_new_change: Callable[[type[RouteChange], tuple[Key, Path | None, Path | None]], RouteChange] = (
+    tuple.__new__
+)
+
+
 class Rib:
     def __init__(self) -> None:
         #: source name -> key -> that source's path
@@ -130,8 +137,7 @@ class Rib:
             # one next hop for the whole UPDATE: counted once (replaced paths are let go below)
             nexthops[nexthop] = nexthops.get(nexthop, 0) + len(announced)
         loc, macs, append = self._loc, self._macs, changes.append
-        # tuple.__new__ skips the named tuple's Python-level __new__
-        new: Callable[..., RouteChange] = tuple.__new__
+        new = _new_change
         for route in announced:
             key = route.key
             path = Path(route, attributes, source, False, received)
@@ -241,9 +247,7 @@ class Rib:
         (100,000 routes in a second), nearly always routes that were the only path for their
         key: that case is done here inline, the rest by `_remove`."""
         loc, macs, pop = self._loc, self._macs, table.pop
-        append = changes.append
-        # tuple.__new__ skips the named tuple's Python-level __new__
-        new: Callable[..., RouteChange] = tuple.__new__
+        append, new = changes.append, _new_change
         # next hops are counted down once per run of paths that share their attributes (the
         # routes of one UPDATE do), not once per path
         counted = source.is_local
