@@ -319,3 +319,44 @@ def test_a_path_whose_next_hop_is_unreachable_is_no_candidate() -> None:
     assert rib.best(route.key).source is B  # type: ignore[union-attr]
     rib.set_unreachable(frozenset())
     assert rib.best(route.key).source is A and not list(rib.ineligible())  # type: ignore[union-attr]
+
+
+def test_a_walk_of_the_whole_rib_gives_the_loop_back_between_slices() -> None:
+    """evpnctl's views and the metrics walk a snapshot of the Loc-RIB in slices
+    (daemon/views.py `sliced`): others run between the slices, every best path comes once
+    (every candidate, with `every`), and a change made meanwhile does not break the walk."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from evpnd.daemon.views import WALK_SLICE, sliced
+
+    rib = Rib()
+    routes = [mac_route(mac=i.to_bytes(6, "big")) for i in range(1, 2 * WALK_SLICE + 2)]
+    rib.update(B, routes, BASE, [])
+    rib.update(LOCAL, routes[-1:], BASE, [])  # a second candidate for one key
+    daemon = SimpleNamespace(rib=rib)
+
+    async def walk(every: bool) -> tuple[int, list[int]]:
+        turns = 0
+
+        async def others() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(others())
+        await asyncio.sleep(0)
+        count, seen_turns = 0, []
+        async for paths in sliced(daemon, every):  # type: ignore[arg-type]
+            count += len(paths)
+            seen_turns.append(turns)
+            rib.update(B, [], BASE, routes[:1])  # withdrawn meanwhile: the snapshot walks on
+        task.cancel()
+        return count, seen_turns
+
+    count, turns = asyncio.run(walk(every=False))
+    assert count == len(routes) and len(turns) == 3
+    assert turns[0] < turns[1] < turns[2]  # the loop ran others between the slices
+    count, _ = asyncio.run(walk(every=True))
+    assert count == len(routes) - 1 + 1  # the first route is gone; the last has two paths

@@ -22,17 +22,13 @@ from prometheus_client.registry import Collector
 
 from evpnd import __version__
 from evpnd.bgp.events import State
-from evpnd.daemon.views import l3vni_view
+from evpnd.daemon.views import l3vni_view, sliced
 from evpnd.evpn.routes import MacIpRoute
 from evpnd.kernel.dataplane import LATENCY_BUCKETS
 from evpnd.rib.paths import LOCAL
 
 if TYPE_CHECKING:
     from evpnd.daemon.daemon import Daemon
-
-
-#: best paths counted between two turns of the event loop (about 25 ms of work)
-WALK_SLICE = 20_000
 
 
 class DaemonCollector(Collector):
@@ -164,13 +160,10 @@ class DaemonCollector(Collector):
         by_type: dict[int, int] = {}
         remote_macs: dict[int, int] = {}
         neighbours: dict[tuple[int, bool], int] = {}  # (VNI, local) -> MAC/IP bindings
-        # A walk of every best path (1.2 s at a million): over a snapshot of the list, in
-        # slices, giving the loop back between them so that sessions and evpnctl are served.
-        paths = list(daemon.rib.best_paths())
-        for start in range(0, len(paths), WALK_SLICE):
-            if start:
-                await asyncio.sleep(0)
-            for path in paths[start : start + WALK_SLICE]:
+        # A walk of every best path (1.2 s at a million): over a snapshot, in slices, giving
+        # the loop back between them so that sessions and evpnctl are served.
+        async for paths in sliced(daemon):
+            for path in paths:
                 route = path.route
                 by_type[route.route_type] = by_type.get(route.route_type, 0) + 1
                 if isinstance(route, MacIpRoute):

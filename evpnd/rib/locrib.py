@@ -70,6 +70,12 @@ class Rib:
         for entry in self._loc.values():
             yield entry if isinstance(entry, Path) else entry[0]
 
+    def entries(self) -> list[Path | list[Path]]:
+        """The Loc-RIB as it is now, one entry per key: the best path alone, or every candidate
+        with the best first. A copy made in C, for a walk that gives the loop back between
+        slices while the RIB goes on changing (`views.sliced`)."""
+        return list(self._loc.values())
+
     def best_of_type(self, route_type: int) -> Iterator[Path]:
         """Best paths of one route type (the type is a key's first field: no route object is
         looked at for the others)."""
