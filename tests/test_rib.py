@@ -323,12 +323,13 @@ def test_a_path_whose_next_hop_is_unreachable_is_no_candidate() -> None:
 
 def test_a_walk_of_the_whole_rib_gives_the_loop_back_between_slices() -> None:
     """evpnctl's views and the metrics walk a snapshot of the Loc-RIB in slices
-    (daemon/views.py `sliced`): others run between the slices, every best path comes once
-    (every candidate, with `every`), and a change made meanwhile does not break the walk."""
+    (daemon/views.py `snapshot_slices`, `sliced`): others run between the slices, every entry
+    comes once (its best path alone from `sliced`), and a change made meanwhile does not break
+    the walk."""
     import asyncio
     from types import SimpleNamespace
 
-    from evpnd.daemon.views import WALK_SLICE, sliced
+    from evpnd.daemon.views import WALK_SLICE, sliced, snapshot_slices
 
     rib = Rib()
     routes = [mac_route(mac=i.to_bytes(6, "big")) for i in range(1, 2 * WALK_SLICE + 2)]
@@ -336,7 +337,7 @@ def test_a_walk_of_the_whole_rib_gives_the_loop_back_between_slices() -> None:
     rib.update(LOCAL, routes[-1:], BASE, [])  # a second candidate for one key
     daemon = SimpleNamespace(rib=rib)
 
-    async def walk(every: bool) -> tuple[int, list[int]]:
+    async def walk(best_only: bool) -> tuple[int, list[int]]:
         turns = 0
 
         async def others() -> None:
@@ -348,15 +349,16 @@ def test_a_walk_of_the_whole_rib_gives_the_loop_back_between_slices() -> None:
         task = asyncio.create_task(others())
         await asyncio.sleep(0)
         count, seen_turns = 0, []
-        async for paths in sliced(daemon, every):  # type: ignore[arg-type]
-            count += len(paths)
+        walked = sliced(daemon) if best_only else snapshot_slices(daemon)  # type: ignore[arg-type]
+        async for entries in walked:
+            count += sum(len(e) if isinstance(e, list) else 1 for e in entries)
             seen_turns.append(turns)
             rib.update(B, [], BASE, routes[:1])  # withdrawn meanwhile: the snapshot walks on
         task.cancel()
         return count, seen_turns
 
-    count, turns = asyncio.run(walk(every=False))
+    count, turns = asyncio.run(walk(best_only=True))
     assert count == len(routes) and len(turns) == 3
     assert turns[0] < turns[1] < turns[2]  # the loop ran others between the slices
-    count, _ = asyncio.run(walk(every=True))
+    count, _ = asyncio.run(walk(best_only=False))
     assert count == len(routes) - 1 + 1  # the first route is gone; the last has two paths

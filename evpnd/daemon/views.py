@@ -33,23 +33,21 @@ if TYPE_CHECKING:
 WALK_SLICE = 20_000
 
 
-async def sliced(daemon: Daemon, every: bool = False) -> AsyncIterator[list[Path]]:
-    """The best paths (`every`: all candidates) of a snapshot of the Loc-RIB, in slices, the
-    loop given back between them: a walk of a million paths in one turn kept sessions and
-    other evpnctl clients waiting for half a second."""
+async def snapshot_slices(daemon: Daemon) -> AsyncIterator[list[Path | list[Path]]]:
+    """A snapshot of the Loc-RIB's entries (`Rib.entries`), in slices, the loop given back
+    between them: a walk of a million paths in one turn kept sessions and other evpnctl
+    clients waiting for half a second."""
     entries = daemon.rib.entries()
     for start in range(0, len(entries), WALK_SLICE):
         if start:
             await asyncio.sleep(0)
-        paths: list[Path] = []
-        for entry in entries[start : start + WALK_SLICE]:
-            if isinstance(entry, Path):
-                paths.append(entry)
-            elif every:
-                paths += entry
-            else:
-                paths.append(entry[0])
-        yield paths
+        yield entries[start : start + WALK_SLICE]
+
+
+async def sliced(daemon: Daemon) -> AsyncIterator[list[Path]]:
+    """The best paths of a snapshot of the Loc-RIB, in slices (`snapshot_slices`)."""
+    async for entries in snapshot_slices(daemon):
+        yield [entry if isinstance(entry, Path) else entry[0] for entry in entries]
 
 
 def _ago(now: float, at: float | None) -> float | None:
@@ -283,30 +281,31 @@ async def routes_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str,
     wanted_mac = checked.get("mac")
     wanted_rd = checked.get("rd")
     detail = checked["detail"]
-    rib = daemon.rib
     now = time.time()
     out = []
-    async for paths in sliced(daemon, every=True):
-        for path in paths:
-            route = path.route
-            if wanted_type is not None and route.route_type != wanted_type:
-                continue
-            if wanted_rd is not None and str(route.rd) != wanted_rd:
-                continue
-            best = rib.best(route.key)
-            view = route_view(path, best is path, daemon.importing_vnis(path))
-            if wanted_vni is not None and view["vni"] != wanted_vni:
-                continue
-            if wanted_mac is not None and view["mac"] != wanted_mac:
-                continue
-            if detail:
-                # FRR's "best (…)": what set the best path apart from the next one
-                view["best_reason"] = (
-                    bestpath.reason(path, rib.candidates(route.key)) if best is path else None
-                )
-                view["paths"] = len(rib.candidates(route.key))
-                view["received_ago_s"] = _ago(now, path.received or None)
-            out.append(view)
+    async for entries in snapshot_slices(daemon):
+        for entry in entries:
+            # every candidate of the key, the best first (as the snapshot has them); they share
+            # the key, so its type and RD too: a key filtered out is left at its first path
+            candidates = [entry] if isinstance(entry, Path) else entry
+            for path in candidates:
+                route = path.route
+                if wanted_type is not None and route.route_type != wanted_type:
+                    break
+                if wanted_rd is not None and str(route.rd) != wanted_rd:
+                    break
+                best = path is candidates[0]
+                view = route_view(path, best, daemon.importing_vnis(path))
+                if wanted_vni is not None and view["vni"] != wanted_vni:
+                    continue
+                if wanted_mac is not None and view["mac"] != wanted_mac:
+                    continue
+                if detail:
+                    # FRR's "best (…)": what set the best path apart from the next one
+                    view["best_reason"] = bestpath.reason(path, candidates) if best else None
+                    view["paths"] = len(candidates)
+                    view["received_ago_s"] = _ago(now, path.received or None)
+                out.append(view)
     out.sort(key=lambda v: (_rd_key(v["rd"]), v["type"], v["text"], not v["best"], v["source"]))
     return out
 

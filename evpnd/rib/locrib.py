@@ -73,7 +73,7 @@ class Rib:
     def entries(self) -> list[Path | list[Path]]:
         """The Loc-RIB as it is now, one entry per key: the best path alone, or every candidate
         with the best first. A copy made in C, for a walk that gives the loop back between
-        slices while the RIB goes on changing (`views.sliced`)."""
+        slices while the RIB goes on changing (`views.snapshot_slices`)."""
         return list(self._loc.values())
 
     def best_of_type(self, route_type: int) -> Iterator[Path]:
@@ -82,13 +82,6 @@ class Rib:
         for key, entry in self._loc.items():
             if key[0] == route_type:
                 yield entry if isinstance(entry, Path) else entry[0]
-
-    def all_paths(self) -> Iterator[Path]:
-        for entry in self._loc.values():
-            if isinstance(entry, Path):
-                yield entry
-            else:
-                yield from entry
 
     def received_from(self, source: str) -> int:
         return len(self.adj_in.get(source, ()))
