@@ -139,7 +139,7 @@ async def _run(config: Config, path: str | None, debug_all: bool = False) -> Non
 
     from evpnd.control.server import ControlServer
     from evpnd.daemon import commands
-    from evpnd.daemon.daemon import Daemon
+    from evpnd.daemon.daemon import Daemon, ReloadRefused
 
     log = structlog.get_logger("evpnd")
     loop = asyncio.get_running_loop()
@@ -169,12 +169,21 @@ async def _run(config: Config, path: str | None, debug_all: bool = False) -> Non
                     )
                     daemon.reloads.refused(time.time())
                     return {"reloaded": False, "problems": exc.problems}
-                daemon.reload(config)
+                try:
+                    done = daemon.reload(config)
+                except ReloadRefused as exc:
+                    # all or nothing: a file applied in part would run as no file says
+                    log.warning(
+                        "reload refused; keeping the running configuration",
+                        problems=exc.problems,
+                    )
+                    daemon.reloads.refused(time.time())
+                    return {"reloaded": False, "problems": exc.problems}
                 daemon.reloads.done(time.time())
             finally:
                 notify("READY=1")  # (applied, or refused: running either way)
                 notify(f"STATUS={daemon.status_line()}")
-        return {"reloaded": True, "problems": []}
+        return {"reloaded": True, "problems": [], "changes": done}
 
     pending: set[asyncio.Task[dict[str, object]]] = set()
 

@@ -235,6 +235,7 @@ def test_reload_refuses_a_broken_file_and_applies_a_good_one(two: Two) -> None:
         assert done.returncode == 0 and json.loads(done.stdout) == {
             "reloaded": True,
             "problems": [],
+            "changes": ["peer 192.0.2.77: added"],
         }
         assert "192.0.2.77" in {p["address"] for p in two.e1.ctl("show", "peers")}
     finally:

@@ -39,12 +39,6 @@ MACS = [bytes.fromhex(f"0200000000{n:02x}") for n in (1, 2, 3)] + [bytes(6), b"\
 IPS = [b"", bytes((10, 0, 0, 1)), bytes((10, 0, 0, 2))]
 
 
-def importing(path: Path) -> list[int]:
-    if path.source.is_local:
-        return []
-    return sorted({rt.assigned for rt in path.attributes.route_targets} & PORTS.keys())
-
-
 def importing_l3(path: Path) -> list[int]:
     if path.source.is_local:
         return []
@@ -79,6 +73,11 @@ class Kernel:
                 e.routes.pop(op.key, None)
 
 
+#: what one VNI imports in a configuration: None (not configured: nothing), () (auto, *:VNI)
+#: or its import RTs' assigned numbers
+ImportRule = tuple[int, ...] | None
+
+
 @dataclass
 class World:
     rib: Rib = field(default_factory=Rib)
@@ -86,25 +85,56 @@ class World:
     #: the L3VNIs (symmetric IRB); without any, routes with an IP take the bulk path of a
     #: table arriving or going (kernel/desired.py), which a routed route never does
     l3: dict[int, L3Ports] = field(default_factory=lambda: dict(L3))
+    #: the configuration's import rules per VNI (a reload changes them)
+    rules: dict[int, ImportRule] = field(default_factory=lambda: dict.fromkeys(PORTS, ()))
+    #: the RD index of the local VNIs (a reload may change the RD)
+    rd_index: int = 1
 
     def __post_init__(self) -> None:
         self.start()
-        vnis = [
+        self.local = LocalRoutes(self.rib)
+        self.local.configure(self.vnis(), {}, 0.0)
+
+    def vnis(self) -> list[Vni]:
+        return [
             Vni(
                 n,
-                RouteDistinguisher.type1("192.0.2.9", n),
+                RouteDistinguisher.type1("192.0.2.9", self.rd_index * 1000 + n),
                 (RouteTarget(0, 65000, n),),
-                (),
+                tuple(RouteTarget(0, 65000, rt) for rt in rule),
                 "192.0.2.9",
             )
-            for n in PORTS
+            for n, rule in self.rules.items()
+            if rule is not None
         ]
-        self.local = LocalRoutes(self.rib)
-        self.local.configure(vnis, {}, 0.0)
+
+    def importing(self, path: Path) -> list[int]:
+        """As the daemon's: the configured VNIs whose import RTs match the path's."""
+        if path.source.is_local:
+            return []
+        targets = path.attributes.route_targets
+        return sorted(v.vni for v in self.vnis() if v.imports(targets))
+
+    def reload(self, rules: dict[int, ImportRule], rd_index: int, now: float) -> None:
+        """A reload as the daemon makes it: local routes re-originated (new RD, new RTs),
+        their changes handed to the wish, and when what the VNIs import changed, the wish
+        worked out again — all before the next write takes what is queued."""
+        before = self.rules
+        self.rules, self.rd_index = dict(rules), rd_index
+        for update in self.local.configure(self.vnis(), {}, now).updates:
+            self.rib.update(LOCAL_SOURCE, *update)
+        while changes := self.rib.take_changes():
+            self.state.on_changes(changes)  # queued, not yet taken
+            for update in self.local.rib_changed(changes, now).updates:
+                self.rib.update(LOCAL_SOURCE, *update)
+        if rules != before:
+            self.state.rebuild()
 
     def start(self) -> None:
         """evpnd (re)starting: a new desired state from the RIB, compared with the kernel."""
-        self.state = DesiredState(self.rib, dict(PORTS), importing, dict(self.l3), importing_l3)
+        self.state = DesiredState(
+            self.rib, dict(PORTS), self.importing, dict(self.l3), importing_l3
+        )
         self.state.rebuild()
         self.reconciler = Reconciler(self.state)
         operations, _ = self.reconciler.repair(self.kernel_entries(), settled=True)
@@ -151,7 +181,9 @@ class World:
         self.kernel.apply(operations)
 
     def check(self) -> None:
-        want = invariant.expected(self.rib, dict(PORTS), importing, dict(self.l3), importing_l3)
+        want = invariant.expected(
+            self.rib, dict(PORTS), self.importing, dict(self.l3), importing_l3
+        )
         assert invariant.differences(self.state.desired, want) == []  # the incremental wish
         assert invariant.differences(self.kernel_entries(), want) == []  # and the kernel
         # next-hop tracking: nothing points at a VTEP the underlay cannot reach
@@ -267,6 +299,19 @@ event = st.one_of(
     st.tuples(st.just("withdraw_all"), st.integers(0, 1)),
     st.tuples(st.just("local"), st.integers(0, 2), st.booleans()),
     st.tuples(st.just("restart")),
+    st.tuples(
+        st.just("reload"),
+        st.fixed_dictionaries(
+            {
+                n: st.one_of(
+                    st.none(), st.just(()), st.sets(st.sampled_from([100, 101, 999])).map(tuple)
+                )
+                for n in PORTS
+            }
+        ),
+        st.integers(1, 2),
+        st.one_of(st.none(), type2 | type3),
+    ),
     st.tuples(st.just("underlay"), st.frozensets(st.sampled_from(VTEPS), max_size=2)),
     st.tuples(
         st.just("tamper"),
@@ -319,6 +364,13 @@ def test_the_kernel_equals_what_the_best_paths_call_for(
         elif kind == "underlay":  # VTEPs becoming unreachable, or reachable again
             _, unreachable = step
             world.rib.set_unreachable(unreachable)  # type: ignore[arg-type]
+        elif kind == "reload":  # what the VNIs import, which VNIs, their RD: changed
+            _, rules, rd_index, before = step
+            if before is not None:  # a route arriving just before, its write not yet made
+                _, peer, route, attrs = before  # type: ignore[misc]
+                kept, _ = validation.split([route], attrs)  # type: ignore[list-item, arg-type]
+                world.rib.update(PEERS[int(peer)], kept, attrs, [])  # type: ignore[arg-type]
+            world.reload(rules, int(rd_index), now)  # type: ignore[arg-type]
         elif kind == "tamper":
             _, ifindex, mac, vtep, ip = step
             world.settle(now)

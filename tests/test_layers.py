@@ -17,6 +17,7 @@ LAYERS = [
     {"evpn"},  # RDs, RTs, ESIs, the EVPN routes
     {"bgp"},  # the BGP codec and state machines
     {"rib", "config"},  # Adj-RIB-In, Loc-RIB, Adj-RIB-Out; the configuration
+    {"config_changes"},  # what a reload changes, and what it cannot
     {"local"},  # what this VTEP originates, local MACs and their mobility
     {"kernel"},  # the netlink shell around the desired state and the reconciler
     {"control"},  # the control socket, evpnctl, the watch stream

@@ -107,10 +107,10 @@ def _status(command: Command, result: Any) -> int:
 def _text(path: str, command: Command, parsed: Parsed, result: Any) -> str:
     words, values = command.words, parsed.values
     if command.request == "reload":
-        head = (
-            "reloaded" if result["reloaded"] else "reload refused; the running configuration stays:"
-        )
-        return "\n".join([head, *(f"  {problem}" for problem in result["problems"])])
+        if not result["reloaded"]:
+            head = "reload refused; the running configuration stays:"
+            return "\n".join([head, *(f"  {problem}" for problem in result["problems"])])
+        return "\n".join(["reloaded:", *(f"  {change}" for change in result.get("changes", []))])
     if command.request == "doctor":
         return tables.show_findings(result["findings"])
     if command.request == "clear mac":

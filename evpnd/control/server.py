@@ -165,6 +165,7 @@ class ControlServer:
                     return
                 if not line:
                     return
+                request: dict[str, Any] = {}
                 try:
                     request = _request(line)
                     command = request.get("command")
@@ -183,6 +184,9 @@ class ControlServer:
                     answer = {"ok": False, "error": str(exc)}
                     if isinstance(exc, Refused):
                         answer["refused"] = True
+                except Exception as exc:  # a bug behind one command: said, and the rest runs
+                    log.exception("control request failed", command=str(request.get("command")))
+                    answer = {"ok": False, "error": f"internal error: {exc!s} (see the log)"}
                 writer.write(json.dumps(answer).encode() + b"\n")
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 
 import structlog
 
-from evpnd import __version__
+from evpnd import __version__, config_changes
 from evpnd.bgp.negotiation import LocalSettings
 from evpnd.bgp.peer import PeerSettings
 from evpnd.bgp.update import end_of_rib
@@ -29,6 +29,7 @@ from evpnd.daemon.underlay_watch import UnderlayWatch
 from evpnd.daemon.views import vni_of
 from evpnd.events import Event
 from evpnd.kernel.links import VxlanPort
+from evpnd.local import vni_changes
 from evpnd.local.learning import LocalRoutes, Observation
 from evpnd.local.origination import L3Vni, Originator, Vni
 from evpnd.local.step import Step
@@ -40,6 +41,7 @@ from evpnd.wire.constants import CeaseSubcode
 
 if TYPE_CHECKING:
     from evpnd.kernel.dataplane import DataPlane
+    from evpnd.kernel.desired import Changes
 
 log = structlog.get_logger("evpnd")
 
@@ -251,58 +253,53 @@ class Daemon:
             return True
         return all(d.end_of_rib_received for d in self.drivers.values() if not d.dynamic)
 
-    def reload(self, config: Config) -> None:
-        """Apply a new configuration: peers added, removed (Cease / Peer De-configured, as a
-        Hard Reset) or reset where their settings changed; local routes re-originated. What
-        needs a restart (AS, router id, listen address) is reported and left as it is."""
+    def reload(self, config: Config) -> list[str]:
+        """Apply a new configuration, all of it, and say what it changed (one line each).
+        Peers are added, removed (Cease / Peer De-configured, as a Hard Reset), reset where
+        what their session negotiated changed, or changed in place; listen ranges' keys and
+        dynamic peers follow their ranges; local routes are re-originated under new RDs and
+        RTs; and when what the VNIs import changed, every best path's import is worked out
+        again, so the kernel ends as a daemon started with this file would program it.
+        A key that needs a restart (config_changes.RESTART_ONLY) refuses the whole file:
+        `ReloadRefused`, nothing applied."""
         old = self.config
-        for key in ("asn", "router_id", "listen_address", "listen_port", "control_socket"):
-            if getattr(old, key) != getattr(config, key):
-                log.warning(
-                    "reload: needs a restart to change",
-                    key=key,
-                    running=getattr(old, key),
-                    configured=getattr(config, key),
-                )
-        config = replace(
-            config,
-            asn=old.asn,
-            router_id=old.router_id,
-            listen_address=old.listen_address,
-            listen_port=old.listen_port,
-            control_socket=old.control_socket,
-        )
+        restart = config_changes.needs_restart(old, config)
+        if restart:
+            raise ReloadRefused([str(r) for r in restart])
+        done: list[str] = []
+        reset_all = config_changes.session_wide(old, config)
+        if reset_all:
+            done.append(f"every session reset to take {', '.join(reset_all)}")
         self.config = config
         before = {n.address: n for n in old.neighbors}
         after = {n.address: n for n in config.neighbors}
-        for address, neighbor in before.items():
-            changed = after.get(address)
-            if changed is not None and changed != neighbor and _in_place(neighbor, changed):
+        for change in config_changes.neighbor_changes(old, config, bool(reset_all)):
+            done.append(str(change))
+            address = change.address
+            if change.what == "updated":
                 # description, max_routes, connect_retry: nothing the session negotiated
-                kept = self.drivers[address]
+                changed, kept = after[address], self.drivers[address]
                 kept.description = changed.description
                 kept.max_routes = changed.max_routes
                 kept.peer.settings = replace(
                     kept.peer.settings, connect_retry=changed.connect_retry
                 )
-                log.info("reload: peer updated in place", peer=address)
+                log.info("reload: peer updated in place", peer=address, keys=list(change.keys))
                 continue
-            if changed != neighbor:
-                driver = self.drivers.pop(address, None)
-                if driver is not None:
-                    gone = address not in after
-                    driver.stop(
-                        "peer deconfigured" if gone else "peer settings changed",
-                        CeaseSubcode.PEER_DECONFIGURED
-                        if gone
-                        else CeaseSubcode.OTHER_CONFIGURATION_CHANGE,
-                    )
-                    self.rib.remove_source(address)
-                    self.settle()
-                    if self._listen_socket is not None and neighbor.password:
-                        with contextlib.suppress(OSError):  # the key may be gone already
-                            sockets.set_md5(self._listen_socket, address, None)
-                    log.info("reload: peer removed" if gone else "reload: peer reset", peer=address)
+            if change.what in ("removed", "reset"):
+                gone = change.what == "removed"
+                subcode = (
+                    CeaseSubcode.PEER_DECONFIGURED
+                    if gone
+                    else CeaseSubcode.OTHER_CONFIGURATION_CHANGE
+                )
+                self._end(
+                    address, "peer deconfigured" if gone else "peer settings changed", subcode
+                )
+                if self._listen_socket is not None and before[address].password:
+                    with contextlib.suppress(OSError):  # the key may be gone already
+                        sockets.set_md5(self._listen_socket, address, None)
+                log.info("reload: peer removed" if gone else "reload: peer reset", peer=address)
         for address, neighbor in after.items():
             if address not in self.drivers:
                 if self._listen_socket is not None and neighbor.password:
@@ -311,14 +308,76 @@ class Daemon:
                 self.drivers[address] = driver
                 driver.start()
                 log.info("reload: peer started", peer=address)
+        ranges = config_changes.range_changes(old, config)
+        if ranges or reset_all:
+            done += ranges
+            self._ranges_changed(old, config, bool(reset_all))
         if (config.debug_peers, config.debug_vnis) != (old.debug_peers, old.debug_vnis):
             # the file's `debug:` as it is now (what `evpnctl debug` changed is replaced)
             self.debugging.peers = set(config.debug_peers)
             self.debugging.vnis = set(config.debug_vnis)
+            done.append("debug scopes set from the file")
+        vnis_before, l3_before = list(self.vnis), list(self.l3vnis)
         self._originate(config)
+        done += vni_changes.describe(vnis_before, self.vnis)
+        done += vni_changes.describe(l3_before, self.l3vnis, "L3VNI")
+        imports_changed = vni_changes.import_rules(vnis_before) != vni_changes.import_rules(
+            self.vnis
+        ) or vni_changes.import_rules(l3_before) != vni_changes.import_rules(self.l3vnis)
         if self.dataplane is not None:
+            if imports_changed:
+                kernel = self.dataplane.imports_changed()
+                done.append(f"kernel: imports worked out again for every path: {_counted(kernel)}")
+            # L3VNI settings and VNIs the kernel has (advertise_all_vni) are looked at again
             self.dataplane.rediscover()
-        log.info("reloaded", neighbors=len(config.neighbors), vnis=len(config.evpn.vnis))
+        if not done:
+            done.append("nothing changed")
+        log.info(
+            "reloaded",
+            neighbors=len(config.neighbors),
+            vnis=len(config.evpn.vnis),
+            changes=done,
+        )
+        return done
+
+    def _end(self, address: str, message: str, subcode: int) -> None:
+        """A session and its routes gone (a peer removed, or reset to take new settings)."""
+        driver = self.drivers.pop(address, None)
+        if driver is not None:
+            driver.stop(message, subcode)
+            self.rib.remove_source(address)
+            self.settle()
+
+    def _ranges_changed(self, old: Config, new: Config, reset_all: bool) -> None:
+        """The listen socket's keys as the new ranges say; a dynamic peer whose range is gone
+        or changed (or every one, for a session-wide key) ends and may come back under the
+        new settings."""
+        sock = self._listen_socket
+        if sock is not None:
+            for listen_range in old.listen_ranges:
+                if listen_range.password and listen_range not in new.listen_ranges:
+                    prefix = listen_range.prefix
+                    with contextlib.suppress(OSError):
+                        sockets.set_md5(sock, str(prefix.network_address), None, prefix.prefixlen)
+            for listen_range in new.listen_ranges:
+                if listen_range.password and listen_range not in old.listen_ranges:
+                    prefix = listen_range.prefix
+                    sockets.set_md5(
+                        sock, str(prefix.network_address), listen_range.password, prefix.prefixlen
+                    )
+        for address, driver in list(self.drivers.items()):
+            if not driver.dynamic:
+                continue
+            was = config_changes.range_of(old, address)
+            now = config_changes.range_of(new, address)
+            if now is None or now != was or reset_all:
+                subcode = (
+                    CeaseSubcode.PEER_DECONFIGURED
+                    if now is None
+                    else CeaseSubcode.OTHER_CONFIGURATION_CHANGE
+                )
+                self._end(address, "listen range changed", subcode)
+                log.info("reload: dynamic peer ended", peer=address)
 
     async def stop(self, message: str = "evpnd restarting") -> None:
         """Stop for a restart: peers that can keep our routes do (graceful restart), and the
@@ -548,6 +607,30 @@ class Daemon:
                     del self.groups[policy]  # its table goes with it
 
 
+class ReloadRefused(Exception):
+    """A reload that cannot be applied as a whole: nothing of it was."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _counted(changes: Changes) -> str:
+    """What a kernel change set holds, in words."""
+    words = [
+        f"{len(changes.fdb_set)} FDB entries to write",
+        f"{len(changes.fdb_del)} to remove",
+        f"{len(changes.flood_add)} flood entries to add",
+        f"{len(changes.flood_del)} to remove",
+        f"{len(changes.neigh_set)} neighbours to write",
+        f"{len(changes.neigh_del)} to remove",
+        f"{len(changes.route_set)} routes to write",
+        f"{len(changes.route_del)} to remove",
+    ]
+    kept = [w for w in words if not w.startswith("0 ")]
+    return ", ".join(kept) if kept else "no entry changes"
+
+
 @dataclass
 class UpdateGroup:
     """The sessions of one outbound policy and the Adj-RIB-Out they share."""
@@ -561,15 +644,6 @@ def _importing(vnis: Sequence[Vni], path: Path) -> list[int]:
         return []
     targets = path.attributes.route_targets
     return [vni.vni for vni in vnis if vni.imports(targets)]
-
-
-_IN_PLACE = ("description", "max_routes", "connect_retry")
-
-
-def _in_place(old: NeighborConfig, new: NeighborConfig) -> bool:
-    """True when only settings that need no new session differ."""
-    same = {key: getattr(old, key) for key in _IN_PLACE}
-    return replace(new, **same) == old
 
 
 class _Gate(BgpProtocol):

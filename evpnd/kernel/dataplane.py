@@ -226,6 +226,17 @@ class DataPlane:
             return
         self._schedule_apply()
 
+    def imports_changed(self) -> Changes:
+        """The VNIs' import route targets changed (a reload): every best path's import is
+        worked out again, and what that changes is written as any route change is. Returns
+        what will change (queued before the reload included)."""
+        if self._frozen:
+            return Changes()
+        self.state.rebuild()
+        changes = self.state.pending()
+        self._schedule_apply()
+        return changes
+
     def _schedule_apply(self) -> None:
         if self._inflight:
             # The writer thread is still at the last batch: what changes meanwhile waits for

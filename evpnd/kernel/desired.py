@@ -271,7 +271,8 @@ class DesiredState:
         self.rebuild()
 
     def rebuild(self) -> None:
-        """Recompute everything (VNIs came or went): the difference is queued as usual."""
+        """Recompute everything (VNIs came or went, or what they import changed): the
+        difference is queued as usual, after whatever was queued and not yet taken."""
         wanted = Entries()
         saved = self.desired
         self.desired = wanted
@@ -284,6 +285,7 @@ class DesiredState:
         self._l3_of.clear()
         for users in self._l3_users.values():
             users.clear()
+        queued = self._pending
         self._pending = Changes()
         for path in self.rib.best_paths():
             route = path.route
@@ -296,12 +298,29 @@ class DesiredState:
                 self._neighbours(route.key, path, quiet=True)
             elif isinstance(route, InclusiveMulticastRoute):
                 self._flood(route.key, path, quiet=True)
-        self._pending = diff(saved, wanted)
+        # `queued` leads from what was written to `saved`, the new difference from `saved` to
+        # `wanted`: both together lead from what was written to `wanted`. (The difference
+        # alone would lose an entry queued, not yet written, and still wanted.)
+        self._pending = then(queued, diff(saved, wanted))
 
     @property
     def pending_fdb(self) -> int:
         """FDB changes waiting for take(): how much a write would carry now."""
         return len(self._pending.fdb_set) + len(self._pending.fdb_del)
+
+    def pending(self) -> Changes:
+        """What the next `take()` hands out (a copy: reading it changes nothing)."""
+        queued = self._pending
+        return Changes(
+            dict(queued.fdb_set),
+            dict(queued.fdb_del),
+            set(queued.flood_add),
+            set(queued.flood_del),
+            dict(queued.neigh_set),
+            dict(queued.neigh_del),
+            dict(queued.route_set),
+            dict(queued.route_del),
+        )
 
     def take(self) -> Changes:
         pending = self._pending
@@ -669,6 +688,33 @@ def _neigh_order(path: Path) -> tuple[tuple[int, int, int], bytes]:
     """Two routes binding one IP to different MACs: the MAC mobility ranking decides, then the
     smaller MAC (any fixed rule will do; it must not depend on the order of arrival)."""
     return mobility_order(path), path.route.mac  # type: ignore[union-attr]
+
+
+def then(first: Changes, second: Changes) -> Changes:
+    """`first`, then `second`, as one set of changes (`first` is changed and returned): an
+    entry's last word counts."""
+    _then(first.fdb_set, first.fdb_del, second.fdb_set, second.fdb_del)
+    _then(first.neigh_set, first.neigh_del, second.neigh_set, second.neigh_del)
+    _then(first.route_set, first.route_del, second.route_set, second.route_del)
+    first.flood_del -= second.flood_add
+    first.flood_add |= second.flood_add
+    first.flood_add -= second.flood_del
+    first.flood_del |= second.flood_del
+    return first
+
+
+def _then(
+    sets: dict[Any, Any],
+    removals: dict[Any, None],
+    later_sets: dict[Any, Any],
+    later_removals: dict[Any, None],
+) -> None:
+    for key, value in later_sets.items():
+        removals.pop(key, None)
+        sets[key] = value
+    for key in later_removals:
+        sets.pop(key, None)
+        removals[key] = None
 
 
 def diff(actual: Entries, wanted: Entries) -> Changes:
