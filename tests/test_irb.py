@@ -234,6 +234,40 @@ router bgp 65000
     not os.path.exists("/usr/lib/frr/bgpd"),
     reason="FRR is not installed (scripts/test installs Debian's frr)",
 )
+def test_a_reload_that_changes_what_the_l3vni_imports(pair: Pair) -> None:
+    """The L3VNI stops importing the other VTEP's routes (RT 65000:999): its routes, the
+    remote Router's MAC neighbour and both FDB entries go, the kernel in sync; and come back
+    when the file does. The other side keeps what it imports from us."""
+    lab_, one, two = pair.lab, pair.one, pair.two
+
+    def remote_rmac() -> tuple[bool, bool]:
+        neighbours = lab_.run(one.vtep, "ip", "neigh", "show", "dev", "br4001")
+        fdb = lab_.run(one.vtep, "bridge", "fdb", "show", "dev", "vxlan4001")
+        return (f"lladdr {two.router_mac} extern_learn" in neighbours, two.router_mac in fdb)
+
+    via_two = "10.2.2.0/24 via 192.168.61.2 dev br4001 metric 20 onlink"
+    wait_for("v1 to route via v2", lambda: via_two in routes(lab_, one.vtep), 30)
+    wait_for("v2's Router's MAC at v1", lambda: remote_rmac() == (True, True), 30)
+    config = pair.e1.home / "evpnd.yaml"
+    good = config.read_text()
+    config.write_text(
+        good.replace("l3vni: {vni: 4001", 'l3vni: {vni: 4001, import_rts: ["65000:999"]')
+    )
+    answer = pair.e1.ctl("reload")
+    assert answer["reloaded"]
+    assert "L3VNI 4001: import RTs auto (*:4001) -> 65000:999" in answer["changes"]
+    wait_for("no route via v2 at v1", lambda: "192.168.61.2" not in routes(lab_, one.vtep), 30)
+    assert "192.168.61.2" not in routes(lab_, one.vtep, "-6")
+    wait_for("v2's Router's MAC gone at v1", lambda: remote_rmac() == (False, False), 30)
+    wait_for("v1 in sync", lambda: pair.e1.ctl("show", "kernel", check=False)["in_sync"], 15)
+    assert "10.1.1.0/24 via 192.168.61.1" in routes(lab_, two.vtep)  # v2 unchanged
+    config.write_text(good)
+    assert pair.e1.ctl("reload")["reloaded"]
+    wait_for("v1 to route via v2 again", lambda: via_two in routes(lab_, one.vtep), 30)
+    wait_for("v2's Router's MAC back", lambda: remote_rmac() == (True, True), 30)
+    lab_.run(one.host, "ping", "-c1", "-W2", f"{two.subnet}.10")
+
+
 def test_irb_with_frr() -> None:
     with lab() as the_lab:
         v1, v2, h1, h2 = (the_lab.ns(n) for n in ("v1", "v2", "h1", "h2"))
