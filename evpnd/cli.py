@@ -170,7 +170,7 @@ async def _run(config: Config, path: str | None, debug_all: bool = False) -> Non
                     daemon.reloads.refused(time.time())
                     return {"reloaded": False, "problems": exc.problems}
                 try:
-                    done = daemon.reload(config)
+                    done = await daemon.reload(config)
                 except ReloadRefused as exc:
                     # all or nothing: a file applied in part would run as no file says
                     log.warning(

@@ -6,7 +6,9 @@ would write) equal those the best paths call for, computed from scratch."""
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hypothesis import given, settings
@@ -21,6 +23,7 @@ from evpnd.kernel import operations as ops
 from evpnd.kernel.audit import Probed
 from evpnd.kernel.desired import DesiredState, Entries, L3Ports, VniPorts
 from evpnd.kernel.reconciler import Reconciler
+from evpnd.kernel.reimport import Reimport
 from evpnd.local.learning import LocalMac, LocalMacGone, LocalRoutes
 from evpnd.local.origination import Vni
 from evpnd.rib import validation
@@ -115,10 +118,18 @@ class World:
         targets = path.attributes.route_targets
         return sorted(v.vni for v in self.vnis() if v.imports(targets))
 
-    def reload(self, rules: dict[int, ImportRule], rd_index: int, now: float) -> None:
+    def reload(
+        self,
+        rules: dict[int, ImportRule],
+        rd_index: int,
+        now: float,
+        meanwhile: list[Callable[[], None]],
+        slice_: int,
+    ) -> None:
         """A reload as the daemon makes it: local routes re-originated (new RD, new RTs),
-        their changes handed to the wish, and when what the VNIs import changed, the wish
-        worked out again — all before the next write takes what is queued."""
+        their changes handed to the wish (queued, not yet written), and when what the VNIs
+        import changed, the wish worked out again in slices of `slice_` paths — with the RIB
+        changing and the kernel written between the slices (`meanwhile`)."""
         before = self.rules
         self.rules, self.rd_index = dict(rules), rd_index
         for update in self.local.configure(self.vnis(), {}, now).updates:
@@ -127,8 +138,19 @@ class World:
             self.state.on_changes(changes)  # queued, not yet taken
             for update in self.local.rib_changed(changes, now).updates:
                 self.rib.update(LOCAL_SOURCE, *update)
-        if rules != before:
-            self.state.rebuild()
+        if rules == before:
+            return
+        job = Reimport(self.state)
+        for change in meanwhile:
+            job.step(slice_)
+            if change is AGAIN:  # another reload overtakes this one
+                job = Reimport(self.state)
+                continue
+            change()
+            self.settle(now)
+        while not job.step(slice_):
+            self.settle(now)  # (the writer takes what the comparison queued)
+        assert job.result is not None
 
     def start(self) -> None:
         """evpnd (re)starting: a new desired state from the RIB, compared with the kernel."""
@@ -311,6 +333,11 @@ event = st.one_of(
         ),
         st.integers(1, 2),
         st.one_of(st.none(), type2 | type3),
+        st.lists(
+            type2 | type3 | st.tuples(st.just("withdraw"), type2 | type3) | st.just(("again",)),
+            max_size=6,
+        ),
+        st.integers(1, 3),
     ),
     st.tuples(st.just("underlay"), st.frozensets(st.sampled_from(VTEPS), max_size=2)),
     st.tuples(
@@ -321,6 +348,21 @@ event = st.one_of(
         st.sampled_from(IPS[1:]),
     ),
 )
+
+
+def AGAIN() -> None:
+    """(a marker among the changes made while a reimport is under way: another reload)"""
+
+
+def announce(world: World, event: tuple[object, ...]) -> None:
+    _, peer, route, attrs = event
+    kept, refused = validation.split([route], attrs)  # type: ignore[list-item, arg-type]
+    world.rib.update(PEERS[int(peer)], kept, attrs, [r for r, _ in refused])  # type: ignore[arg-type, call-overload]
+
+
+def withdraw(world: World, event: tuple[object, ...]) -> None:
+    _, (_, peer, route, attrs) = event  # type: ignore[misc]
+    world.rib.update(PEERS[int(peer)], [], attrs, [route])  # type: ignore[list-item, arg-type]
 
 
 @settings(max_examples=300, deadline=None)
@@ -365,12 +407,16 @@ def test_the_kernel_equals_what_the_best_paths_call_for(
             _, unreachable = step
             world.rib.set_unreachable(unreachable)  # type: ignore[arg-type]
         elif kind == "reload":  # what the VNIs import, which VNIs, their RD: changed
-            _, rules, rd_index, before = step
+            _, rules, rd_index, before, meanwhile, slice_ = step
             if before is not None:  # a route arriving just before, its write not yet made
-                _, peer, route, attrs = before  # type: ignore[misc]
-                kept, _ = validation.split([route], attrs)  # type: ignore[list-item, arg-type]
-                world.rib.update(PEERS[int(peer)], kept, attrs, [])  # type: ignore[arg-type]
-            world.reload(rules, int(rd_index), now)  # type: ignore[arg-type]
+                announce(world, before)  # type: ignore[arg-type]
+            changes = [
+                AGAIN
+                if c[0] == "again"  # type: ignore[index]
+                else functools.partial(announce if c[0] == "update" else withdraw, world, c)  # type: ignore[index]
+                for c in meanwhile  # type: ignore[attr-defined]
+            ]
+            world.reload(rules, int(rd_index), now, changes, int(slice_))  # type: ignore[arg-type]
         elif kind == "tamper":
             _, ifindex, mac, vtep, ip = step
             world.settle(now)

@@ -41,7 +41,6 @@ from evpnd.wire.constants import CeaseSubcode
 
 if TYPE_CHECKING:
     from evpnd.kernel.dataplane import DataPlane
-    from evpnd.kernel.desired import Changes
 
 log = structlog.get_logger("evpnd")
 
@@ -253,7 +252,7 @@ class Daemon:
             return True
         return all(d.end_of_rib_received for d in self.drivers.values() if not d.dynamic)
 
-    def reload(self, config: Config) -> list[str]:
+    async def reload(self, config: Config) -> list[str]:
         """Apply a new configuration, all of it, and say what it changed (one line each).
         Peers are added, removed (Cease / Peer De-configured, as a Hard Reset), reset where
         what their session negotiated changed, or changed in place; listen ranges' keys and
@@ -325,11 +324,14 @@ class Daemon:
             self.vnis
         ) or vni_changes.import_rules(l3_before) != vni_changes.import_rules(self.l3vnis)
         if self.dataplane is not None:
-            if imports_changed:
-                kernel = self.dataplane.imports_changed()
-                done.append(f"kernel: imports worked out again for every path: {_counted(kernel)}")
             # L3VNI settings and VNIs the kernel has (advertise_all_vni) are looked at again
             self.dataplane.rediscover()
+            if imports_changed:
+                kernel = await self.dataplane.imports_changed()
+                done.append(
+                    "kernel: imports worked out again for every path: "
+                    + (_counted(kernel) if kernel is not None else "with the VNIs read anew")
+                )
         if not done:
             done.append("nothing changed")
         log.info(
@@ -615,20 +617,9 @@ class ReloadRefused(Exception):
         self.problems = problems
 
 
-def _counted(changes: Changes) -> str:
-    """What a kernel change set holds, in words."""
-    words = [
-        f"{len(changes.fdb_set)} FDB entries to write",
-        f"{len(changes.fdb_del)} to remove",
-        f"{len(changes.flood_add)} flood entries to add",
-        f"{len(changes.flood_del)} to remove",
-        f"{len(changes.neigh_set)} neighbours to write",
-        f"{len(changes.neigh_del)} to remove",
-        f"{len(changes.route_set)} routes to write",
-        f"{len(changes.route_del)} to remove",
-    ]
-    kept = [w for w in words if not w.startswith("0 ")]
-    return ", ".join(kept) if kept else "no entry changes"
+def _counted(counts: dict[str, int]) -> str:
+    """A reimport's counts of entries written and removed, in words."""
+    return ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "no entry changes"
 
 
 @dataclass

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from evpnd.evpn.routes import InclusiveMulticastRoute, IpPrefixRoute, MacIpRoute
 from evpnd.kernel.iproutes import Nexthop, Nexthops, RouteKey
@@ -121,6 +121,14 @@ class Changes:
         )
 
 
+class Watcher(Protocol):
+    """A rebuild in slices under way (kernel/reimport.py), as the state it rebuilds sees it."""
+
+    def saw(self, changes: list[RouteChange]) -> None: ...
+
+    def overtaken(self) -> None: ...
+
+
 class DesiredState:
     """Follows the RIB and keeps `desired` current; `take()` hands out what changed since."""
 
@@ -157,10 +165,14 @@ class DesiredState:
         #: neighbour entry -> the routes that want it (a Path alone, or a list)
         self._neigh_claims: dict[NeighKey, Path | list[Path]] = {}
         self._imports: dict[int, tuple[object, list[VniPorts]]] = {}
+        #: a rebuild in slices under way (kernel/reimport.py): it sees every change meanwhile
+        self.reimporting: Watcher | None = None
 
     # --- following the RIB ---------------------------------------------------------------
 
     def on_changes(self, changes: list[RouteChange]) -> None:
+        if self.reimporting is not None:
+            self.reimporting.saw(changes)
         if not self.ports and not self.l3ports:
             return  # nothing to program; rebuild() catches up when VNIs appear
         l2_only = not self.l3ports
@@ -285,42 +297,86 @@ class DesiredState:
         self._l3_of.clear()
         for users in self._l3_users.values():
             users.clear()
+        if self.reimporting is not None:
+            self.reimporting.overtaken()  # (before anything is read: it may queue changes)
         queued = self._pending
         self._pending = Changes()
         for path in self.rib.best_paths():
-            route = path.route
-            if self.l3ports and (
-                isinstance(route, IpPrefixRoute) or (isinstance(route, MacIpRoute) and route.ip)
-            ):
-                self._l3(route.key, path, quiet=True)
-            if isinstance(route, MacIpRoute):
-                self._mac(route.label1, route.mac, quiet=True)
-                self._neighbours(route.key, path, quiet=True)
-            elif isinstance(route, InclusiveMulticastRoute):
-                self._flood(route.key, path, quiet=True)
+            self.take_in(path)
         # `queued` leads from what was written to `saved`, the new difference from `saved` to
         # `wanted`: both together lead from what was written to `wanted`. (The difference
         # alone would lose an entry queued, not yet written, and still wanted.)
         self._pending = then(queued, diff(saved, wanted))
+
+    def take_in(self, path: Path) -> None:
+        """One best path's entries, added to the wish quietly (a rebuild)."""
+        route = path.route
+        if self.l3ports and (
+            isinstance(route, IpPrefixRoute) or (isinstance(route, MacIpRoute) and route.ip)
+        ):
+            self._l3(route.key, path, quiet=True)
+        if isinstance(route, MacIpRoute):
+            self._mac(route.label1, route.mac, quiet=True)
+            self._neighbours(route.key, path, quiet=True)
+        elif isinstance(route, InclusiveMulticastRoute):
+            self._flood(route.key, path, quiet=True)
 
     @property
     def pending_fdb(self) -> int:
         """FDB changes waiting for take(): how much a write would carry now."""
         return len(self._pending.fdb_set) + len(self._pending.fdb_del)
 
-    def pending(self) -> Changes:
-        """What the next `take()` hands out (a copy: reading it changes nothing)."""
-        queued = self._pending
-        return Changes(
-            dict(queued.fdb_set),
-            dict(queued.fdb_del),
-            set(queued.flood_add),
-            set(queued.flood_del),
-            dict(queued.neigh_set),
-            dict(queued.neigh_del),
-            dict(queued.route_set),
-            dict(queued.route_del),
+    def adopt(self, fresh: DesiredState) -> tuple[Entries, list[dict[Any, Any]]]:
+        """`fresh`'s wish and bookkeeping in place of this one's (a rebuild in slices is
+        done), with nothing queued for the difference: the caller queues it (`requeue`).
+        Returns the old entries and the old bookkeeping's tables."""
+        old = self.desired
+        tables: list[dict[Any, Any]] = [
+            self._flood_of,
+            self._neigh_of,
+            self._fdb_of,
+            self._claims,
+            self._neigh_claims,
+            self._imports,
+            self._l3_of,
+            *self._l3_users.values(),
+        ]
+        self.desired = fresh.desired
+        self._flood_of, self._neigh_of, self._fdb_of = (
+            fresh._flood_of,
+            fresh._neigh_of,
+            fresh._fdb_of,
         )
+        self._claims, self._neigh_claims = fresh._claims, fresh._neigh_claims
+        self._imports, self._l3_of, self._l3_users = fresh._imports, fresh._l3_of, fresh._l3_users
+        return old, tables
+
+    def requeue(self, kind: str, entries: list[tuple[Any, object]]) -> None:
+        """Queue entries of table `kind` ("fdb", "flood", "neigh", "routes") to be written as
+        their values (None: removed), after whatever is queued for them."""
+        pending = self._pending
+        if kind == "flood":
+            for key, value in entries:
+                if value is None:
+                    pending.flood_add.discard(key)
+                    pending.flood_del.add(key)
+                else:
+                    pending.flood_del.discard(key)
+                    pending.flood_add.add(key)
+            return
+        tables: dict[str, tuple[dict[Any, Any], dict[Any, None]]] = {
+            "fdb": (pending.fdb_set, pending.fdb_del),
+            "neigh": (pending.neigh_set, pending.neigh_del),
+            "routes": (pending.route_set, pending.route_del),
+        }
+        sets, removals = tables[kind]
+        for key, value in entries:
+            if value is None:
+                sets.pop(key, None)
+                removals[key] = None
+            else:
+                removals.pop(key, None)
+                sets[key] = value
 
     def take(self) -> Changes:
         pending = self._pending

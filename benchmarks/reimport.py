@@ -1,0 +1,108 @@
+"""A reload that changes what a VNI imports, under a large table: how long the wish takes to be
+worked out again, and how long the event loop waits meanwhile — in slices, as the daemon does
+it (kernel/reimport.py), beside the same work in one piece (`DesiredState.rebuild`).
+No root, no kernel: the RIB is filled in memory with benchmarks/converge.py's routes. Ends with
+one line of JSON.
+
+    .venv/bin/python benchmarks/reimport.py [--routes 100000 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.converge import ATTRS, routes
+from evpnd.cli import GC_THRESHOLDS
+from evpnd.kernel.dataplane import REIMPORT_SLICE
+from evpnd.kernel.desired import DesiredState, VniPorts
+from evpnd.kernel.reimport import Reimport
+from evpnd.rib.locrib import Rib
+from evpnd.rib.paths import Path as RibPath
+from evpnd.rib.paths import Source
+
+PORTS = {100: VniPorts(100, 10, 11, bytes((192, 168, 60, 1)))}
+
+
+def filled(count: int) -> tuple[DesiredState, dict[str, bool]]:
+    """A wish for `count` remote MACs of VNI 100, and the switch that says whether VNI 100
+    imports them (flipped by the "reload")."""
+    rib = Rib()
+    rib.update(Source("192.168.60.2", "192.168.60.2", 65000, ibgp=True), routes(count), ATTRS, [])
+    imports = {"on": True}
+
+    def importing(path: RibPath) -> list[int]:
+        return [100] if imports["on"] else []
+
+    state = DesiredState(rib, dict(PORTS), importing)
+    state.on_changes(rib.take_changes())
+    state.take()
+    return state, imports
+
+
+async def sliced(state: DesiredState) -> tuple[float, float, int]:
+    """Seconds to the new wish, the longest the loop waited, and the entries it changes."""
+    loop = asyncio.get_running_loop()
+    longest, last, running = 0.0, loop.time(), True
+
+    async def ticker() -> None:
+        nonlocal longest, last
+        while running:
+            await asyncio.sleep(0)
+            now = loop.time()
+            longest, last = max(longest, now - last), now
+
+    tick = loop.create_task(ticker())
+    started = time.perf_counter()
+    job = Reimport(state)
+    while not job.step(REIMPORT_SLICE):
+        await asyncio.sleep(0)
+    seconds = time.perf_counter() - started
+    running = False
+    await tick
+    assert job.result is not None
+    return seconds, longest, sum(job.result.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--routes", type=int, nargs="+", default=[100_000])
+    args = parser.parse_args()
+    gc.set_threshold(*GC_THRESHOLDS)
+    results = []
+    for count in args.routes:
+        state, imports = filled(count)
+        imports["on"] = False
+        started = time.perf_counter()
+        state.rebuild()
+        whole = time.perf_counter() - started
+        assert len(state.take().fdb_del) == count
+        imports["on"] = True
+        seconds, longest, changed = asyncio.run(sliced(state))
+        assert changed == count, changed
+        row = {
+            "routes": count,
+            "one_piece_s": round(whole, 3),
+            "sliced_s": round(seconds, 3),
+            "sliced_max_loop_wait_s": round(longest, 3),
+            "entries_changed": changed,
+        }
+        print(
+            f"{count:>9,} routes: in one piece {whole:.2f} s (the loop waits as long); "
+            f"in slices {seconds:.2f} s, the loop waiting at most {longest * 1000:.0f} ms"
+        )
+        results.append(row)
+        del state
+        gc.collect()
+    print(json.dumps({"slice_paths": REIMPORT_SLICE, "runs": results}))
+
+
+if __name__ == "__main__":
+    main()
