@@ -37,7 +37,7 @@ GC_THRESHOLDS = (20_000, 10, 2_500)
 
 def _decode(hex_text: str) -> int:
     from evpnd.bgp.framing import MessageReader
-    from evpnd.bgp.messages import decode_message
+    from evpnd.bgp.messages import decode_message, message_text
     from evpnd.bgp.update import Update
     from evpnd.wire.errors import DecodeError
 
@@ -58,15 +58,17 @@ def _decode(hex_text: str) -> int:
             print(f"error: {message}")
             status = 1
             continue
-        print(type(message).__name__, message if not isinstance(message, Update) else "")
-        if isinstance(message, Update):
-            for route in message.announced:
-                print(f"  + {route.rd} {route.text}")
-            for route in message.withdrawn:
-                print(f"  - {route.rd} {route.text}")
-            print(f"  attributes: {message.attributes}")
-            for error in message.errors:
-                print(f"  {error}")
+        if not isinstance(message, Update):
+            print(message_text(message))
+            continue
+        print("UPDATE")
+        for route in message.announced:
+            print(f"  + {route.rd} {route.text}")
+        for route in message.withdrawn:
+            print(f"  - {route.rd} {route.text}")
+        print(f"  attributes: {message.attributes.text}")
+        for error in message.errors:
+            print(f"  {error}")
     if reader.buffered:
         print(f"{reader.buffered} bytes left over: a message cut short")
         status = 1

@@ -8,6 +8,9 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import structlog
 
@@ -20,6 +23,7 @@ from evpnd.evpn.extcommunities import Encapsulation, RouteTarget
 from evpnd.kernel import entry_text, invariant
 from evpnd.kernel.desired import Changes, Entries
 from evpnd.kernel.iproutes import Nexthop, RouteKey
+from tests.capture import read_streams
 from tests.loopback import loopback_pair
 from tests.waiting import wait_for
 
@@ -148,3 +152,20 @@ def test_two_daemons_log_and_answer_in_words() -> None:
         outputs.append(show_findings(findings))
         for text in outputs:
             assert_readable(text)
+
+
+def test_decode_words_every_message_of_frr_sessions() -> None:
+    """`evpnd decode` on both FRR captures: OPENs, UPDATEs, KEEPALIVEs, NOTIFICATIONs."""
+    data = Path(__file__).parent / "data"
+    for capture in ("frr-8.4-evpn-session.pcap", "frr-8.4-evpn-irb-session.pcap"):
+        for stream in read_streams(data / capture):
+            result = subprocess.run(
+                [sys.executable, "-m", "evpnd.cli", "decode"],
+                input=stream.data.hex(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert result.stdout.startswith(("OPEN", "NOTIFICATION")), result.stdout
+            assert "attributes: nexthop " in result.stdout or "UPDATE" not in result.stdout
+            assert_readable(result.stdout)
