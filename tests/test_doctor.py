@@ -107,9 +107,7 @@ def test_a_link_down_is_named_once_with_the_vteps_behind_it() -> None:
         {*lost, other}, ways, last, {"eth1": "down"}, {v: 3 for v in [*lost, other]}
     )
     link, alone = findings
-    assert link["what"] == (
-        "link eth1 is down: the way to 3 VTEPs (10.255.0.2, 10.255.0.3, 10.255.0.4) goes through it"
-    )
+    assert link["what"] == "link eth1 is down, the way to VTEPs 10.255.0.2, 10.255.0.3, 10.255.0.4"
     assert link["evidence"]["unreachable"] == ["10.255.0.2", "10.255.0.3", "10.255.0.4"]
     assert link["fix"] == "ip link set eth1 up"
     assert alone["what"] == "VTEP 10.255.9.9 is unreachable: routes towards it are not used"
@@ -144,3 +142,11 @@ def test_a_vni_alone_is_a_finding_unless_routed_or_behind_an_unreachable_vtep() 
     assert alone_in_fabric(101, announced=False, behind_unreachable=False, routed=True) == []
     assert alone_in_fabric(101, announced=False, behind_unreachable=True, routed=False) == []
     assert alone_in_fabric(101, announced=True, behind_unreachable=False, routed=False) == []
+
+
+def test_a_link_that_is_gone_says_so() -> None:
+    vtep = ip("10.255.1.1")
+    ways = {vtep: Way(False, reason="no route")}
+    (link,) = unreachable_vteps({vtep}, ways, {vtep: "wg0"}, {"wg0": "gone"}, {vtep: 2})
+    assert link["what"] == "link wg0 is gone, the way to VTEP 10.255.1.1"
+    assert link["fix"].startswith("wg0 no longer exists")

@@ -146,8 +146,21 @@ def test_two_daemons_log_and_answer_in_words() -> None:
         updates = [line for line in a.log_lines() if line.get("event") == "update received"]
         assert any("nexthop 127.0.0.2" in line["attributes"] for line in updates), updates
         outputs = [a.log.read_text(), b.log.read_text()]
-        for command in (("doctor",), ("show", "kernel"), ("show", "routes"), ("show", "mac")):
+        commands = [
+            ("doctor",),
+            ("show", "kernel"),
+            ("show", "routes"),
+            ("show", "routes", "--detail"),
+            ("show", "mac"),
+            ("show", "peers"),
+            ("show", "vni"),
+            ("show", "summary"),
+            ("show", "bgp", "neighbors", b.address),
+            ("debug", "peer", b.address, "off"),
+        ]
+        for command in commands:
             outputs.append(a.ctl(*command, check=False).stdout)
+            outputs.append(a.ctl(*command, "--json", check=False).stdout)
         findings = json.loads(a.ctl("doctor", "--json", check=False).stdout)["findings"]
         outputs.append(show_findings(findings))
         for text in outputs:

@@ -344,6 +344,14 @@ def _underlay(daemon: Daemon, only: int | None) -> list[dict[str, Any]]:
     return out
 
 
+#: what to do about a link, by why it carries nothing (kernel/underlay.py `link_state`)
+_LINK_FIXES = {
+    "down": "ip link set {link} up",
+    "no carrier": "ip -d link show {link}; check the cable, or the other end of the link",
+    "gone": "{link} no longer exists: create it again, or route the VTEPs another way",
+}
+
+
 def unreachable_vteps(
     unreachable: Iterable[bytes],
     ways: dict[bytes, Way],
@@ -363,17 +371,15 @@ def unreachable_vteps(
         out.append(
             finding(
                 "underlay",
-                f"link {link} is {state}: the way to {len(texts)} VTEP"
-                f"{'' if len(texts) == 1 else 's'} ({', '.join(texts)}) goes through it",
+                f"link {link} is {state}, the way to VTEP{'' if len(texts) == 1 else 's'} "
+                f"{', '.join(texts)}",
                 {
                     "link": link,
                     "state": state,
                     "vteps": texts,
                     "unreachable": [ip_to_text(v) for v in vteps if v in unreachable],
                 },
-                f"ip link set {link} up"
-                if state == "down"
-                else f"ip -d link show {link}; check the cable or the other end",
+                _LINK_FIXES.get(state, "ip -d link show {link}").format(link=link),
             )
         )
     for vtep in alone:
