@@ -84,7 +84,8 @@ def test_next_hop_tracking_and_the_path_mtu() -> None:
         # the other VTEP exporting another route target: both sets named
         b_config = two.home / "evpnd.yaml"
         healthy = b_config.read_text()
-        b_config.write_text(healthy.replace("{vni: 100", '{vni: 100, export_rts: ["65001:999"]'))
+        moved = '{vni: 100, export_rts: ["65001:999"], import_rts: ["65001:999"]'
+        b_config.write_text(healthy.replace("{vni: 100", moved))
         two.ctl("reload")
         wait_for("the RT mismatch", lambda: doctor() == ["vni"], 10)
         (mismatch,) = findings()
@@ -94,6 +95,18 @@ def test_next_hop_tracking_and_the_path_mtu() -> None:
             "theirs": ["65001:999"],
             "ours": ["auto (*:100)"],
         }, mismatch
+
+        def at_b() -> list[dict[str, Any]]:
+            """B's own doctor: it names A in turn (A's routes carry its auto RT)."""
+            return [f for f in two.ctl("doctor", check=False)["findings"] if f["check"] == "vni"]
+
+        wait_for("the RT mismatch at B", lambda: len(at_b()) == 1, 10)
+        assert at_b()[0]["evidence"] == {
+            "vtep": "10.255.0.1",
+            "vni": 100,
+            "theirs": ["65000:100"],
+            "ours": ["65001:999"],
+        }
         b_config.write_text(healthy)
         two.ctl("reload")
         wait_for("a healthy fabric again", lambda: doctor() == [], 10)
