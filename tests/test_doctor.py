@@ -55,7 +55,8 @@ def test_a_vtep_whose_rts_we_do_not_import_is_named_though_others_are_imported()
     (found,) = foreign_route_targets(vni(), flood)
     assert found["check"] == "vni"
     assert found["what"] == (
-        "VNI 100: VTEP 10.0.0.3 announces it with route targets 65000:999, which it does not import"
+        "VNI 100: VTEP 10.0.0.3 announces it with route targets 65000:999; this VTEP imports "
+        "auto (*:100) for it"
     )
     assert found["evidence"] == {
         "vtep": "10.0.0.3",

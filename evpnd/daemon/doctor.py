@@ -258,7 +258,8 @@ def foreign_route_targets(vni: Vni, flood: list[Path]) -> list[dict[str, Any]]:
         out.append(
             finding(
                 "vni",
-                f"VNI {vni.vni}: VTEP {vtep} announces it with {carried}, which it does not import",
+                f"VNI {vni.vni}: VTEP {vtep} announces it with {carried}; this VTEP imports "
+                f"{', '.join(ours)} for it",
                 {"vtep": vtep, "vni": vni.vni, "theirs": theirs, "ours": ours},
                 f"{importing}have {vtep} export {export} for VNI {vni.vni}",
             )
