@@ -37,7 +37,7 @@ GC_THRESHOLDS = (20_000, 10, 2_500)
 
 def _decode(hex_text: str) -> int:
     from evpnd.bgp.framing import MessageReader
-    from evpnd.bgp.messages import decode_message
+    from evpnd.bgp.messages import decode_message, message_text
     from evpnd.bgp.update import Update
     from evpnd.wire.errors import DecodeError
 
@@ -58,15 +58,17 @@ def _decode(hex_text: str) -> int:
             print(f"error: {message}")
             status = 1
             continue
-        print(type(message).__name__, message if not isinstance(message, Update) else "")
-        if isinstance(message, Update):
-            for route in message.announced:
-                print(f"  + {route.rd} {route.text}")
-            for route in message.withdrawn:
-                print(f"  - {route.rd} {route.text}")
-            print(f"  attributes: {message.attributes}")
-            for error in message.errors:
-                print(f"  {error}")
+        if not isinstance(message, Update):
+            print(message_text(message))
+            continue
+        print("UPDATE")
+        for route in message.announced:
+            print(f"  + {route.rd} {route.text}")
+        for route in message.withdrawn:
+            print(f"  - {route.rd} {route.text}")
+        print(f"  attributes: {message.attributes.text}")
+        for error in message.errors:
+            print(f"  {error}")
     if reader.buffered:
         print(f"{reader.buffered} bytes left over: a message cut short")
         status = 1
@@ -94,6 +96,31 @@ def _vnis_checked(config: Config) -> str:
 
 def default_config_text() -> str:
     return resources.files("evpnd").joinpath("default.yaml").read_text()
+
+
+#: the file evpnd reads without `--config`, when it exists (scripts/install puts it there);
+#: EVPND_CONFIG names another one (the tests: none of them may read the host's /etc)
+DEFAULT_CONFIG = "/etc/evpnd/evpnd.yaml"
+
+
+def default_config_path() -> str:
+    return os.environ.get("EVPND_CONFIG") or DEFAULT_CONFIG
+
+
+def config_path(given: str | None) -> str | None:
+    """The file to read: `--config`, else the default file when it exists; None: none, the
+    embedded default."""
+    if given is not None:
+        return given
+    path = default_config_path()
+    return path if os.path.exists(path) else None
+
+
+def config_name(path: str | None) -> str:
+    """Which configuration that is, in words (`--check`, the start's log line)."""
+    if path is not None:
+        return path
+    return f"the embedded default (no {default_config_path()})"
 
 
 def _load(path: str | None) -> Config:
@@ -226,7 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line (also the source of the man page, evpnd/manpages.py)."""
     parser = argparse.ArgumentParser(prog="evpnd", description="BGP EVPN speaker for Linux VTEPs")
     parser.add_argument("--version", action="version", version=f"evpnd {__version__}")
-    parser.add_argument("--config", help="YAML configuration (default: the embedded one)")
+    parser.add_argument(
+        "--config",
+        help=f"YAML configuration (default: {DEFAULT_CONFIG} when it exists, else the embedded"
+        " one)",
+    )
     parser.add_argument("--check", action="store_true", help="validate the configuration, exit")
     parser.add_argument(
         "--log-level",
@@ -276,22 +307,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "default-config":
         print(default_config_text(), end="")
         return 0
+    path = config_path(args.config)
     try:
-        config = _load(args.config)
+        config = _load(path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
     if args.check:
         print(
-            f"{config.source}: configuration is valid "
+            f"{config_name(path)}: configuration is valid "
             f"({len(config.neighbors)} neighbors, {_vnis_checked(config)})"
         )
         for note in config.notes:
             print(f"note: {note}")
         return 0
+    import structlog
+
     from evpnd.daemon.logs import configure
 
     configure(args.log_level)
+    structlog.get_logger("evpnd").info("configuration", file=config_name(path))
     gc.set_threshold(*GC_THRESHOLDS)
     # uvloop for our loop only: pyroute2 runs asyncio loops of its own in worker threads, and
     # uvloop cannot open netlink sockets, so it must not become the global policy.
@@ -311,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         profiler.enable()
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(_run(config, args.config, args.log_level == "debug"))
+            runner.run(_run(config, path, args.log_level == "debug"))
     except OSError as exc:
         print(f"evpnd: {exc}", file=sys.stderr)
         return 1

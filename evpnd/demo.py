@@ -27,7 +27,7 @@ from types import FrameType
 from typing import Any
 
 from evpnd.control.client import ControlError, request
-from evpnd.control.tables import show_l3vni_table, show_mac_table, show_peers
+from evpnd.control.tables import show_findings, show_l3vni_table, show_mac_table, show_peers
 
 ASN = 65000
 VNI = 100
@@ -35,6 +35,10 @@ L3VNI = 4001
 UNDERLAY = "198.18.0"  # RFC 2544 benchmarking space: never a real network's
 OVERLAY = "10.100.0"
 FRR_BGPD = "/usr/lib/frr/bgpd"
+#: the underlay links' MTU: jumbo frames, so the overlay keeps 1500 bytes (see `build`)
+UNDERLAY_MTU = 9000
+#: what a stop keeps of the demo's folder: the logs, and the configurations they came from
+KEPT = ("*.log", "*.yaml", "*.conf")
 
 
 class DemoError(Exception):
@@ -103,19 +107,41 @@ class Fabric:
     def run(self, ns: str, *args: str, timeout: float = 30) -> str:
         return _sh("ip", "netns", "exec", ns, *args, timeout=timeout)
 
-    def close(self) -> None:
-        teardown(self.processes, self.pidfiles, self.namespaces, self.dir)
+    def close(self) -> list[Path]:
+        """Removes what the run made, except its logs (and the configurations they came
+        from) in its folder; returns the logs kept."""
+        teardown(self.processes, self.pidfiles, self.namespaces, None)
+        return keep_logs(self.dir)
+
+
+def keep_logs(directory: Path) -> list[Path]:
+    """Empties `directory` of everything but the logs and configurations (sockets, pid files,
+    state, WireGuard's private keys go); the logs kept, or none (the folder goes too)."""
+    kept = {p for pattern in KEPT for p in directory.rglob(pattern) if p.is_file()}
+    for path in sorted(directory.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path in kept:
+            continue
+        with contextlib.suppress(OSError):
+            if path.is_dir() and not path.is_symlink():
+                path.rmdir()
+            else:
+                path.unlink()
+    logs = sorted(p for p in kept if p.suffix == ".log")
+    if not logs:
+        shutil.rmtree(directory, ignore_errors=True)
+    return logs
 
 
 def teardown(
     processes: list[subprocess.Popen[bytes]],
     pidfiles: list[Path],
     namespaces: list[str],
-    directory: Path,
+    directory: Path | None,
     pidfile_signal: int = signal.SIGTERM,
 ) -> None:
     """Stop exactly the processes started (our children, and daemons by their pid files),
-    then remove the namespaces and the scratch directory; never fails half-way."""
+    then remove the namespaces and the scratch directory (None: the caller keeps it); never
+    fails half-way."""
     for process in processes:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -130,7 +156,8 @@ def teardown(
             os.kill(int(pidfile.read_text().strip()), pidfile_signal)
     for ns in namespaces:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-    shutil.rmtree(directory, ignore_errors=True)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _evpnd_config(vtep: Vtep, others: list[Vtep], irb: bool) -> str:
@@ -205,9 +232,16 @@ def build(fabric: Fabric, evpnd_count: int, with_frr: bool, say: Callable[[str],
         uplink = f"evd{fabric.tag}u{index}"
         _sh("ip", "link", "add", uplink, "netns", spine, "type", "veth", "peer", "name", "eth0",
             "netns", vtep.namespace)  # fmt: skip
+        # The underlay carries jumbo frames, as a data-centre fabric's does: VXLAN adds 50
+        # bytes to every frame (RFC 7348 §4.3: the underlay must carry them, not fragment),
+        # and raising the underlay — which the operator owns — lets the hosts, the bridges and
+        # the vxlan devices keep the standard 1500 bytes, with nothing to set on any host.
+        # (A 1500-byte underlay would need every overlay device and host at 1450: doctor
+        # names that, and the multi-site demo, whose tunnel nobody can raise, shows it.)
+        fabric.run(spine, "ip", "link", "set", uplink, "mtu", str(UNDERLAY_MTU))
         fabric.run(spine, "ip", "link", "set", uplink, "master", "underlay", "up")
         fabric.run(vtep.namespace, "ip", "addr", "add", f"{vtep.address}/24", "dev", "eth0")
-        fabric.run(vtep.namespace, "ip", "link", "set", "eth0", "up")
+        fabric.run(vtep.namespace, "ip", "link", "set", "eth0", "mtu", str(UNDERLAY_MTU), "up")
         # The VTEP: a vxlan port in a bridge, set up the way EVPN wants it (no data-plane
         # learning, ARP/ND answered from the neighbour table), with the hosts' gateway address.
         ns = vtep.namespace
@@ -334,6 +368,31 @@ def ping_all(fabric: Fabric, timeout: float, say: Callable[[str], None]) -> list
     return failed
 
 
+def _doctor_quiet(vtep: Vtep) -> bool:
+    return not request(vtep.socket, "doctor")["findings"]
+
+
+def doctor_all(fabric: Fabric, timeout: float, say: Callable[[str], None]) -> list[str]:
+    """`evpnctl doctor` on every evpnd VTEP of the fabric, once it has nothing to say (the
+    underlay is looked at once a second, the kernel settles after End-of-RIB): the VTEPs where
+    it still names something after `timeout`, with what it names."""
+    sick = []
+    for vtep in fabric.vteps:
+        if vtep.kind != "evpnd":
+            continue
+        try:
+            _wait(f"doctor on {vtep.name}", functools.partial(_doctor_quiet, vtep), timeout)
+        except DemoError:
+            findings = request(vtep.socket, "doctor")["findings"]
+            print(f"\n$ evpnctl doctor              (on {vtep.name})")
+            print(show_findings(findings))
+            sick.append(vtep.name)
+    evpnds = [v.name for v in fabric.vteps if v.kind == "evpnd"]
+    if not sick:
+        say(f"evpnctl doctor: no problem found on {', '.join(evpnds)}")
+    return sick
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -378,6 +437,7 @@ def run(
         if after_converge is not None:
             after_converge(fabric, say)
         failed = ping_all(fabric, 20, say)
+        sick = doctor_all(fabric, 15, say)
         first = fabric.vteps[0]
         print(f"\n$ evpnctl show peers          (on {first.name})")
         print(show_peers(request(first.socket, "show peers")))
@@ -395,9 +455,11 @@ def run(
         print()
         if failed:
             say("no answer: " + ", ".join(failed))
-            say(f"logs are in {fabric.dir} until the demo ends")
-        else:
+        if sick:
+            say("evpnctl doctor names problems on " + ", ".join(sick))
+        if not failed:
             say("every host reached every other host across the EVPN fabric")
+        if not failed and not sick:
             status = 0
         if keep:
             # Blocked before saying so, then waited for: a Ctrl-C right after the message
@@ -405,8 +467,9 @@ def run(
             stop = {signal.SIGINT, signal.SIGTERM}
             signal.pthread_sigmask(signal.SIG_BLOCK, stop)
             try:
-                say("fabric left running; Ctrl-C removes it. Try:")
+                say("fabric left running; Ctrl-C removes it (and keeps the logs). Try:")
                 print(f"  ip netns exec {first.namespace} evpnctl -s {first.socket} show routes")
+                print(f"  evpnctl -s {first.socket} doctor")
                 print(f"  ip netns exec {first.host} ping {fabric.vteps[-1].host_ip}")
                 for vtep in fabric.vteps:
                     if vtep.kind == "frr":
@@ -437,8 +500,11 @@ def run(
         # Ctrl-C again while tearing down must not leave namespaces behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        fabric.close()
+        logs = fabric.close()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, previous)
         say("removed the namespaces and stopped the daemons")
+        if logs:
+            names = ", ".join(str(p.relative_to(fabric.dir)) for p in logs)
+            say(f"logs kept in {fabric.dir}: {names}")
     return status

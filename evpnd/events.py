@@ -10,8 +10,26 @@ can be a million of them)."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+
+def readable(value: Any) -> Any:
+    """A value as people read it: bytes become a MAC (six bytes), an address (four or
+    sixteen) or hex — never `b'\\xc0\\xa8d\\x01'` — also inside a list or tuple. The one rule
+    for what reaches a log line or `evpnctl watch` (events' fields, daemon/logs.py); the
+    callers should have said it in words already, this is the net under them."""
+    kind = type(value)
+    if kind is bytes or kind is bytearray:
+        if len(value) == 6:
+            return bytes(value).hex(":")
+        if len(value) in (4, 16):
+            return str(ipaddress.ip_address(bytes(value)))
+        return bytes(value).hex()
+    if (kind is list or kind is tuple) and any(type(v) in (bytes, bytearray) for v in value):
+        return [readable(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +49,7 @@ class Event:
             ]
         out: dict[str, Any] = dict(self.fixed)
         for name, key in names:
-            out[key] = getattr(self, name)
+            out[key] = readable(getattr(self, name))
         return out
 
 
@@ -128,9 +146,13 @@ class L3VniGone(Event):
 
 @dataclass(frozen=True, slots=True)
 class KernelRepaired(Event):
+    """Entries a full comparison with the kernel found wrong and rewrote (or removed): how
+    many of each kind, and the first few of them in words — the operator's first question is
+    which MAC."""
+
     kind = "kernel"
     fixed = {"action": "repaired"}
-    message = "reconcile"
+    message = "kernel repaired"
 
     entries: int
     fdb: int
@@ -138,6 +160,8 @@ class KernelRepaired(Event):
     neigh: int
     routes: int
     removed: int
+    #: `fdb vxlan100 02:00:00:00:00:01 -> 192.0.2.2, … and 7 more` (kernel/entry_text.py)
+    repaired: str = ""
 
 
 # --- the underlay ----------------------------------------------------------------------------

@@ -3,6 +3,11 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# No test reads the host's /etc/evpnd/evpnd.yaml: evpnd without --config reads EVPND_CONFIG
+# instead when it is set (evpnd/cli.py), and this file exists nowhere. A test that wants a
+# default file sets EVPND_CONFIG itself; subprocesses inherit this.
+os.environ["EVPND_CONFIG"] = "/nonexistent/evpnd-tests/evpnd.yaml"
+
 settings.register_profile(
     "ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

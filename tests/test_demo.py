@@ -1,17 +1,20 @@
-"""`evpnd demo` end to end: it builds its fabric, every host reaches every other, and it leaves
-nothing behind — also when interrupted."""
+"""`evpnd demo` end to end: it builds its fabric, every host reaches every other, `evpnctl
+doctor` finds nothing on any VTEP of it (the demo's fabric is a healthy one), and it leaves
+nothing behind but its logs, which it names — also when interrupted."""
 
 from __future__ import annotations
 
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from tests.netns import LAB, ROOT, sh
+from tests.netns import LAB, ROOT, sh, wait_for
 
 pytestmark = LAB
 
@@ -38,13 +41,44 @@ def run_demo(*args: str, vteps: int | None = None) -> tuple[str, int]:
         cwd=ROOT,
     )
     out = result.stdout
-    assert result.returncode == 0, out + result.stderr
-    if vteps is None:
-        vteps = 4 if os.path.exists("/usr/lib/frr/bgpd") else 3
-    pairs = vteps * (vteps - 1)
-    assert f"ping: {pairs} of {pairs} host pairs answered" in out
-    assert _namespaces(_tag(out)) == []
+    try:
+        assert result.returncode == 0, out + result.stderr
+        if vteps is None:
+            vteps = 4 if os.path.exists("/usr/lib/frr/bgpd") else 3
+        pairs = vteps * (vteps - 1)
+        assert f"ping: {pairs} of {pairs} host pairs answered" in out
+        assert re.search(r"evpnctl doctor: no problem found on \w+", out), out
+        assert _namespaces(_tag(out)) == []
+    finally:
+        _kept_logs(out)
     return out, vteps
+
+
+def _kept_logs(output: str) -> list[Path]:
+    """The logs the demo says it kept: they must be there, and nothing else but their
+    configurations; the folder is removed afterwards (the test's own clean-up)."""
+    found = re.search(r"logs kept in (\S+): (.+)", output)
+    if found is None:
+        return []
+    folder = Path(found.group(1))
+    try:
+        logs = [folder / name for name in found.group(2).split(", ")]
+        assert logs and all(log.is_file() and log.stat().st_size for log in logs), logs
+        left = {p.name for p in folder.rglob("*") if p.is_file()}
+        assert left <= {"evpnd.log", "evpnd.yaml", "frr.log", "frr.conf"}, left
+        return logs
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _doctor(socket: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "evpnd.control.cli", "-s", socket, "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
 
 
 def test_demo_pings_every_host_and_cleans_up() -> None:
@@ -69,9 +103,9 @@ def test_demo_interrupted_removes_everything() -> None:
         cwd=ROOT,
     )  # fmt: skip
     last = "vtep3's FRR log:" if frr else "vtep2's evpnd log:"
+    seen: list[str] = []
     try:
         assert process.stdout is not None
-        seen = []
         deadline = time.monotonic() + 120
         for line in process.stdout:
             seen.append(line)
@@ -82,6 +116,11 @@ def test_demo_interrupted_removes_everything() -> None:
         assert len(_namespaces(tag)) == (7 if frr else 5), output  # spine, VTEPs, hosts
         logs = re.findall(r"evpnd log: (\S+)", output)
         assert len(logs) == 2 and all(os.path.exists(log) for log in logs)
+        # a healthy fabric: `evpnctl doctor` exits 0 on each evpnd VTEP
+        for log in logs:
+            socket = str(Path(log).parent / "evpnd.sock")
+            wait_for(f"doctor quiet at {socket}", lambda s=socket: _doctor(s).returncode == 0, 15)
+            assert _doctor(socket).stdout.strip() == "no problem found"
         if frr:
             (command,) = [line.strip() for line in seen if "vtysh --vty_socket" in line]
             shown = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=30)
@@ -91,10 +130,15 @@ def test_demo_interrupted_removes_everything() -> None:
         assert process.returncode == 130, output + rest
         assert "removed the namespaces" in rest
         assert _namespaces(tag) == []
+        # stopping keeps the logs, and says where
+        kept = _kept_logs(rest)
+        assert {str(p) for p in kept} >= set(logs), rest
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+        for log in re.findall(r"evpnd log: (\S+)", "".join(seen)):
+            shutil.rmtree(Path(log).parent.parent, ignore_errors=True)
 
 
 def test_demo_irb_routes_between_subnets() -> None:

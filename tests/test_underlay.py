@@ -84,11 +84,29 @@ def test_next_hop_tracking_and_the_path_mtu() -> None:
         # the other VTEP exporting another route target: both sets named
         b_config = two.home / "evpnd.yaml"
         healthy = b_config.read_text()
-        b_config.write_text(healthy.replace("{vni: 100", '{vni: 100, export_rts: ["65001:999"]'))
+        moved = '{vni: 100, export_rts: ["65001:999"], import_rts: ["65001:999"]'
+        b_config.write_text(healthy.replace("{vni: 100", moved))
         two.ctl("reload")
         wait_for("the RT mismatch", lambda: doctor() == ["vni"], 10)
         (mismatch,) = findings()
-        assert mismatch["evidence"] == {"theirs": ["65001:999"], "ours": ["auto"]}, mismatch
+        assert mismatch["evidence"] == {
+            "vtep": "10.255.1.1",
+            "vni": 100,
+            "theirs": ["65001:999"],
+            "ours": ["auto (*:100)"],
+        }, mismatch
+
+        def at_b() -> list[dict[str, Any]]:
+            """B's own doctor: it names A in turn (A's routes carry its auto RT)."""
+            return [f for f in two.ctl("doctor", check=False)["findings"] if f["check"] == "vni"]
+
+        wait_for("the RT mismatch at B", lambda: len(at_b()) == 1, 10)
+        assert at_b()[0]["evidence"] == {
+            "vtep": "10.255.0.1",
+            "vni": 100,
+            "theirs": ["65000:100"],
+            "ours": ["65001:999"],
+        }
         b_config.write_text(healthy)
         two.ctl("reload")
         wait_for("a healthy fabric again", lambda: doctor() == [], 10)
@@ -127,3 +145,17 @@ def test_next_hop_tracking_and_the_path_mtu() -> None:
         (down,) = findings()
         assert down["evidence"]["port_probe"] == "10.92.0.2 port 179: refused", down
         assert down["fix"].startswith("nothing listens on 10.92.0.2 port 179"), down
+        # the local link down (its routes go with it): named once, as the cause of the VTEP's
+        # unreachability, not as an unreachable VTEP of its own
+        the_lab.run(a, "ip", "link", "set", left, "down")
+
+        def underlay() -> list[dict[str, Any]]:
+            return [f for f in findings() if f["check"] == "underlay"]
+
+        wait_for(
+            "the link named", lambda: len(underlay()) == 1 and "link" in underlay()[0]["what"], 10
+        )
+        (link,) = underlay()
+        assert link["what"].startswith(f"link {left} is down"), link
+        assert link["evidence"]["unreachable"] == ["10.255.1.1"], link
+        assert link["fix"] == f"ip link set {left} up"

@@ -23,6 +23,9 @@ from evpnd.evpn.extcommunities import (
 )
 from evpnd.wire.constants import AS_TRANS
 
+#: ORIGIN's values as FRR prints them (RFC 4271 §5.1.1)
+_ORIGINS = {0: "IGP", 1: "EGP", 2: "incomplete"}
+
 AS_SET = 1
 AS_SEQUENCE = 2
 AS_CONFED_SEQUENCE = 3
@@ -162,6 +165,59 @@ class PathAttributes:
         return str(
             ipaddress.ip_address(self.nexthop[:16] if len(self.nexthop) == 32 else (self.nexthop))
         )
+
+    @property
+    def text(self) -> str:
+        """The attributes in words, in the order and the forms FRR prints them: `nexthop
+        192.0.2.2, origin IGP, as-path 65001, localpref 100, extcommunity RT:65000:100 ET:8,
+        pmsi ingress-replication label 100 endpoint 192.0.2.2` (debug lines, `evpnd
+        decode`)."""
+        words = []
+        if self.nexthop is not None:
+            words.append(f"nexthop {self.nexthop_text}")
+        elif self.next_hop is not None:
+            words.append(f"nexthop {ipaddress.ip_address(self.next_hop)}")
+        if self.origin is not None:
+            words.append(f"origin {_ORIGINS.get(self.origin, str(self.origin))}")
+        if self.as_path is not None:
+            words.append(f"as-path {self.as_path.text or '(empty)'}")
+        if self.med is not None:
+            words.append(f"metric {self.med}")
+        if self.local_pref is not None:
+            words.append(f"localpref {self.local_pref}")
+        if self.atomic_aggregate:
+            words.append("atomic-aggregate")
+        if self.aggregator is not None:
+            address = ipaddress.ip_address(self.aggregator.address)
+            words.append(f"aggregator {self.aggregator.asn} {address}")
+        if self.communities:
+            words.append(
+                "community " + " ".join(f"{c >> 16}:{c & 0xFFFF}" for c in self.communities)
+            )
+        if self.originator_id is not None:
+            words.append(f"originator-id {ipaddress.ip_address(self.originator_id)}")
+        if self.cluster_list:
+            ids = " ".join(str(ipaddress.ip_address(c)) for c in self.cluster_list)
+            words.append(f"cluster-list {ids}")
+        if self.ext_communities:
+            words.append("extcommunity " + " ".join(c.text for c in self.ext_communities))
+        if self.pmsi_tunnel is not None:
+            tunnel = self.pmsi_tunnel
+            kind = (
+                "ingress-replication" if tunnel.tunnel_type == 6 else f"type {tunnel.tunnel_type}"
+            )
+            end = tunnel.endpoint or tunnel.tunnel_id.hex()
+            words.append(f"pmsi {kind} label {tunnel.label} endpoint {end}")
+        if self.large_communities:
+            words.append(
+                "large-community " + " ".join(f"{a}:{b}:{c}" for a, b, c in self.large_communities)
+            )
+        for raw in self.unknown:
+            words.append(f"attribute {raw.type_code} ({len(raw.value)} bytes) {raw.value.hex()}")
+        return ", ".join(words) or "(none)"
+
+    def __str__(self) -> str:
+        return self.text
 
     @property
     def route_targets(self) -> tuple[RouteTarget, ...]:

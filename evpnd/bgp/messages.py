@@ -153,6 +153,38 @@ class Notification:
         return f"{self.name}" + (f" data {self.data.hex()}" if self.data else "")
 
 
+def _words(value: object) -> str:
+    """A capability or a message's field in words: bytes as hex, a NamedTuple as its name and
+    fields (`Multiprotocol afi 25 safi 70`) — for `evpnd decode`, never a Python repr."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).hex() or "(none)"
+    fields = getattr(value, "_fields", None)
+    if fields is not None:
+        inner = " ".join(f"{name} {_words(getattr(value, name))}" for name in fields)
+        return f"{type(value).__name__} {inner}".rstrip()
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_words(v) for v in value) + ")"
+    return str(value)
+
+
+def message_text(message: Open | Notification | Keepalive | RouteRefresh) -> str:
+    """A message other than an UPDATE, in words (`evpnd decode`)."""
+    if isinstance(message, Open):
+        capabilities = "; ".join(_words(c) for c in message.capabilities) or "none"
+        text = (
+            f"OPEN version {message.version}, AS {message.asn}, hold time {message.hold_time}, "
+            f"router id {message.router_id}, capabilities: {capabilities}"
+        )
+        for kind, value in message.other_parameters:
+            text += f"; parameter {kind} {_words(value)}"
+        return text
+    if isinstance(message, Notification):
+        return f"NOTIFICATION {message}"
+    if isinstance(message, RouteRefresh):
+        return f"ROUTE-REFRESH afi {message.afi} safi {message.safi} subtype {message.subtype}"
+    return "KEEPALIVE"
+
+
 ROUTE_REFRESH_NORMAL = 0
 ROUTE_REFRESH_BEGIN = 1  # RFC 7313 BoRR
 ROUTE_REFRESH_END = 2  # RFC 7313 EoRR

@@ -27,7 +27,7 @@ from evpnd.daemon.peer_driver import BgpProtocol, PeerDriver
 from evpnd.daemon.rd_index import RdIndexStore
 from evpnd.daemon.underlay_watch import UnderlayWatch
 from evpnd.daemon.views import vni_of
-from evpnd.events import Event
+from evpnd.events import Event, readable
 from evpnd.kernel.links import VxlanPort
 from evpnd.local import vni_changes
 from evpnd.local.learning import LocalRoutes, Observation
@@ -214,10 +214,8 @@ class Daemon:
             now = self.loop.time()
             for seen in observations:
                 if self.debugging.vni(seen.vni):
-                    fields = {
-                        k: v.hex(":") if isinstance(v, bytes) else v
-                        for k, v in seen._asdict().items()
-                    }
+                    # the MAC and the address in their text forms (events.readable)
+                    fields = {k: readable(v) for k, v in seen._asdict().items()}
                     what = type(seen).__name__
                     self.debugging.emit("vni", seen.vni, now, "kernel saw", what=what, **fields)
         self._apply(self.local.observe(observations, self.loop.time()))

@@ -9,14 +9,17 @@ entries from them, then an underlay that can carry the traffic."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from evpnd.bgp.events import State
 from evpnd.bgp.negotiation import EVPN_FAMILY
-from evpnd.daemon.views import vni_of
+from evpnd.daemon.views import address_key, vni_of
 from evpnd.evpn.identifiers import ip_to_text, is_address, mac_to_text
 from evpnd.evpn.routes import INCLUSIVE_MULTICAST, InclusiveMulticastRoute
-from evpnd.rib.paths import LOCAL
+from evpnd.kernel.underlay import Way, links_behind
+from evpnd.local.origination import Vni
+from evpnd.rib.paths import LOCAL, Path
 
 if TYPE_CHECKING:
     from evpnd.daemon.daemon import Daemon
@@ -185,34 +188,11 @@ def _vnis(daemon: Daemon, only: int | None) -> list[dict[str, Any]]:
                     _fix_port(port.name, problem),
                 )
             )
-        imported = [
-            p for p in flood_by_vni.get(vni.vni, []) if vni.imports(p.attributes.route_targets)
-        ]
-        if imported:
-            continue
         others = flood_by_vni.get(vni.vni, [])
-        if not others and vni.vni in behind_unreachable:
-            continue
-        if others:
-            theirs = sorted({rt.value for p in others for rt in p.attributes.route_targets})
-            out.append(
-                finding(
-                    "vni",
-                    f"VNI {vni.vni}: peers have it, with route targets this VNI does not import",
-                    {"theirs": theirs, "ours": [rt.value for rt in vni.import_rts] or ["auto"]},
-                    f"import one of {', '.join(theirs)} (evpn.vnis[].import_rts), or export ours "
-                    "there",
-                )
-            )
-        else:
-            out.append(
-                finding(
-                    "vni",
-                    f"VNI {vni.vni}: no other VTEP announces it (no Type 3 route)",
-                    {"vni": vni.vni},
-                    "create the VNI on the other VTEPs, or check their sessions and RTs",
-                )
-            )
+        out += foreign_route_targets(vni, others)
+        out += alone_in_fabric(
+            vni.vni, bool(others), vni.vni in behind_unreachable, vni.vni in daemon.l3_of_l2
+        )
     for frozen_vni, mac in sorted(daemon.local.duplicates.frozen):
         if only is None or frozen_vni == only:
             out.append(
@@ -253,6 +233,68 @@ def _vnis(daemon: Daemon, only: int | None) -> list[dict[str, Any]]:
     return out
 
 
+def foreign_route_targets(vni: Vni, flood: list[Path]) -> list[dict[str, Any]]:
+    """Each remote VTEP whose Type 3 routes for this VNI (by their VNI, whichever RTs) carry
+    no route target the VNI imports: its hosts are unreachable from here, and ours from
+    there, though both have the VNI — each side must be told, not only the one whose
+    configuration changed (one VTEP importing the others' routes hides nothing here)."""
+    by_vtep: dict[str, list[Path]] = {}
+    for path in flood:
+        by_vtep.setdefault(_vtep_of(path), []).append(path)
+    ours = [rt.value for rt in vni.import_rts] or [f"auto (*:{vni.vni})"]
+    out = []
+    for vtep, paths in sorted(by_vtep.items(), key=lambda item: address_key(item[0])):
+        if any(vni.imports(p.attributes.route_targets) for p in paths):
+            continue
+        theirs = sorted({rt.value for p in paths for rt in p.attributes.route_targets})
+        carried = f"route targets {', '.join(theirs)}" if theirs else "no route target"
+        export = vni.import_rts[0].value if vni.import_rts else f"an RT ending :{vni.vni}"
+        importing = (
+            f"import {' or '.join(theirs)} here (evpn.vnis: [{{vni: {vni.vni}, import_rts: "
+            f"[{theirs[0]}]}}]), or "
+            if theirs
+            else ""
+        )
+        out.append(
+            finding(
+                "vni",
+                f"VNI {vni.vni}: VTEP {vtep} announces it with {carried}; this VTEP imports "
+                f"{', '.join(ours)} for it",
+                {"vtep": vtep, "vni": vni.vni, "theirs": theirs, "ours": ours},
+                f"{importing}have {vtep} export {export} for VNI {vni.vni}",
+            )
+        )
+    return out
+
+
+def alone_in_fabric(
+    vni: int, announced: bool, behind_unreachable: bool, routed: bool
+) -> list[dict[str, Any]]:
+    """A VNI no other VTEP announces (no Type 3 route for it, whichever RTs): nothing to bridge
+    with — unless its VTEPs are only unreachable (the underlay finding says so), or it is
+    routed: in symmetric IRB (RFC 9135) a subnet may live on one VTEP alone, its hosts
+    reaching the others' subnets through the L3VNI, as in `evpnd demo --irb`."""
+    if announced or behind_unreachable or routed:
+        return []
+    return [
+        finding(
+            "vni",
+            f"VNI {vni}: no other VTEP announces it (no Type 3 route)",
+            {"vni": vni},
+            "create the VNI on the other VTEPs, or check their sessions and RTs",
+        )
+    ]
+
+
+def _vtep_of(path: Path) -> str:
+    """The VTEP a Type 3 route is for: its PMSI tunnel's endpoint, else its next hop."""
+    tunnel = path.attributes.pmsi_tunnel
+    endpoint = tunnel.endpoint if tunnel is not None else None
+    route = path.route
+    originator = route.originator if isinstance(route, InclusiveMulticastRoute) else None
+    return endpoint or path.attributes.nexthop_text or ip_to_text(originator or bytes(4))
+
+
 def _kernel(daemon: Daemon, only: int | None) -> list[dict[str, Any]]:
     dataplane = daemon.dataplane
     if dataplane is None or only is not None:
@@ -282,19 +324,14 @@ def _kernel(daemon: Daemon, only: int | None) -> list[dict[str, Any]]:
 
 
 def _underlay(daemon: Daemon, only: int | None) -> list[dict[str, Any]]:
-    out = []
     watch = daemon.underlay
-    for vtep in sorted(daemon.rib.unreachable):
-        way = watch.ways.get(vtep)
-        text = ip_to_text(vtep)
-        out.append(
-            finding(
-                "underlay",
-                f"VTEP {text} is unreachable: routes towards it are not used",
-                {"reason": way.reason if way else None, "paths": daemon.rib.nexthops.get(vtep, 0)},
-                f"ip route get {text}; a route to it (or resolve_via_default: true)",
-            )
-        )
+    out = unreachable_vteps(
+        daemon.rib.unreachable,
+        watch.ways,
+        watch.last_device,
+        watch.links_down,
+        daemon.rib.nexthops,
+    )
     for vni, problem in sorted(watch.mtu_problems.items()):
         if only is None or vni == only:
             out.append(
@@ -305,6 +342,58 @@ def _underlay(daemon: Daemon, only: int | None) -> list[dict[str, Any]]:
                     problem.partition(": ")[2],
                 )
             )
+    return out
+
+
+#: what to do about a link, by why it carries nothing (kernel/underlay.py `link_state`)
+_LINK_FIXES = {
+    "down": "ip link set {link} up",
+    "no carrier": "ip -d link show {link}; check the cable, or the other end of the link",
+    "gone": "{link} no longer exists: create it again, or route the VTEPs another way",
+}
+
+
+def unreachable_vteps(
+    unreachable: Iterable[bytes],
+    ways: dict[bytes, Way],
+    last_device: dict[bytes, str],
+    links_down: dict[str, str],
+    paths: Mapping[bytes, int],
+) -> list[dict[str, Any]]:
+    """A local link that carries nothing, named once with the VTEPs behind it (reached by it,
+    or last reached by it before they became unreachable) — the cause, not one finding per
+    VTEP; then each unreachable VTEP no down link explains."""
+    out = []
+    unreachable = frozenset(unreachable)
+    behind, alone = links_behind(unreachable, ways, last_device, links_down)
+    for link, vteps in sorted(behind.items()):
+        state = links_down[link]
+        texts = [ip_to_text(v) for v in vteps]
+        out.append(
+            finding(
+                "underlay",
+                f"link {link} is {state}, the way to VTEP{'' if len(texts) == 1 else 's'} "
+                f"{', '.join(texts)}",
+                {
+                    "link": link,
+                    "state": state,
+                    "vteps": texts,
+                    "unreachable": [ip_to_text(v) for v in vteps if v in unreachable],
+                },
+                _LINK_FIXES.get(state, "ip -d link show {link}").format(link=link),
+            )
+        )
+    for vtep in alone:
+        way = ways.get(vtep)
+        text = ip_to_text(vtep)
+        out.append(
+            finding(
+                "underlay",
+                f"VTEP {text} is unreachable: routes towards it are not used",
+                {"reason": way.reason if way else None, "paths": paths.get(vtep, 0)},
+                f"ip route get {text}; a route to it (or resolve_via_default: true)",
+            )
+        )
     return out
 
 

@@ -14,6 +14,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from evpnd.events import readable
+
 _LEVELS = logging.getLevelNamesMapping()
 
 #: syslog(3) priorities of structlog's levels
@@ -58,6 +60,15 @@ class LevelGate:
         return event
 
 
+def readable_fields(logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+    """No Python reprs in a log line: a field given bytes (a MAC, an address) is written in
+    its text form (events.readable), as `evpnctl watch` shows it."""
+    for key, value in event.items():
+        if type(value) in (bytes, bytearray, list, tuple):
+            event[key] = readable(value)
+    return event
+
+
 def configure(
     level: str = "info", json_lines: bool | None = None, stream: TextIO | None = None
 ) -> None:
@@ -74,6 +85,7 @@ def configure(
     structlog.configure(
         processors=[
             LevelGate(level),
+            readable_fields,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,

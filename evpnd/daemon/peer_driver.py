@@ -590,7 +590,7 @@ class PeerDriver:
                 announced=[r.text for r in announced[:DEBUG_ROUTES]],
                 withdrawn=[r.text for r in withdrawn[:DEBUG_ROUTES]],
                 routes=len(announced) + len(withdrawn),
-                attributes=str(update.attributes),
+                attributes=update.attributes.text,
                 end_of_rib=update.end_of_rib is not None or None,
             )
         if announced and not self.daemon.speaker.accepts(update.attributes, source.ibgp):

@@ -16,7 +16,7 @@ import structlog
 
 from evpnd.events import MtuProblem, VtepReachable, VtepUnreachable
 from evpnd.evpn.identifiers import ip_to_text as vtep_text
-from evpnd.kernel.underlay import Way, inner_mtu, look_up, mtu_problem
+from evpnd.kernel.underlay import Way, inner_mtu, links_down, look_up, mtu_problem
 
 if TYPE_CHECKING:
     from evpnd.daemon.daemon import Daemon
@@ -32,6 +32,10 @@ class UnderlayWatch:
         self.daemon = daemon
         #: the way to each tracked VTEP, as last seen
         self.ways: dict[bytes, Way] = {}
+        #: the device each VTEP was last reached by (kept while it is unreachable: the link
+        #: that went down is the likely cause), and the devices of the ways that carry nothing
+        self.last_device: dict[bytes, str] = {}
+        self.links_down: dict[str, str] = {}
         #: per VNI: the largest inner frame its VTEPs' ways carry, and what is wrong if any
         self.inner: dict[int, int] = {}
         #: per VNI: the VTEPs whose ways that inner MTU was computed over (a VTEP that came
@@ -59,10 +63,10 @@ class UnderlayWatch:
         daemon = self.daemon
         rib = daemon.rib
         vteps = list(rib.nexthops)
-        ways = await daemon.loop.run_in_executor(
-            None, look_up, vteps, daemon.config.resolve_via_default
+        ways, last, down = await daemon.loop.run_in_executor(
+            None, self._look_up, vteps, daemon.config.resolve_via_default, dict(self.last_device)
         )
-        self.ways = ways
+        self.ways, self.last_device, self.links_down = ways, last, down
         unreachable = frozenset(v for v, way in ways.items() if not way.reachable)
         if unreachable != rib.unreachable:
             for vtep in sorted(unreachable - rib.unreachable):
@@ -76,6 +80,17 @@ class UnderlayWatch:
             rib.set_unreachable(unreachable)
             daemon.settle()
         self._check_mtu(ways)
+
+    @staticmethod
+    def _look_up(
+        vteps: list[bytes], via_default: bool, last_device: dict[bytes, str]
+    ) -> tuple[dict[bytes, Way], dict[bytes, str], dict[str, str]]:
+        """In a thread: the ways, the device each VTEP was last reached by, and which of
+        those devices carry nothing."""
+        ways = look_up(vteps, via_default)
+        last = {v: d for v, d in last_device.items() if v in ways}
+        last.update((v, w.device) for v, w in ways.items() if w.reachable and w.device)
+        return ways, last, links_down(last.values())
 
     def _check_mtu(self, ways: dict[bytes, Way]) -> None:
         daemon = self.daemon

@@ -25,7 +25,7 @@ import structlog
 
 from evpnd.config import L3VniConfig
 from evpnd.events import Event, KernelRepaired, L3VniFound, L3VniGone, VniFound, VniGone
-from evpnd.kernel import invariant
+from evpnd.kernel import entry_text, invariant
 from evpnd.kernel import iproutes as ipr
 from evpnd.kernel import neighbours as nl
 from evpnd.kernel import operations as ops
@@ -464,6 +464,7 @@ class DataPlane:
                 len(changes.neigh_set),
                 len(changes.route_set),
                 removed + len(changes.route_del),
+                entry_text.named(changes, self.device_names()),
             )
         )
         self._write(operations, changes)
@@ -541,6 +542,15 @@ class DataPlane:
     def known_differences(self) -> int:
         return self.reconciler.known_differences()
 
+    def device_names(self) -> dict[int, str]:
+        """The vxlan devices' and their bridges' names by interface index: what the kernel
+        entries' keys are called in words (kernel/entry_text.py)."""
+        names: dict[int, str] = {}
+        for port in [*self.ports.values(), *self.l3_ports.values()]:
+            names[port.ifindex] = port.name
+            names[port.bridge_ifindex] = port.bridge_name
+        return names
+
     def compare(self) -> dict[str, object]:
         """`evpnctl show kernel`: wanted against the kernel as evpnd knows it — its writes,
         the kernel's notifications and the entries it has asked about (audit.py). Read-only,
@@ -565,7 +575,7 @@ class DataPlane:
             scratch = invariant.expected(
                 state.rib, state.ports, state.importing, state.l3ports, state.importing_l3
             )
-            wish = invariant.differences(wanted, scratch)
+            wish = invariant.differences(wanted, scratch, self.device_names())
         return {
             "programming": True,
             "in_sync": not rows and not wish,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from evpnd.kernel.desired import DesiredState, Entries, L3Ports, VniPorts
+from evpnd.kernel.entry_text import Names, key_text, value_text
 from evpnd.rib.locrib import Rib
 from evpnd.rib.paths import Path
 
@@ -27,16 +28,24 @@ def expected(
     return fresh.desired
 
 
-def differences(have: Entries, want: Entries) -> list[str]:
-    """What differs, entry by entry, in words (empty: the invariant holds). Flood entries are
-    compared as a set: the kernel has each once, however many routes want it."""
+def differences(have: Entries, want: Entries, names: Names | None = None) -> list[str]:
+    """What differs, entry by entry, in words (empty: the invariant holds): `fdb vxlan100
+    02:00:00:00:00:01: have 192.0.2.2, want none`. `names`: the devices' names by interface
+    index (an index not in it reads `ifindex N`). Flood entries are compared as a set: the
+    kernel has each once, however many routes want it."""
+    names = names or {}
     out: list[str] = []
     for name in ("fdb", "neigh", "routes"):
         mine: dict[object, object] = getattr(have, name)
         theirs: dict[object, object] = getattr(want, name)
         for key in mine.keys() | theirs.keys():
             if mine.get(key) != theirs.get(key):
-                out.append(f"{name} {key!r}: have {mine.get(key)!r}, want {theirs.get(key)!r}")
+                out.append(
+                    f"{name} {key_text(name, key, names)}: "
+                    f"have {value_text(name, mine.get(key), names)}, "
+                    f"want {value_text(name, theirs.get(key), names)}"
+                )
     for key in have.flood.keys() ^ want.flood.keys():
-        out.append(f"flood {key!r}: {'extra' if key in have.flood else 'missing'}")
+        state = "extra" if key in have.flood else "missing"
+        out.append(f"flood {key_text('flood', key, names)}: {state}")
     return sorted(out)

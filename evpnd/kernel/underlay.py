@@ -31,6 +31,9 @@ RTM_F_FIB_MATCH = 0x2000
 RTA_METRICS = 8
 RTAX_MTU = 2
 SIOCGIFMTU = 0x8921
+SIOCGIFFLAGS = 0x8913
+IFF_UP = 0x1
+IFF_RUNNING = 0x40  # the operational state is up (carrier, and not dormant)
 #: outer IPv4 (20) or IPv6 (40) header, UDP (8), VXLAN (8), the inner Ethernet header (14)
 OVERHEAD = {4: 50, 16: 70}
 
@@ -73,7 +76,52 @@ def mtu_problem(name: str, mtu: int, bridge: str, bridge_mtu: int, inner: int | 
     return f"MTU larger than the underlay carries ({devices} > {inner}): {fixes}"
 
 
+def links_behind(
+    unreachable: Iterable[bytes],
+    ways: dict[bytes, Way],
+    last_device: dict[bytes, str],
+    links_down: dict[str, str],
+) -> tuple[dict[str, list[bytes]], list[bytes]]:
+    """Which down link explains which VTEPs: those reached by it now (a link without carrier
+    keeps its routes) or, when unreachable, last reached by it (a link set down takes its routes
+    with it). Returns the VTEPs under each down link, and the unreachable VTEPs no down link
+    explains — so that one local cause is named once, not once per VTEP behind it."""
+    behind: dict[str, list[bytes]] = {}
+    for vtep, way in sorted(ways.items()):
+        if way.reachable and way.device in links_down:
+            behind.setdefault(way.device, []).append(vtep)
+    alone = []
+    for vtep in sorted(unreachable):
+        device = last_device.get(vtep)
+        if device is not None and device in links_down:
+            behind.setdefault(device, []).append(vtep)
+        else:
+            alone.append(vtep)
+    return behind, alone
+
+
 # --- the lookup (blocking: call it in a thread) -------------------------------------------------
+
+
+def link_state(name: str) -> str | None:
+    """Why a device carries nothing, for people: `down` (set down), `no carrier`, `gone`; None
+    while it is up."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_DGRAM)) as sock:
+        try:
+            answer = fcntl.ioctl(sock, SIOCGIFFLAGS, struct.pack("16sH", name.encode(), 0))
+        except OSError:
+            return "gone"
+    flags = int(struct.unpack_from("16sH", answer)[1])
+    if not flags & IFF_UP:
+        return "down"
+    if not flags & IFF_RUNNING:
+        return "no carrier"
+    return None
+
+
+def links_down(names: Iterable[str]) -> dict[str, str]:
+    """The devices among `names` that carry nothing, and why."""
+    return {name: state for name in set(names) if (state := link_state(name)) is not None}
 
 
 def look_up(vteps: Iterable[bytes], via_default: bool = False) -> dict[bytes, Way]:
