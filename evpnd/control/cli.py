@@ -110,6 +110,8 @@ def _ask(path: str, command: Command, parsed: Parsed) -> Any:
             filters = {"address": values["address"], "advertised": advertised}
             return request(path, "show neighbor routes", filters=filters)
         return request(path, "show neighbor", filters={"address": values.get("address")})
+    if words == ("show", "evpn", "mac") and "mac" in filters:
+        filters["detail"] = True  # one MAC: in full, with its IPs, as FRR prints it
     if words == ("show", "bgp", "l2vpn", "evpn", "route"):
         if "vni" in filters:
             # FRR's `route vni N`: the VNI's table (what it imports, and our own)

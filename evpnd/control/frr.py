@@ -369,9 +369,12 @@ def evpn_table(routes: list[dict[str, Any]], ctx: Context, total: int) -> dict[s
     return out
 
 
-def _entry(text: str, paths: list[dict[str, Any]], ctx: Context, detail: bool) -> dict[str, Any]:
-    """A prefix of `show bgp l2vpn evpn route`: each path in a list of its own (FRR's shape)."""
-    entry: dict[str, Any] = {"prefix": text, "prefixLen": EVPN_PREFIX_LEN}
+def _entry(
+    text: str, paths: list[dict[str, Any]], ctx: Context, detail: bool, titled: bool = True
+) -> dict[str, Any]:
+    """A prefix of `show bgp l2vpn evpn route`: each path in a list of its own (FRR's shape);
+    `route rd RD` leaves out the prefix's own text and length."""
+    entry: dict[str, Any] = {"prefix": text, "prefixLen": EVPN_PREFIX_LEN} if titled else {}
     if detail:
         entry["rd"] = paths[0]["rd"]
         entry |= _prefix_fields(paths[0])
@@ -419,7 +422,7 @@ def evpn_route(
         for rd, entries in _by_rd(routes).items():
             block: dict[str, Any] = {"rd": rd}
             for text, paths in entries.items():
-                block[text] = _entry(text, paths, ctx, detail)
+                block[text] = _entry(text, paths, ctx, detail, titled="rd" not in values)
                 prefixes += 1
             out[rd] = block
         out["numPrefix"] = prefixes
