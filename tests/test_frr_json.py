@@ -71,9 +71,6 @@ NOT_IN_EVPND = {
     "<data>.bgpConnection": "not kept",
     "<data>.readThread": "FRR's threads",
     "<data>.writeThread": "FRR's threads",
-    # show evpn mac ... detail: sync (EVPN multihoming) state
-    "*.syncNeighCount": "no EVPN multihoming",
-    # show evpn: duplicate detection of neighbours (evpnd counts a MAC's moves)
 }
 
 #: evpnd's keys FRR had no reason to show in this lab (set only for what this lab lacks)
