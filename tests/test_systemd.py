@@ -18,7 +18,9 @@ def test_unit_verifies(tmp_path) -> None:
     unit = tmp_path / "evpnd.service"
     text = UNIT.read_text()
     unit.write_text(
-        text.replace("/usr/local/bin/evpnctl", "/bin/true").replace("/usr/local/bin/evpnd", "/bin/true")
+        text.replace("/usr/local/bin/evpnctl", "/bin/true").replace(
+            "/usr/local/bin/evpnd", "/bin/true"
+        )
     )
     result = subprocess.run(
         ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True
