@@ -231,3 +231,60 @@ def test_the_values_agree_where_both_know_them(pair: Pair) -> None:
         (rd, p) for rd, b in received_at_frr.items() if isinstance(b, dict) for p in b if p != "rd"
     }
     assert ours_sent == theirs_got and len(ours_sent) == 3
+
+
+# --- symmetric IRB: Router's MACs, next hops, L3VNIs and prefix routes --------------------------
+
+IRB_UNDERLAY = "192.168.75"
+IRB_EVPND, IRB_FRR = f"{IRB_UNDERLAY}.1", f"{IRB_UNDERLAY}.2"
+
+#: both sides are asked about the L3VNI they share; the L2VNIs differ (110 here, 220 there)
+IRB_COMMANDS = [
+    "show evpn rmac vni all",
+    "show evpn rmac vni 4001",
+    "show evpn next-hops vni all",
+    "show evpn next-hops vni 4001",
+    "show evpn vni",
+    "show bgp l2vpn evpn vni",
+    "show bgp l2vpn evpn route type prefix",
+    "show bgp l2vpn evpn route type macip",
+]
+
+
+@pytest.fixture(scope="module")
+def irb() -> Iterator[Pair]:
+    from tests.test_irb import FRR_IRB, irb_config, irb_vtep
+
+    with lab() as the_lab:
+        v1, v2, h1, h2 = (the_lab.ns(n) for n in ("v1", "v2", "h1", "h2"))
+        the_lab.link(v1, f"{IRB_EVPND}/24", v2, f"{IRB_FRR}/24")
+        irb_vtep(the_lab, v1, h1, IRB_EVPND, "10.1.1", 110)
+        irb_vtep(the_lab, v2, h2, IRB_FRR, "10.2.2", 220)
+        frr = the_lab.frr(v2, "frr", FRR_IRB.format(me=IRB_FRR, other=IRB_EVPND))
+        evpnd = the_lab.evpnd(v1, "e1", irb_config(IRB_EVPND, IRB_FRR))
+        wait_for("Established", lambda: evpnd.peer_state(IRB_FRR) == "Established", 60)
+        the_lab.run(h1, "ping", "-c3", "-W2", "10.2.2.10")
+        wait_for(
+            "FRR's Router's MAC at evpnd",
+            lambda: pair_ready(evpnd.ctl("show", "evpn", "rmac", "vni", "all")),
+            30,
+        )
+        wait_for(
+            "evpnd's Router's MAC at FRR",
+            lambda: pair_ready(frr.json("show evpn rmac vni all")),
+            30,
+        )
+        yield Pair(evpnd, frr)
+
+
+def pair_ready(rmacs: dict[str, Any]) -> bool:
+    return bool(rmacs.get("4001"))
+
+
+@pytest.mark.parametrize("command", IRB_COMMANDS)
+def test_evpnd_answers_irb_commands_with_frrs_json_keys(irb: Pair, command: str) -> None:
+    theirs = irb.frr.json(command)
+    ours = irb.evpnd.ctl(*command.split())
+    assert theirs, f"FRR answered {command!r} with nothing: the lab is not what it expects"
+    problems = differences(theirs, ours)
+    assert not problems, f"{command}:\n  " + "\n  ".join(problems)

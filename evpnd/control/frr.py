@@ -229,6 +229,13 @@ def _prefix_fields(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+ORIGINS = {0: ("IGP", "i"), 1: ("EGP", "e"), 2: ("incomplete", "?")}
+
+
+def _origin(r: dict[str, Any]) -> tuple[str, str]:
+    return ORIGINS.get(r.get("origin") or 0, ORIGINS[0])
+
+
 def _communities(r: dict[str, Any]) -> str:
     words = [f"RT:{rt}" for rt in r["rts"]]
     if r.get("encapsulation") is not None:
@@ -260,12 +267,14 @@ def path_brief(r: dict[str, Any], ctx: Context) -> dict[str, Any]:
     local = _local(r)
     out["pathFrom"] = "internal" if not local and ctx.internal(r["source"]) else "external"
     out |= _prefix_fields(r)
+    if r.get("med") is not None:
+        out["metric"] = r["med"]
     if r.get("local_pref") is not None:
         out["locPrf"] = r["local_pref"]
     out["weight"] = LOCAL_WEIGHT if local else 0
     out["peerId"] = "(unspec)" if local else r["source"]
     out["path"] = r.get("as_path") or ""
-    out["origin"] = "IGP"
+    out["origin"] = _origin(r)[0]
     out["extendedCommunity"] = {"string": _communities(r)}
     nexthop = r["nexthop"] or "0.0.0.0"
     out["nexthops"] = [
@@ -288,7 +297,9 @@ def path_detail(r: dict[str, Any], ctx: Context) -> dict[str, Any]:
         else [],
         "length": len(as_path.split()),
     }
-    out["origin"] = "IGP"
+    out["origin"] = _origin(r)[0]
+    if r.get("med") is not None:
+        out["metric"] = r["med"]
     if r.get("local_pref") is not None:
         out["locPrf"] = r["local_pref"]
     if local:
@@ -453,7 +464,7 @@ def advertised_routes(routes: list[dict[str, Any]], ctx: Context) -> dict[str, A
             entry |= {
                 "weight": LOCAL_WEIGHT if _local(r) else 0,
                 "path": r.get("as_path") or "",
-                "bgpOriginCode": "i",
+                "bgpOriginCode": _origin(r)[1],
                 "appliedStatusSymbols": {"*": True, ">": True},
             }
             block[text] = entry
@@ -521,10 +532,13 @@ def bgp_vnis(
             "rd": v["rd"] or "",
             "advertiseGatewayMacip": "n/a",
             "advertiseSviMacIp": "n/a",
+            # no primary IP address (FRR's advertise-pip): FRR's system IP is then unset
+            "advertisePip": "Disabled",
+            "sysIP": "0.0.0.0",
+            "sysMAC": v["router_mac"] or "",
             "rmac": v["router_mac"] or "",
             "importRTs": [rt for rt in v["import_rts"] if rt != "auto"] or [f"{asn}:{v['vni']}"],
             "exportRTs": list(v["export_rts"]) or [f"{asn}:{v['vni']}"],
-            "tenantVrf": v["vrf"],
         }
     return out
 
@@ -564,8 +578,9 @@ def evpn_vnis(vnis: list[dict[str, Any]], l3vnis: list[dict[str, Any]], wanted: 
             "numArpNd": v.get("arps", 0),
             "numRemoteVteps": len(v["remote_vteps"]),
             "tenantVrf": "default",
-            "remoteVteps": list(v["remote_vteps"]),
         }
+        if v["remote_vteps"]:  # (FRR leaves the list out when it is empty)
+            out[str(v["vni"])]["remoteVteps"] = list(v["remote_vteps"])
     for v in l3vnis:
         out[str(v["vni"])] = {
             "vni": v["vni"],

@@ -230,6 +230,9 @@ def route_view(path: Path, is_best: bool, imported_by: list[int] | None = None) 
         "stale": path.stale,
         "as_path": attrs.as_path.text if attrs.as_path is not None else None,
         "local_pref": attrs.local_pref,
+        "med": attrs.med,
+        # 0 IGP, 1 EGP, 2 incomplete (RFC 4271 §5.1.1); None: not given (ours: IGP when sent)
+        "origin": attrs.origin,
         "router_mac": mac_to_text(attrs.router_mac) if attrs.router_mac else None,
         "encapsulation": attrs.encapsulation,
         "labels": _labels(route),
