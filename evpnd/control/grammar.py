@@ -162,7 +162,8 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         ("show", "bgp", "neighbors"),
-        "one neighbour in full: capabilities, timers, counters, how sessions ended",
+        "one neighbour in full (capabilities, timers, counters, how sessions ended), or the"
+        " routes it sent us / we send it",
         "show neighbor",
         (
             Param("address", "the neighbour (default: all)", address, "ADDRESS", positional=True),
@@ -283,7 +284,7 @@ COMMANDS: tuple[Command, ...] = (
 
 GLOBAL_OPTIONS = (
     ("-s, --socket PATH", "evpnd's control socket (default /run/evpnd/evpnd.sock)"),
-    ("--json", "JSON for scripts (the same data as the table)"),
+    ("--json", "JSON for scripts (the same data; FRR commands: FRR 8.4's keys)"),
     ("-h, --help", "help for the command given (evpnctl show routes --help)"),
     ("--version", "evpnctl's version"),
 )

@@ -412,6 +412,12 @@ EVPN_PREFIX_FORMS = (
 )
 
 
+def _path_column(r: dict[str, Any]) -> str:
+    """FRR's Path column: the AS path, then the origin's code (i IGP, e EGP, ? incomplete)."""
+    code = {1: "e", 2: "?"}.get(r.get("origin") or 0, "i")
+    return f"{r['as_path']} {code}" if r.get("as_path") else code
+
+
 def _status_line(r: dict[str, Any]) -> str:
     status = "*" + (">" if r["best"] else " ") + ("i" if r["source"] != "local" else " ")
     return "S" + status[1:] if r["stale"] else status
@@ -442,10 +448,11 @@ def frr_evpn_table(
             lines.append(f"Route Distinguisher: {rd}")
         nexthop = r["nexthop"] or "0.0.0.0"
         locprf = "" if r.get("local_pref") is None else str(r["local_pref"])
+        metric = "" if r.get("med") is None else str(r["med"])
         weight = "32768" if r["source"] == "local" else "0"
-        path = (r.get("as_path") or "") + (" i" if r.get("as_path") else "i")
+        path = _path_column(r)
         lines.append(f"{_status_line(r)}{r['text']}")
-        lines.append(f"{'':<20}{nexthop:<19} {'':>6} {locprf:>6} {weight:>6} {path}")
+        lines.append(f"{'':<20}{nexthop:<19} {metric:>6} {locprf:>6} {weight:>6} {path}")
         lines.append(f"{'':<20}{_rt_line(r)}")
     lines.append("")
     prefixes = len({(r["rd"] if by_rd else "", r["text"]) for r in routes})
@@ -475,7 +482,8 @@ def frr_evpn_detail(routes: list[dict[str, Any]], rd_in_title: bool = True) -> s
             source = r["source"]
             where = "0.0.0.0" if source == "local" else f"{source} ({source})"
             lines.append(f"    {r['nexthop'] or '0.0.0.0'} from {where}")
-            words = ["Origin IGP"]
+            origin = {1: "EGP", 2: "incomplete"}.get(r.get("origin") or 0, "IGP")
+            words = [f"Origin {origin}"]
             if r.get("local_pref") is not None:
                 words.append(f"localpref {r['local_pref']}")
             if source == "local":
@@ -545,11 +553,12 @@ def frr_peer_routes(result: dict[str, Any], summary: dict[str, Any]) -> str:
             rd = r["rd"]
             lines.append(f"Route Distinguisher: {rd}")
         locprf = "" if r.get("local_pref") is None else str(r["local_pref"])
+        metric = "" if r.get("med") is None else str(r["med"])
         weight = "32768" if r["source"] == "local" else "0"
-        path = (r.get("as_path") or "") + (" i" if r.get("as_path") else "i")
+        path = _path_column(r)
         lines.append(f"*> {r['text']}")
         lines.append(
-            f"{'':<20}{r['nexthop'] or '0.0.0.0':<19} {'':>6} {locprf:>6} {weight:>6} {path}"
+            f"{'':<20}{r['nexthop'] or '0.0.0.0':<19} {metric:>6} {locprf:>6} {weight:>6} {path}"
         )
         lines.append(f"{'':<20}{_rt_line(r)}")
     lines += ["", f"Total number of prefixes {len(routes)}"]
