@@ -87,9 +87,13 @@ def test_frr_mac_table_groups_by_vni_with_local_and_remote_sequences() -> None:
         return {"vni": vni, "mac": f"02:00:00:00:00:{vni % 100:02d}", "type": kind, "seq": seq,
                 "frozen": False, "sticky": False, "port": "eth1", "vtep": "192.0.2.2"}  # fmt: skip
 
-    out = frr_evpn_mac([mac(200, "remote", 3), mac(100, "local", 2), mac(200, "local", 0)])
-    first, second = out.split("\n\n")
-    assert first.startswith("Number of MACs (local and remote) known for this VNI: 1")
+    macs = [mac(200, "remote", 3), mac(100, "local", 2), mac(200, "local", 0)]
+    out = frr_evpn_mac(macs, {"vni": None})
+    # `vni all`: each block headed by its VNI, as FRR does
+    first, second = out.split("\n\nVNI ")
+    assert first.startswith("VNI 100 #MACs (local and remote) 1\n")
     assert "02:00:00:00:00:00  local  " in first and first.rstrip().endswith("2/0")
-    assert second.startswith("Number of MACs (local and remote) known for this VNI: 2")
+    assert second.startswith("200 #MACs (local and remote) 2\n")
     assert "192.0.2.2" in second and "0/3" in second and "eth1" in second
+    one = frr_evpn_mac([m for m in macs if m["vni"] == 200], {"vni": 200})
+    assert one.startswith("Number of MACs (local and remote) known for this VNI: 2")

@@ -116,18 +116,26 @@ def test_show_commands_as_tables_and_json(two: Two) -> None:
 
 def test_frr_habits_print_the_same_data_in_frr_layouts(two: Two) -> None:
     """vtysh's commands, shortened as vtysh allows, beside the native ones: FRR's layout on
-    the terminal, evpnd's JSON with --json (the same as the native command's)."""
+    the terminal, FRR's JSON keys with --json (test_frr_json.py checks them against FRR's)."""
     peer = f"{UNDERLAY}.2"
     summary, peers = both(two.e1, "sh", "bgp", "sum")
-    assert [p["address"] for p in peers] == [peer]  # show peers' JSON
+    assert list(peers["l2VpnEvpn"]["peers"]) == [peer]
+    assert peers["l2VpnEvpn"]["peers"][peer]["state"] == "Established"
     assert "local AS number 65000" in summary and "Total number of neighbors 1" in summary
     assert summary.splitlines()[2].split()[:3] == ["Neighbor", "V", "AS"]
     assert summary.splitlines()[3].split()[:3] == [peer, "4", "65000"]
+    evpn_summary, family = both(two.e1, "sh", "bgp", "l2", "ev", "sum")
+    assert family["peers"][peer]["pfxRcd"] >= 3 and "TblVer" in evpn_summary
 
     detail, neighbor = both(two.e1, "show", "bgp", "neighbors", peer)
-    assert isinstance(neighbor, dict) and neighbor["capabilities"]["families"] == ["25/70"]
+    assert neighbor[peer]["bgpState"] == "Established"
+    assert neighbor[peer]["neighborCapabilities"]["multiprotocolExtensions"] == {
+        "l2VpnEvpn": {"advertisedAndReceived": True}
+    }
     assert f"BGP neighbor is {peer}, remote AS 65000" in detail
     assert "BGP state = Established" in detail and "Foreign host: " + peer in detail
+    native = two.e1.ctl("show", "peers", peer)  # evpnd's own JSON of one peer
+    assert native["capabilities"]["families"] == ["25/70"]
 
     evpn = ctl(two.e1, "show", "bgp", "l2vpn", "evpn", "route", "type", "macip").stdout
     assert f"Route Distinguisher: {peer}:" in evpn and "ET:8" in evpn
@@ -139,20 +147,88 @@ def test_frr_habits_print_the_same_data_in_frr_layouts(two: Two) -> None:
     detail_text = ctl(two.e1, "show", "routes", "--mac", H2_MAC, "detail").stdout
     assert "best (only path)" in detail_text and "  last update: 00:" in detail_text
     assert all(r["received_ago_s"] >= 0 for r in detail_json)
+    in_vni, in_vni_json = both(two.e1, "show", "bgp", "l2vpn", "evpn", "route", "vni", "100")
+    assert "Route Distinguisher" not in in_vni and f"[2]:[0]:[48]:[{H2_MAC}]" in in_vni
+    assert in_vni_json["numPrefix"] == 6  # both VTEPs' MAC, MAC/IP and multicast routes
+    rd = next(r["rd"] for r in detail_json)
+    by_rd, by_rd_json = both(two.e1, "show", "bgp", "l2vpn", "evpn", "route", "rd", rd)
+    assert f"BGP routing table entry for {rd}:[2]:[0]:[48]:[{H2_MAC}]" in by_rd
+    assert list(by_rd_json) == [rd, "numPrefix", "numPaths"]
+    received, received_json = both(two.e1, "show", "bgp", "neighbors", peer, "routes")
+    assert "out of" in received and received_json["numPrefix"] == 3
+    sent, sent_json = both(two.e1, "show", "bgp", "neighbors", peer, "advertised-routes")
+    assert "Total number of prefixes 3" in sent and sent_json["totalPrefixCounter"] == 3
 
     vni = ctl(two.e1, "show", "evpn", "vni", "100").stdout
     assert "VNI: 100" in vni and f"{peer} flood: HER" in vni
-    listing = ctl(two.e1, "show", "evpn", "vni").stdout
-    assert listing.splitlines()[1].split()[:3] == ["100", "L2", "vxlan100"]
+    listing, listing_json = both(two.e1, "show", "evpn", "vni")
+    assert listing.splitlines()[0].split()[:5] == ["VNI", "Type", "VxLAN", "IF", "#"]
+    assert "# ARPs" in listing and listing.splitlines()[1].split()[:5] == [
+        "100", "L2", "vxlan100", "2", "2"
+    ]  # fmt: skip
+    assert listing_json["100"]["numArpNd"] == 2 and listing_json["100"]["remoteVteps"] == [peer]
+    bgp_vni, bgp_vni_json = both(two.e1, "show", "bgp", "l2vpn", "evpn", "vni", "100")
+    assert "Import Route Target:" in bgp_vni and bgp_vni_json["exportRts"] == ["65000:100"]
 
     macs, as_json = both(two.e1, "show", "evpn", "mac", "vni", "all")
-    assert as_json == two.e1.ctl("show", "mac") and H2_MAC in macs and peer in macs
+    assert "VNI 100 #MACs (local and remote) 2" in macs and H2_MAC in macs and peer in macs
+    assert as_json["100"]["macs"][H2_MAC]["remoteVtep"] == peer
+    one, one_json = both(two.e1, "show", "evpn", "mac", "vni", "100", "mac", H2_MAC)
+    assert one.startswith(f"MAC: {H2_MAC}") and "10.0.100.12 Active" in one
+    assert one_json[H2_MAC]["neighbors"]["active"] == ["10.0.100.12"]
+    theirs, _ = both(two.e1, "show", "evpn", "mac", "vni", "all", "vtep", peer)
+    assert H2_MAC in theirs and H1_MAC not in theirs
     arp, arp_json = both(two.e1, "show", "evpn", "arp-cache", "vni", "100")
-    assert arp_json == two.e1.ctl("show", "neigh", "--vni", "100") and "10.0.100.12" in arp
+    assert arp_json["numArpNd"] == 2 and arp_json["10.0.100.12"]["mac"] == H2_MAC
+    assert "10.0.100.12" in arp
     rmac = ctl(two.e1, "show", "evpn", "rmac", "vni", "all")
     assert rmac.returncode == 0 and "no Router's MACs" in rmac.stdout  # no L3VNI here
     bad = ctl(two.e1, "show", "evpn", "mac", "vni", "zero")
     assert bad.returncode == 2 and "'zero' is no VNI" in bad.stderr
+
+    config, config_json = both(two.e1, "show", "running-config")
+    assert "YAML" in config.splitlines()[0] and config_json["asn"] == 65000
+    version, version_json = both(two.e1, "show", "version")
+    assert version.startswith("evpnd ") and version_json["version"] in version
+
+
+def test_a_vni_lists_only_the_macs_it_imports() -> None:
+    """A remote MAC whose route carries RTs the VNI does not import is in the RIB, but in no
+    VNI: `show evpn mac`, `arp-cache`, `show mac` and the VNI's counts leave it out."""
+    underlay = "192.168.74"
+    with lab() as the_lab:
+        v1, v2, h1, h2 = two_vteps(the_lab, underlay)
+        e1 = the_lab.evpnd(v1, "e1", vtep_config(f"{underlay}.1", f"{underlay}.2"))
+        other_rt = (
+            'evpn: {vnis: [{vni: 100, import_rts: ["65000:999"], export_rts: ["65000:999"]}]}'
+        )
+        e2 = the_lab.evpnd(v2, "e2", vtep_config(f"{underlay}.2", f"{underlay}.1") + other_rt)
+        wait_for("Established", lambda: e1.peer_state(f"{underlay}.2") == "Established", 30)
+        the_lab.run(h1, "ping", "-c1", "-W1", "10.0.100.1")
+        the_lab.run(h2, "ping", "-c1", "-W1", "10.0.100.2")
+        # (a positive sign first: h2's MAC/IP route has reached e1's RIB, and h1's is listed)
+        wait_for(
+            "h2's MAC/IP route at e1",
+            lambda: any(r["ip"] == "10.0.100.12" for r in e1.routes(mac=H2_MAC)),
+            30,
+        )
+        wait_for(
+            "h1's binding at e1",
+            lambda: any(n["ip"] == "10.0.100.11" for n in e1.ctl("show", "neigh")),
+            30,
+        )
+        assert all(r["imported_by"] == [] for r in e1.routes(mac=H2_MAC))
+        macs = e1.ctl("show", "evpn", "mac", "vni", "100")["macs"]
+        assert H1_MAC in macs and H2_MAC not in macs
+        assert H2_MAC not in json.dumps(e1.ctl("show", "evpn", "mac", "vni", "all"))
+        assert "10.0.100.12" not in e1.ctl("show", "evpn", "arp-cache", "vni", "100")
+        assert all(m["mac"] != H2_MAC for m in e1.ctl("show", "mac"))
+        counts = e1.ctl("show", "evpn", "vni")["100"]
+        assert (counts["numMacs"], counts["numArpNd"]) == (1, 1)
+        table = e1.ctl("show", "bgp", "l2vpn", "evpn", "route", "vni", "100")
+        assert not any(H2_MAC in prefix for prefix in table)
+        # e2 imports only 65000:999: e1's MACs are in none of its VNIs either
+        assert H1_MAC not in e2.ctl("show", "evpn", "mac", "vni", "100")["macs"]
 
 
 def test_show_kernel_reports_a_difference_with_exit_code_1(two: Two) -> None:

@@ -31,8 +31,50 @@ def test_unique_prefixes_pick_the_command() -> None:
     parsed = parse(["sh", "bgp", "l2", "e", "r", "ty", "macip", "det"])
     assert parsed.command is not None and parsed.command.name == "show bgp l2vpn evpn route"
     assert parsed.values == {"type": 2, "detail": True}
-    with pytest.raises(UsageError, match="'r' is ambiguous after evpnctl show: routes, rmac"):
+    with pytest.raises(
+        UsageError, match="'r' is ambiguous after evpnctl show: routes, rmac, running-config"
+    ):
         parse(["show", "r"])
+
+
+def test_the_daily_vtysh_commands_parse() -> None:
+    def values(*words: str) -> tuple[str, dict[str, object]]:
+        parsed = parse(list(words))
+        assert parsed.command is not None
+        return parsed.command.name, parsed.values
+
+    assert values("sh", "bgp", "l2", "ev", "sum") == ("show bgp l2vpn evpn summary", {})
+    route = "show bgp l2vpn evpn route"
+    assert values("sh", "bgp", "l2vpn", "evpn", "route", "vni", "100", "type", "macip") == (
+        route, {"vni": 100, "type": 2}
+    )  # fmt: skip
+    assert values("show", "bgp", "l2vpn", "evpn", "route", "rd", "192.0.2.1:3", "mac",
+                  "02-00-00-00-00-0A") == (
+        route, {"rd": "192.0.2.1:3", "mac": "02:00:00:00:00:0a"}
+    )  # fmt: skip
+    assert values("show", "bgp", "l2vpn", "evpn", "vni") == ("show bgp l2vpn evpn vni", {})
+    assert values("show", "bgp", "l2vpn", "evpn", "vni", "100")[1] == {"vni": 100}
+    assert values("show", "bgp", "neighbors", "192.0.2.2", "routes") == (
+        "show bgp neighbors", {"address": "192.0.2.2", "routes": True}
+    )  # fmt: skip
+    assert values("sh", "bgp", "nei", "192.0.2.2", "adv")[1] == {
+        "address": "192.0.2.2", "advertised-routes": True
+    }  # fmt: skip
+    assert values("sh", "bgp", "l2", "ev", "nei", "192.0.2.2", "routes")[0] == (
+        "show bgp l2vpn evpn neighbors"
+    )
+    assert values("show", "evpn", "mac", "vni", "all", "vtep", "192.0.2.2", "detail")[1] == {
+        "vni": None, "vtep": "192.0.2.2", "detail": True
+    }  # fmt: skip
+    assert values("show", "evpn", "mac", "vni", "100", "mac", "02:00:00:00:00:01")[1] == {
+        "vni": 100, "mac": "02:00:00:00:00:01"
+    }  # fmt: skip
+    assert values("show", "evpn", "arp-cache", "vni", "100", "ip", "10.0.0.1")[1] == {
+        "vni": 100, "ip": "10.0.0.1"
+    }  # fmt: skip
+    assert values("sh", "run")[0] == "show running-config"
+    assert values("sh", "vers")[0] == "show version"
+    assert values("show", "peers", "192.0.2.2")[1] == {"address": "192.0.2.2"}
 
 
 def test_options_anywhere_with_or_without_dashes() -> None:
@@ -59,6 +101,10 @@ def test_options_anywhere_with_or_without_dashes() -> None:
         (["debug", "peer", "192.0.2.1", "maybe"], "on or off"),
         (["show", "evpn", "mac"], "--vni VNI|all is needed"),
         (["show", "evpn", "vni", "100", "200"], "unexpected '200'"),
+        (["show", "bgp", "neighbors", "routes"], "which neighbour's routes"),
+        (["show", "bgp", "nei", "192.0.2.2", "routes", "adv"], "not both"),
+        (["show", "evpn", "mac", "vni", "all", "vtep", "zz"], "'zz' is no IP address"),
+        (["show", "bgp", "l2vpn", "evpn", "route", "vni", "0"], "VNI 0"),
     ],
 )
 def test_usage_errors_say_what_and_exit_2(args: list[str], says: str) -> None:
@@ -77,6 +123,10 @@ def test_each_command_has_its_own_help() -> None:
     assert clear != routes.stdout
     group = evpnctl("show", "evpn", "--help").stdout
     assert "show evpn mac" in group and "show peers" not in group
+    config = evpnctl("show", "running-config", "--help").stdout
+    assert "as YAML" in config and "passwords masked" in config and "FRR has none" in config
+    table = evpnctl("show", "bgp", "l2vpn", "evpn", "route", "--help").stdout
+    assert "[--vni VNI] [--rd RD] [--mac MAC]" in table and "FRR 8.4's JSON keys" in table
     top = evpnctl("--help").stdout
     assert "exit codes:" in top and all(c.name in top for c in COMMANDS)
 
@@ -88,6 +138,10 @@ def test_completion_offers_the_next_words() -> None:
     assert complete(["show", "routes"], "--v") == ["--vni"]
     assert complete(["debug", "peer", "192.0.2.1"], "o") == ["on", "off"]
     assert "all" in complete(["show", "evpn", "mac", "vni"], "")
+    after_evpn = complete(["show", "bgp", "l2vpn", "evpn"], "")
+    assert after_evpn[:4] == ["route", "summary", "vni", "neighbors"]
+    assert "--vtep" in complete(["show", "evpn", "mac", "vni", "all"], "--")
+    assert complete(["show", "bgp", "neighbors", "192.0.2.2"], "--a") == ["--advertised-routes"]
     printed = evpnctl("__complete", "show", "b").stdout.split()
     assert printed == ["bgp"]
 

@@ -91,6 +91,8 @@ class Command:
     params: tuple[Param, ...] = ()
     #: an FRR (vtysh) command, printed in FRR's layout
     frr: bool = False
+    #: --json gives FRR's JSON keys (control/frr.py); False where FRR has no JSON for it
+    frr_json: bool = True
     #: exit 1 when the answer reports a problem (`show kernel` out of sync, a refused reload)
     notes: str = ""
 
@@ -117,9 +119,26 @@ MAC_OPT = Param("mac", "only this MAC", mac, "MAC")
 RD_OPT = Param("rd", "only this route distinguisher", rd, "RD")
 DETAIL = Param("detail", "every path with its attributes and why the best is best", flag=True)
 ALL_VNIS = Param("vni", "one VNI, or all", vni_or_all, "VNI|all", required=True)
+#: FRR's `route vni N`: the routes in that VNI's table (imported into it, or our own)
+TABLE_VNI = Param("vni", "only the routes in this VNI's table (imported, or our own)", vni, "VNI")
+ENTRY_DETAIL = Param("detail", "each entry in full, as FRR's detail", flag=True)
+VTEP_OPT = Param("vtep", "only what this remote VTEP announces", address, "VTEP")
+PEER_ROUTES = (
+    Param("routes", "what the neighbour sent us and we accepted (its Adj-RIB-In)", flag=True),
+    Param(
+        "advertised-routes",
+        "what we send the neighbour (its update group's Adj-RIB-Out)",
+        flag=True,
+    ),
+)
 
 COMMANDS: tuple[Command, ...] = (
-    Command(("show", "peers"), "sessions: state, up/down time, routes, last error", "show peers"),
+    Command(
+        ("show", "peers"),
+        "sessions: state, up/down time, routes, last error (one peer: in full)",
+        "show peers",
+        (Param("address", "one peer, in full", address, "ADDRESS", positional=True),),
+    ),
     Command(
         ("show", "routes"),
         "the RIB: every path, > marks the best",
@@ -143,9 +162,13 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         ("show", "bgp", "neighbors"),
-        "one neighbour in full: capabilities, timers, counters, how sessions ended",
+        "one neighbour in full (capabilities, timers, counters, how sessions ended), or the"
+        " routes it sent us / we send it",
         "show neighbor",
-        (Param("address", "the neighbour (default: all)", address, "ADDRESS", positional=True),),
+        (
+            Param("address", "the neighbour (default: all)", address, "ADDRESS", positional=True),
+            *PEER_ROUTES,
+        ),
         frr=True,
     ),
     Command(
@@ -157,9 +180,32 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         ("show", "bgp", "l2vpn", "evpn", "route"),
-        "the EVPN table by route distinguisher (type macip|multicast|prefix, detail)",
+        "the EVPN table by route distinguisher (type macip|multicast|prefix, vni, rd, mac, detail)",
         "show routes",
-        (TYPE_OPT, DETAIL),
+        (TYPE_OPT, TABLE_VNI, RD_OPT, MAC_OPT, DETAIL),
+        frr=True,
+    ),
+    Command(
+        ("show", "bgp", "l2vpn", "evpn", "summary"),
+        "FRR's summary of the L2VPN EVPN family: one line per neighbour",
+        "show peers",
+        frr=True,
+    ),
+    Command(
+        ("show", "bgp", "l2vpn", "evpn", "vni"),
+        "VNIs as BGP sees them: RD, import and export route targets (one VNI: in full)",
+        "show vni",
+        (Param("vni", "one VNI in full", vni, "VNI", positional=True),),
+        frr=True,
+    ),
+    Command(
+        ("show", "bgp", "l2vpn", "evpn", "neighbors"),
+        "what one neighbour sent us (routes) or what we send it (advertised-routes)",
+        "show neighbor routes",
+        (
+            Param("address", "the neighbour", address, "ADDRESS", positional=True, required=True),
+            *PEER_ROUTES,
+        ),
         frr=True,
     ),
     Command(
@@ -169,12 +215,18 @@ COMMANDS: tuple[Command, ...] = (
         (Param("vni", "one VNI in full", vni, "VNI", positional=True),),
         frr=True,
     ),
-    Command(("show", "evpn", "mac"), "MACs of a VNI, or all", "show mac", (ALL_VNIS,), frr=True),
+    Command(
+        ("show", "evpn", "mac"),
+        "MACs of a VNI, or all (detail, one MAC, one remote VTEP's)",
+        "show mac",
+        (ALL_VNIS, ENTRY_DETAIL, MAC_OPT, VTEP_OPT),
+        frr=True,
+    ),
     Command(
         ("show", "evpn", "arp-cache"),
-        "MAC/IP bindings of a VNI, or all",
+        "MAC/IP bindings of a VNI, or all (detail, one IP, one remote VTEP's)",
         "show neigh",
-        (ALL_VNIS,),
+        (ALL_VNIS, ENTRY_DETAIL, Param("ip", "only this IP address", address, "IP"), VTEP_OPT),
         frr=True,
     ),
     Command(
@@ -186,6 +238,20 @@ COMMANDS: tuple[Command, ...] = (
         "show rmac",
         (ALL_VNIS,),
         frr=True,
+    ),
+    Command(
+        ("show", "running-config"),
+        "the configuration evpnd runs, as YAML (evpnd's keys; passwords masked)",
+        "show running-config",
+        frr=True,
+        frr_json=False,
+    ),
+    Command(
+        ("show", "version"),
+        "evpnd's version, Python, uptime",
+        "show version",
+        frr=True,
+        frr_json=False,
     ),
     Command(
         ("clear", "peer"),
@@ -218,7 +284,7 @@ COMMANDS: tuple[Command, ...] = (
 
 GLOBAL_OPTIONS = (
     ("-s, --socket PATH", "evpnd's control socket (default /run/evpnd/evpnd.sock)"),
-    ("--json", "JSON for scripts (the same data as the table)"),
+    ("--json", "JSON for scripts (the same data; FRR commands: FRR 8.4's keys)"),
     ("-h, --help", "help for the command given (evpnctl show routes --help)"),
     ("--version", "evpnctl's version"),
 )
@@ -396,8 +462,10 @@ def _fits(token: str) -> bool:
 def help_text(words: tuple[str, ...], command: Command | None) -> str:
     if command is not None:
         lines = [f"usage: {command.usage()} [--json] [-s PATH]", "", command.summary]
-        if command.frr:
-            lines.append("(an FRR command: FRR's layout; --json gives evpnd's JSON)")
+        if command.frr and command.frr_json:
+            lines.append("(an FRR command: FRR's layout; --json gives FRR 8.4's JSON keys)")
+        elif command.frr:
+            lines.append("(an FRR command: FRR's layout; --json: evpnd's, FRR has none)")
         if command.params:
             lines += ["", "arguments (options may also be written without --, as in vtysh):"]
             width = max(len(p.usage().strip("[]")) for p in command.params)

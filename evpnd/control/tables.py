@@ -403,41 +403,250 @@ def frr_neighbor(n: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def frr_evpn_table(routes: list[dict[str, Any]], summary: dict[str, Any]) -> str:
-    """`show bgp l2vpn evpn`: paths grouped by route distinguisher, FRR's two-line form."""
+EVPN_PREFIX_FORMS = (
+    "EVPN type-1 prefix: [1]:[EthTag]:[ESI]:[IPlen]:[VTEP-IP]:[Frag-id]",
+    "EVPN type-2 prefix: [2]:[EthTag]:[MAClen]:[MAC]:[IPlen]:[IP]",
+    "EVPN type-3 prefix: [3]:[EthTag]:[IPlen]:[OrigIP]",
+    "EVPN type-4 prefix: [4]:[ESI]:[IPlen]:[OrigIP]",
+    "EVPN type-5 prefix: [5]:[EthTag]:[IPlen]:[IP]",
+)
+
+
+def _path_column(r: dict[str, Any]) -> str:
+    """FRR's Path column: the AS path, then the origin's code (i IGP, e EGP, ? incomplete)."""
+    code = {1: "e", 2: "?"}.get(r.get("origin") or 0, "i")
+    return f"{r['as_path']} {code}" if r.get("as_path") else code
+
+
+def _status_line(r: dict[str, Any]) -> str:
+    status = "*" + (">" if r["best"] else " ") + ("i" if r["source"] != "local" else " ")
+    return "S" + status[1:] if r["stale"] else status
+
+
+def frr_evpn_table(
+    routes: list[dict[str, Any]],
+    summary: dict[str, Any],
+    by_rd: bool = True,
+    footer: str | None = None,
+) -> str:
+    """`show bgp l2vpn evpn [route]`: paths grouped by route distinguisher (a VNI's table:
+    not grouped), FRR's three-line form."""
     if routes and "best_reason" in routes[0]:
-        return show_routes_detail(routes)
+        return frr_evpn_detail(routes)
     lines = [
         f"BGP table version is 0, local router ID is {summary['router_id']}",
-        "Status codes: s suppressed, d damped, h history, * valid, > best, i - internal, S stale",
-        "EVPN type-1 prefix: [1]:[ESI]:[EthTag]",
-        "EVPN type-2 prefix: [2]:[EthTag]:[MAClen]:[MAC]:[IPlen]:[IP]",
-        "EVPN type-3 prefix: [3]:[EthTag]:[IPlen]:[OrigIP]",
-        "EVPN type-5 prefix: [5]:[EthTag]:[IPlen]:[IP]",
+        "Status codes: s suppressed, d damped, h history, * valid, > best, i - internal",
+        "Origin codes: i - IGP, e - EGP, ? - incomplete",
+        *EVPN_PREFIX_FORMS,
         "",
-        f"   {'Network':<44} {'Next Hop':<16} {'Metric':>6} {'LocPrf':>6} {'Weight':>6} Path",
+        f"   {'Network':<16} {'Next Hop':<19} {'Metric':>6} {'LocPrf':>6} {'Weight':>6} Path",
+    ]
+    rd = None
+    for r in routes:
+        if by_rd and r["rd"] != rd:
+            rd = r["rd"]
+            lines.append(f"Route Distinguisher: {rd}")
+        nexthop = r["nexthop"] or "0.0.0.0"
+        locprf = "" if r.get("local_pref") is None else str(r["local_pref"])
+        metric = "" if r.get("med") is None else str(r["med"])
+        weight = "32768" if r["source"] == "local" else "0"
+        path = _path_column(r)
+        lines.append(f"{_status_line(r)}{r['text']}")
+        lines.append(f"{'':<20}{nexthop:<19} {metric:>6} {locprf:>6} {weight:>6} {path}")
+        lines.append(f"{'':<20}{_rt_line(r)}")
+    lines.append("")
+    prefixes = len({(r["rd"] if by_rd else "", r["text"]) for r in routes})
+    lines.append(footer or f"Displayed {prefixes} prefixes ({len(routes)} paths)")
+    return "\n".join(lines)
+
+
+def frr_evpn_detail(routes: list[dict[str, Any]], rd_in_title: bool = True) -> str:
+    """FRR's detail form (`route detail`, `route rd RD`, `route vni N mac M`): a block per
+    prefix, then each of its paths."""
+    lines = [*(f for f in EVPN_PREFIX_FORMS), ""]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in routes:
+        groups.setdefault((r["rd"] if rd_in_title else "", r["text"]), []).append(r)
+    for (rd, text), paths in groups.items():
+        best = next((n for n, p in enumerate(paths, 1) if p["best"]), None)
+        lines += [
+            f"BGP routing table entry for {rd + ':' if rd else ''}{text}",
+            f"Paths: ({len(paths)} available" + (f", best #{best})" if best else ", no best path)"),
+        ]
+        for r in paths:
+            vni = f" VNI {r['vni']}" if r.get("vni") is not None and r["type"] in (2, 5) else ""
+            lines.append(f"  Route {text}{vni}")
+            if r.get("imported_by") and r["source"] != "local":
+                lines.append("  Imported into VNI " + ", ".join(str(v) for v in r["imported_by"]))
+            lines.append(f"  {r.get('as_path') or 'Local'}")
+            source = r["source"]
+            where = "0.0.0.0" if source == "local" else f"{source} ({source})"
+            lines.append(f"    {r['nexthop'] or '0.0.0.0'} from {where}")
+            origin = {1: "EGP", 2: "incomplete"}.get(r.get("origin") or 0, "IGP")
+            words = [f"Origin {origin}"]
+            if r.get("local_pref") is not None:
+                words.append(f"localpref {r['local_pref']}")
+            if source == "local":
+                words.append("weight 32768")
+            words.append("valid")
+            words.append("sourced, local" if source == "local" else "internal")
+            if r["best"]:
+                words.append(f"best ({r.get('best_reason') or 'only path'})")
+            if r["stale"]:
+                words.append("stale")
+            lines.append("      " + ", ".join(words))
+            lines.append(f"      Extended Community: {_rt_line(r)}")
+            if r.get("received_ago_s") is not None:
+                at = time.time() - r["received_ago_s"]
+                lines.append(f"      Last update: {time.ctime(at)}")
+    lines += ["", f"Displayed {len(groups)} prefixes ({len(routes)} paths)"]
+    return "\n".join(lines)
+
+
+def frr_evpn_summary(peers: list[dict[str, Any]], summary: dict[str, Any]) -> str:
+    """`show bgp l2vpn evpn summary`: FRR's columns for one address family."""
+    head = [
+        f"BGP router identifier {summary['router_id']}, local AS number {summary['asn']} vrf-id 0",
+        f"RIB entries {summary['routes']}",
+        f"Peers {len(peers)}",
+        "",
+    ]
+    rows = [
+        [
+            p["address"],
+            "4",
+            str(p["remote_as"] or "*"),
+            str(p["messages_received"]),
+            str(p["messages_sent"]),
+            "0",
+            "0",
+            "0",
+            _up_down(p),
+            str(p["routes_received"]) if p["state"] == "Established" else p["state"],
+            str(p["routes_sent"]),
+            p.get("description") or "N/A",
+        ]
+        for p in peers
+    ]
+    headers = ["Neighbor", "V", "AS", "MsgRcvd", "MsgSent", "TblVer", "InQ", "OutQ", "Up/Down"]
+    body = table(rows, [*headers, "State/PfxRcd", "PfxSnt", "Desc"])
+    return "\n".join(head) + body + f"\n\nTotal number of neighbors {len(peers)}"
+
+
+def frr_peer_routes(result: dict[str, Any], summary: dict[str, Any]) -> str:
+    """`show bgp l2vpn evpn neighbors X routes | advertised-routes`."""
+    routes = result["routes"]
+    if result["direction"] == "received":
+        footer = f"Displayed {len({(r['rd'], r['text']) for r in routes})} out of"
+        return frr_evpn_table(routes, summary, footer=f"{footer} {result['total']} total prefixes")
+    lines = [
+        f"BGP table version is 0, local router ID is {summary['router_id']}",
+        f"Default local pref 100, local AS {summary['asn']}",
+        "Status codes: s suppressed, d damped, h history, * valid, > best, i - internal",
+        "Origin codes: i - IGP, e - EGP, ? - incomplete",
+        "",
+        f"   {'Network':<16} {'Next Hop':<19} {'Metric':>6} {'LocPrf':>6} {'Weight':>6} Path",
     ]
     rd = None
     for r in routes:
         if r["rd"] != rd:
             rd = r["rd"]
             lines.append(f"Route Distinguisher: {rd}")
-        status = "*" + (">" if r["best"] else " ") + ("i" if r["source"] != "local" else " ")
-        if r["stale"]:
-            status = "S" + status[1:]
-        nexthop = r["nexthop"] or "0.0.0.0"
         locprf = "" if r.get("local_pref") is None else str(r["local_pref"])
+        metric = "" if r.get("med") is None else str(r["med"])
         weight = "32768" if r["source"] == "local" else "0"
-        path = (r.get("as_path") or "") + (" i" if r.get("as_path") else "i")
+        path = _path_column(r)
+        lines.append(f"*> {r['text']}")
         lines.append(
-            f"{status}{r['text']:<44} {nexthop:<16} {'':>6} {locprf:>6} {weight:>6} {path}"
+            f"{'':<20}{r['nexthop'] or '0.0.0.0':<19} {metric:>6} {locprf:>6} {weight:>6} {path}"
         )
-        lines.append(f"{'':<21}{_rt_line(r)}")
-    lines.append("")
-    lines.append(
-        f"Displayed {len({(r['rd'], r['text']) for r in routes})} prefixes ({len(routes)} paths)"
-    )
+        lines.append(f"{'':<20}{_rt_line(r)}")
+    lines += ["", f"Total number of prefixes {len(routes)}"]
     return "\n".join(lines)
+
+
+def frr_bgp_vni(
+    vnis: list[dict[str, Any]], l3vnis: list[dict[str, Any]], wanted: int | None
+) -> str:
+    """`show bgp l2vpn evpn vni [N]`: the VNIs as BGP has them."""
+
+    def rts(v: dict[str, Any], key: str) -> list[str]:
+        return [rt for rt in v.get(key) or [] if rt != "auto"] or ["auto (AS:VNI; imports *:VNI)"]
+
+    if wanted is not None:
+        if not vnis:
+            return f"% VNI {wanted} does not exist"
+        v = vnis[0]
+        return "\n".join(
+            [
+                f"VNI: {v['vni']}" + (" (known to the kernel)" if v["vxlan"] else ""),
+                "  Type: L2",
+                "  Tenant-Vrf: default",
+                f"  RD: {v['rd']}",
+                f"  Originator IP: {v['vtep']}",
+                "  Mcast group: 0.0.0.0",
+                "  Advertise-gw-macip : Disabled",
+                "  Advertise-svi-macip : Disabled",
+                f"  SVI interface : {v.get('bridge') or '-'}",
+                "  Import Route Target:",
+                *[f"    {rt}" for rt in rts(v, "import_rts")],
+                "  Export Route Target:",
+                *[f"    {rt}" for rt in rts(v, "export_rts")],
+            ]
+        )
+    head = [
+        f"Number of L2 VNIs: {len(vnis)}",
+        f"Number of L3 VNIs: {len(l3vnis)}",
+        "Flags: * - Kernel",
+    ]
+    rows = [
+        [
+            "*" if v["vxlan"] else "",
+            str(v["vni"]),
+            "L2",
+            v["rd"],
+            " ".join(rts(v, "import_rts")),
+            " ".join(rts(v, "export_rts")),
+            "default",
+        ]
+        for v in vnis
+    ]
+    rows += [
+        [
+            "*" if v["state"] == "up" else "",
+            str(v["vni"]),
+            "L3",
+            v["rd"] or "",
+            " ".join(rts(v, "import_rts")),
+            " ".join(rts(v, "export_rts")),
+            v["vrf"],
+        ]
+        for v in l3vnis
+    ]
+    body = table(rows, ["", "VNI", "Type", "RD", "Import RT", "Export RT", "Tenant VRF"])
+    return "\n".join(head) + "\n" + body
+
+
+def running_config(config: dict[str, Any]) -> str:
+    """`show running-config`: evpnd's configuration as YAML, in the file's keys."""
+    import yaml
+
+    text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=100)
+    return (
+        "# evpnd's running configuration (YAML, the keys of evpnd.yaml; passwords masked)\n"
+        + text.rstrip()
+    )
+
+
+def show_version(v: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            f"evpnd {v['version']} ({printable(v['hostname'])}) on {v['system']},"
+            f" Python {v['python']}",
+            f"router id {v['router_id']}, up {_uptime(v['uptime_s'])},"
+            f" configuration {printable(v['config_file'])}",
+        ]
+    )
 
 
 def frr_evpn_vni(
@@ -459,7 +668,9 @@ def frr_evpn_vni(
                 f" Export RTs: {' '.join(v['export_rts'])}",
                 " Remote VTEPs for this VNI:",
                 *[f"  {vtep} flood: HER" for vtep in v["remote_vteps"]],
-                f" Number of MACs (local and remote) known for this VNI: {v['local_macs']} local",
+                f" Number of MACs (local and remote) known for this VNI: {v.get('macs', 0)}",
+                f" Number of ARPs (IPv4 and IPv6, local and remote) known for this VNI:"
+                f" {v.get('arps', 0)}",
                 f" MTU: {v.get('mtu') or '-'}, inner path MTU {v.get('inner_mtu') or '-'}",
                 *[f" Problem: {p}" for p in v["problems"]],
             ]
@@ -469,7 +680,8 @@ def frr_evpn_vni(
             str(v["vni"]),
             "L2",
             v["vxlan"] or "",
-            str(v["local_macs"]),
+            str(v.get("macs", 0)),
+            str(v.get("arps", 0)),
             str(len(v["remote_vteps"])),
             "default",
         ]
@@ -481,12 +693,14 @@ def frr_evpn_vni(
             "L3",
             v.get("vxlan") or "",
             "",
+            "",
             str(len(v.get("remote_vteps") or [])),
             v["vrf"],
         ]
         for v in l3vnis
     ]
-    return table(rows, ["VNI", "Type", "VxLAN IF", "# Local MACs", "# Remote VTEPs", "Tenant VRF"])
+    headers = ["VNI", "Type", "VxLAN IF", "# MACs", "# ARPs", "# Remote VTEPs", "Tenant VRF"]
+    return table(rows, headers)
 
 
 def _grouped(items: list[dict[str, Any]], key: str) -> list[list[dict[str, Any]]]:
@@ -503,45 +717,118 @@ def _seqs(item: dict[str, Any]) -> str:
     return f"{item['seq'] if local else 0}/{0 if local else item['seq']}"
 
 
-def frr_evpn_mac(macs: list[dict[str, Any]]) -> str:
+def _mac_detail(m: dict[str, Any]) -> list[str]:
+    lines = [f"MAC: {m['mac']}"]
+    if m["type"] == "local":
+        lines.append(f" Intf: {m.get('port') or '-'}({m.get('ifindex') or 0})")
+    else:
+        lines.append(f" Remote VTEP: {m['vtep'] or '-'}")
+    flags = [f for f in ("sticky", "frozen") if m.get(f)]
+    if flags:
+        lines.append(" Flags: " + ", ".join(flags))
+    local = m["type"] == "local"
+    lines += [
+        f" Local Seq: {m['seq'] if local else 0} Remote Seq: {0 if local else m['seq']}",
+        f" Uptime: {_uptime(m.get('uptime_s'))}",
+        " Neighbors:",
+        *[f"    {ip} Active" for ip in m.get("ips") or []],
+        "",
+    ]
+    return lines
+
+
+def frr_evpn_mac(macs: list[dict[str, Any]], values: dict[str, Any] | None = None) -> str:
+    """`show evpn mac vni N|all [detail] [mac M] [vtep V]`: a block per VNI, headed as FRR
+    heads it."""
+    values = values or {}
+    detail = bool(values.get("detail"))
+    if "mac" in values:
+        if not macs:
+            return f"% MAC {values['mac']} does not exist in this VNI"
+        return "\n".join(line for m in macs for line in _mac_detail(m)).rstrip()
+    one = values.get("vni") is not None
     out = []
     for mine in _grouped(macs, "vni"):
-        rows = [
-            [
-                m["mac"],
-                m["type"],
-                ("X" if m["frozen"] else "") + ("S" if m["sticky"] else ""),
-                (m.get("port") or "") if m["type"] == "local" else (m["vtep"] or ""),
-                _seqs(m),
+        vni = mine[0]["vni"]
+        if "vtep" in values:
+            head = f"VNI {vni}\n"
+        elif one:
+            head = f"Number of MACs (local and remote) known for this VNI: {len(mine)}"
+        else:
+            head = f"VNI {vni} #MACs (local and remote) {len(mine)}\n"
+        if detail:
+            body = "\n".join(line for m in mine for line in _mac_detail(m)).rstrip()
+        else:
+            rows = [
+                [
+                    m["mac"],
+                    m["type"],
+                    ("X" if m["frozen"] else "") + ("S" if m["sticky"] else ""),
+                    (m.get("port") or "") if m["type"] == "local" else (m["vtep"] or ""),
+                    _seqs(m),
+                ]
+                for m in mine
             ]
-            for m in mine
-        ]
-        body = table(rows, ["MAC", "Type", "Flags", "Intf/Remote ES/VTEP", "Seq #'s"])
-        out.append(f"Number of MACs (local and remote) known for this VNI: {len(mine)}\n{body}")
-    return "\n\n".join(out) or "no MACs"
+            body = table(rows, ["MAC", "Type", "Flags", "Intf/Remote ES/VTEP", "Seq #'s"])
+        out.append(f"{head}\n{body}")
+    if out:
+        return "\n\n".join(out)
+    return "no MACs" + (f" of VTEP {values['vtep']}" if "vtep" in values else "")
 
 
-def frr_evpn_arp(neighs: list[dict[str, Any]]) -> str:
+def _arp_detail(n: dict[str, Any]) -> list[str]:
+    local = n["type"] == "local"
+    lines = [
+        f"IP: {n['ip']}",
+        f" Type: {n['type']}",
+        " State: active",
+        f" Uptime: {_uptime(n.get('uptime_s'))}",
+        f" MAC: {n['mac']}",
+    ]
+    if not local:
+        lines.append(f" Remote VTEP: {n['vtep'] or '-'}")
+    lines.append(f" Local Seq: {n['seq'] if local else 0} Remote Seq: {0 if local else n['seq']}")
+    return lines
+
+
+def frr_evpn_arp(neighs: list[dict[str, Any]], values: dict[str, Any] | None = None) -> str:
+    """`show evpn arp-cache vni N|all [detail] [ip IP] [vtep V]`."""
+    values = values or {}
+    if "ip" in values:
+        if not neighs:
+            return f"% Neighbor {values['ip']} does not exist in this VNI"
+        return "\n".join(line for n in neighs for line in _arp_detail(n))
+    one = values.get("vni") is not None
     out = []
     for mine in _grouped(neighs, "vni"):
-        rows = [
-            [
-                n["ip"],
-                n["type"],
-                "S" if n["sticky"] else "",
-                "active",
-                n["mac"],
-                n["vtep"] if n["type"] == "remote" else "",
-                _seqs(n),
+        vni = mine[0]["vni"]
+        if "vtep" in values:
+            head = f"VNI {vni}\n"
+        elif one:
+            head = f"Number of ARPs (local and remote) known for this VNI: {len(mine)}"
+        else:
+            head = f"VNI {vni} #ARP (IPv4 and IPv6, local and remote) {len(mine)}\n"
+        if values.get("detail"):
+            body = "\n".join(line for n in mine for line in _arp_detail(n))
+        else:
+            rows = [
+                [
+                    n["ip"],
+                    n["type"],
+                    "S" if n["sticky"] else "",
+                    "active",
+                    n["mac"],
+                    n["vtep"] if n["type"] == "remote" else "",
+                    _seqs(n),
+                ]
+                for n in mine
             ]
-            for n in mine
-        ]
-        headers = ["Neighbor", "Type", "Flags", "State", "MAC", "Remote ES/VTEP", "Seq #'s"]
-        out.append(
-            f"Number of ARPs (local and remote) known for this VNI: {len(mine)}\n"
-            + table(rows, headers)
-        )
-    return "\n\n".join(out) or "no MAC/IP bindings"
+            headers = ["Neighbor", "Type", "Flags", "State", "MAC", "Remote ES/VTEP", "Seq #'s"]
+            body = table(rows, headers)
+        out.append(f"{head}\n{body}")
+    if out:
+        return "\n\n".join(out)
+    return "no MAC/IP bindings" + (f" of VTEP {values['vtep']}" if "vtep" in values else "")
 
 
 def frr_evpn_rmac(rows: list[dict[str, Any]], next_hops: bool) -> str:

@@ -17,10 +17,13 @@ from evpnd.daemon.views import (
     mac_view,
     neigh_view,
     neighbor_view,
+    peer_routes_view,
     peer_view,
     rmac_view,
     routes_view,
-    vni_view,
+    running_config_view,
+    version_view,
+    vni_counts_view,
 )
 from evpnd.evpn.identifiers import ip_to_text, mac_from_text, mac_to_text
 
@@ -42,6 +45,13 @@ def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
             addresses = sorted(daemon.drivers, key=address_key)
             return [neighbor_view(daemon, address) for address in addresses]
         return neighbor_view(daemon, str(address))
+    if command == "show neighbor routes":
+        address = str(filters.get("address") or "")
+        return peer_routes_view(daemon, address, advertised=bool(filters.get("advertised")))
+    if command == "show running-config":
+        return running_config_view(daemon.config)
+    if command == "show version":
+        return version_view(daemon)
     if command == "show rmac":
         return rmac_view(daemon, filters)
     if command == "show debug":
@@ -55,7 +65,7 @@ def handle(daemon: Daemon, request: dict[str, Any]) -> Any:
     if command == "show routes":
         return routes_view(daemon, filters)
     if command == "show vni":
-        return vni_view(daemon)
+        return vni_counts_view(daemon)
     if command == "show mac":
         return mac_view(daemon, filters)
     if command == "show neigh":

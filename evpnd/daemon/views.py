@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import platform
 import socket
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from evpnd import __version__
 from evpnd.bgp.attributes import PathAttributes
+from evpnd.config import Config
 from evpnd.evpn.identifiers import RouteDistinguisher, ip_to_text, mac_from_text, mac_to_text
 from evpnd.evpn.routes import (
     EthernetAdRoute,
@@ -227,6 +230,9 @@ def route_view(path: Path, is_best: bool, imported_by: list[int] | None = None) 
         "stale": path.stale,
         "as_path": attrs.as_path.text if attrs.as_path is not None else None,
         "local_pref": attrs.local_pref,
+        "med": attrs.med,
+        # 0 IGP, 1 EGP, 2 incomplete (RFC 4271 §5.1.1); None: not given (ours: IGP when sent)
+        "origin": attrs.origin,
         "router_mac": mac_to_text(attrs.router_mac) if attrs.router_mac else None,
         "encapsulation": attrs.encapsulation,
         "labels": _labels(route),
@@ -262,8 +268,23 @@ def route_filters(filters: dict[str, Any]) -> dict[str, Any]:
         out["mac"] = mac_to_text(mac_from_text(str(filters["mac"])))
     if filters.get("rd") is not None:
         out["rd"] = str(RouteDistinguisher.from_text(str(filters["rd"])))
+    if filters.get("table_vni") is not None:
+        out["table_vni"] = route_filters({"vni": filters["table_vni"]})["vni"]
+    for key in ("vtep", "ip"):
+        if filters.get(key) is not None:
+            out[key] = ip_to_text(ipaddress.ip_address(str(filters[key])).packed)
     out["detail"] = bool(filters.get("detail"))
     return out
+
+
+def holding_vnis(daemon: Daemon, path: Path) -> list[int]:
+    """The VNIs whose table holds a path (what FRR lists under a VNI): our own route in its
+    VNI, a remote one in every VNI whose import RTs match its RTs (`importing_vnis`) — never
+    in a VNI only because its label says so."""
+    if path.source.is_local:
+        vni = vni_of(path.route, path.attributes)
+        return [vni] if vni is not None else []
+    return daemon.importing_vnis(path)
 
 
 def _rd_key(rd: str) -> tuple[int, bytes | str, int]:
@@ -280,6 +301,7 @@ async def routes_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str,
     wanted_vni = checked.get("vni")
     wanted_mac = checked.get("mac")
     wanted_rd = checked.get("rd")
+    in_table = checked.get("table_vni")
     detail = checked["detail"]
     now = time.time()
     out = []
@@ -299,6 +321,10 @@ async def routes_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str,
                 if wanted_vni is not None and view["vni"] != wanted_vni:
                     continue
                 if wanted_mac is not None and view["mac"] != wanted_mac:
+                    continue
+                if in_table is not None and in_table not in (
+                    view["imported_by"] if not path.source.is_local else [view["vni"]]
+                ):
                     continue
                 if detail:
                     # FRR's "best (…)": what set the best path apart from the next one
@@ -357,7 +383,9 @@ def vni_view(daemon: Daemon) -> list[dict[str, Any]]:
                 "import_rts": [rt.value for rt in vni.import_rts] or ["auto"],
                 "vtep": vni.vtep_ip,
                 "vxlan": port.name if port else None,
+                "ifindex": port.ifindex if port else None,
                 "bridge": port.bridge_name if port else None,
+                "bridge_ifindex": port.bridge_ifindex if port else None,
                 "svi_addresses": list(port.svi_addresses) if port else [],
                 "remote_vteps": remote_vteps,
                 "local_macs": local_counts.get(vni.vni, 0),
@@ -375,28 +403,57 @@ def vni_view(daemon: Daemon) -> list[dict[str, Any]]:
 async def _type2(
     daemon: Daemon, filters: dict[str, Any], with_ip: bool
 ) -> list[tuple[MacIpRoute, dict[str, Any]]]:
-    """Best Type 2 paths (MAC-only, or with an IP), each with the fields both views show."""
+    """Best Type 2 paths (MAC-only, or with an IP), each with the fields both views show, once
+    for every VNI that holds it (`holding_vnis`): a remote MAC whose RTs no VNI of ours
+    imports is in no VNI, as in the kernel."""
     wanted_vni = filters.get("vni")
+    wanted_mac = filters.get("mac")
+    wanted_vtep = filters.get("vtep")
+    wanted_ip = filters.get("ip")
+    now = time.time()
+    #: id(attributes) -> (attributes, VNIs): import depends on the attributes only
+    imports: dict[int, tuple[PathAttributes, list[int]]] = {}
     out = []
     async for paths in sliced(daemon):
         for path in paths:
             route = path.route
             if not isinstance(route, MacIpRoute) or bool(route.ip) != with_ip:
                 continue
-            if wanted_vni is not None and route.label1 != int(wanted_vni):
+            attrs = path.attributes
+            if path.source.is_local:
+                vnis = [route.label1]
+            else:
+                cached = imports.get(id(attrs))
+                if cached is None or cached[0] is not attrs:
+                    cached = imports[id(attrs)] = (attrs, daemon.importing_vnis(path))
+                vnis = cached[1]
+            if wanted_vni is not None:
+                vnis = [v for v in vnis if v == int(wanted_vni)]
+            if not vnis:
                 continue
-            sticky, seq = mobility(path.attributes)
-            view = {"vni": route.label1, "mac": mac_to_text(route.mac)}
-            if with_ip:
-                view["ip"] = ip_to_text(route.ip)
-            view |= {
-                "type": "local" if path.source.is_local else "remote",
-                "vtep": path.attributes.nexthop_text,
-                "seq": seq,
-                "sticky": bool(sticky),
-                "source": path.source.name,
-            }
-            out.append((route, view))
+            mac = mac_to_text(route.mac)
+            if wanted_mac is not None and mac != wanted_mac:
+                continue
+            vtep = attrs.nexthop_text
+            if wanted_vtep is not None and (path.source.is_local or vtep != wanted_vtep):
+                continue
+            ip = ip_to_text(route.ip) if with_ip else None
+            if wanted_ip is not None and ip != wanted_ip:
+                continue
+            sticky, seq = mobility(attrs)
+            for vni in vnis:
+                view: dict[str, Any] = {"vni": vni, "mac": mac}
+                if with_ip:
+                    view["ip"] = ip
+                view |= {
+                    "type": "local" if path.source.is_local else "remote",
+                    "vtep": vtep,
+                    "seq": seq,
+                    "sticky": bool(sticky),
+                    "source": path.source.name,
+                    "uptime_s": _ago(now, path.received or None),
+                }
+                out.append((route, view))
     return out
 
 
@@ -410,14 +467,26 @@ def _port_name(ifindex: int, names: dict[int, str | None]) -> str | None:
 
 
 async def mac_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
+    """MACs per VNI, local (with their port) and remote; with `detail`, each MAC's IPs."""
+    checked = route_filters(filters)
     out = []
     ports = daemon.local.ports
     names: dict[int, str | None] = {}
-    for route, view in await _type2(daemon, route_filters(filters), with_ip=False):
-        frozen = daemon.local.duplicates.is_frozen(route.label1, route.mac)
+    for route, view in await _type2(daemon, checked, with_ip=False):
+        duplicates = daemon.local.duplicates
+        frozen = duplicates.is_frozen(view["vni"], route.mac)
+        moves = duplicates.moves_seen(view["vni"], route.mac)
         ifindex = ports.get((route.label1, route.mac)) if view["type"] == "local" else None
         port = _port_name(ifindex, names) if ifindex else None
-        out.append(view | {"frozen": frozen, "port": port})
+        out.append(view | {"frozen": frozen, "moves": moves, "port": port, "ifindex": ifindex})
+    if checked["detail"]:
+        # FRR's "Neighbors:": the IPs bound to each MAC in its VNI
+        ips: dict[tuple[int, str], list[str]] = {}
+        bindings = {k: v for k, v in checked.items() if k in ("vni", "mac")}
+        for _, neigh in await _type2(daemon, bindings | {"detail": False}, with_ip=True):
+            ips.setdefault((neigh["vni"], neigh["mac"]), []).append(str(neigh["ip"]))
+        for view in out:
+            view["ips"] = sorted(ips.get((view["vni"], view["mac"]), []), key=address_key)
     out.sort(key=lambda m: (m["vni"], m["mac"], m["type"]))
     return out
 
@@ -427,6 +496,56 @@ async def neigh_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, 
     out = [view for _, view in await _type2(daemon, route_filters(filters), with_ip=True)]
     out.sort(key=lambda n: (n["vni"], address_key(str(n["ip"])), n["type"]))
     return out
+
+
+async def vni_counts_view(daemon: Daemon) -> list[dict[str, Any]]:
+    """`vni_view` with the MACs and MAC/IP bindings each VNI holds (FRR's # MACs, # ARPs),
+    counted as `show mac` and `show neigh` list them."""
+    macs: dict[int, int] = {}
+    arps: dict[int, int] = {}
+    for with_ip, counts in ((False, macs), (True, arps)):
+        for _, view in await _type2(daemon, {}, with_ip=with_ip):
+            counts[view["vni"]] = counts.get(view["vni"], 0) + 1
+    return [
+        v | {"macs": macs.get(v["vni"], 0), "arps": arps.get(v["vni"], 0)} for v in vni_view(daemon)
+    ]
+
+
+async def peer_routes_view(daemon: Daemon, address: str, advertised: bool) -> dict[str, Any]:
+    """`show bgp neighbors X routes`: the paths X sent that we accepted (its Adj-RIB-In);
+    `advertised-routes`: what X has from us, as sent (its update group's Adj-RIB-Out)."""
+    driver = daemon.drivers.get(address)
+    if driver is None:
+        raise ValueError(f"no peer {address!r} (show peers lists them)")
+    routes: list[dict[str, Any]] = []
+    if advertised:
+        adj_out = driver.adj_out
+        sent = list(adj_out.sent.values()) if adj_out is not None else []
+        for start in range(0, len(sent), WALK_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            for route, attrs in sent[start : start + WALK_SLICE]:
+                best = daemon.rib.best(route.key)
+                source = best.source if best is not None else daemon.local_source
+                view = route_view(Path(route, attrs, source), True)
+                routes.append(view)
+    else:
+        paths = list(daemon.rib.adj_in.get(address, {}).values())
+        for start in range(0, len(paths), WALK_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            for path in paths[start : start + WALK_SLICE]:
+                is_best = daemon.rib.best(path.route.key) is path
+                routes.append(route_view(path, is_best, daemon.importing_vnis(path)))
+    routes.sort(key=lambda v: (_rd_key(v["rd"]), v["type"], v["text"]))
+    return {
+        "peer": address,
+        "direction": "advertised" if advertised else "received",
+        "state": driver.state.value,
+        "routes": routes,
+        # every path of the Loc-RIB (FRR's "out of N total prefixes")
+        "total": len(daemon.rib),
+    }
 
 
 def kernel_view(daemon: Daemon) -> dict[str, Any]:
@@ -477,3 +596,130 @@ def l3vni_view(daemon: Daemon) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+#: what `show running-config` prints for a TCP MD5 password
+MASKED = "********"
+
+
+def running_config_view(config: Config) -> dict[str, Any]:
+    """The configuration the daemon runs (after the last good reload, defaults filled in),
+    in the file's own keys (docs/configuration.md), passwords masked: a file `evpnd --check`
+    accepts, but for the passwords."""
+
+    def secret(password: str | None) -> dict[str, str]:
+        return {"password": MASKED} if password is not None else {}
+
+    def rts(targets: tuple[Any, ...]) -> list[str]:
+        return [rt.value for rt in targets]
+
+    neighbors = []
+    for n in config.neighbors:
+        entry: dict[str, Any] = {"address": n.address, "remote_as": n.remote_as}
+        entry |= secret(n.password)
+        entry |= {"port": n.port, "passive": n.passive, "connect_retry": n.connect_retry}
+        optional = {
+            "hold_time": n.hold_time,
+            "update_source": n.update_source,
+            "multihop": n.multihop,
+            "ttl_security_hops": n.ttl_security_hops,
+            "max_routes": n.max_routes,
+            "description": n.description or None,
+        }
+        entry |= {k: v for k, v in optional.items() if v is not None}
+        if n.route_reflector_client:
+            entry["route_reflector_client"] = True
+        neighbors.append(entry)
+    ranges = []
+    for r in config.listen_ranges:
+        entry = {"prefix": str(r.prefix), **secret(r.password)}
+        if r.remote_as is not None:
+            entry["remote_as"] = r.remote_as
+        if r.route_reflector_client:
+            entry["route_reflector_client"] = True
+        if r.max_routes is not None:
+            entry["max_routes"] = r.max_routes
+        ranges.append(entry)
+    evpn = config.evpn
+    vnis = []
+    for v in evpn.vnis:
+        entry = {"vni": v.vni, "rd": str(v.rd) if v.rd is not None else "auto"}
+        if v.import_rts:
+            entry["import_rts"] = rts(v.import_rts)
+        if v.export_rts:
+            entry["export_rts"] = rts(v.export_rts)
+        if v.vtep_ip:
+            entry["vtep_ip"] = v.vtep_ip
+        if v.macs:
+            entry["macs"] = [
+                {"mac": mac_to_text(m.mac)} | ({"ip": ip_to_text(m.ip)} if m.ip else {})
+                for m in v.macs
+            ]
+        vnis.append(entry)
+    evpn_out: dict[str, Any] = {
+        "advertise_all_vni": evpn.advertise_all_vni,
+        "program_kernel": evpn.program_kernel,
+        "flush_on_exit": evpn.flush_on_exit,
+    }
+    if evpn.vtep_ip:
+        evpn_out["vtep_ip"] = evpn.vtep_ip
+    evpn_out["vnis"] = vnis
+    vrfs: dict[str, Any] = {}
+    for l3 in evpn.l3vnis:
+        entry = {
+            "l3vni" if l3.vrf is not None else "vni": l3.vni,
+            "rd": str(l3.rd) if l3.rd is not None else "auto",
+        }
+        if l3.import_rts:
+            entry["import_rts"] = rts(l3.import_rts)
+        if l3.export_rts:
+            entry["export_rts"] = rts(l3.export_rts)
+        entry["advertise"] = {
+            "connected": l3.advertise_connected,
+            "prefixes": [str(p) for p in l3.prefixes],
+        }
+        if l3.vrf is None:
+            evpn_out["l3vni"] = entry
+        else:
+            vrfs[l3.vrf] = entry
+    if vrfs:
+        evpn_out["vrfs"] = vrfs
+    out: dict[str, Any] = {
+        "asn": config.asn,
+        "router_id": config.router_id,
+        "hostname": config.hostname,
+        "listen": {"address": config.listen_address, "port": config.listen_port},
+        "hold_time": config.hold_time,
+        "graceful_restart": {
+            "restart_time": config.graceful_restart_time,
+            "stale_path_time": config.stale_path_time,
+            "notification": config.graceful_notification,
+        },
+        "resolve_via_default": config.resolve_via_default,
+        "neighbors": neighbors,
+        "listen_ranges": ranges,
+        "evpn": evpn_out,
+        "control_socket": config.control_socket,
+        "state_dir": config.state_dir,
+    }
+    for key in ("control_group", "control_write_group"):
+        if getattr(config, key) is not None:
+            out[key] = getattr(config, key)
+    if config.metrics is not None:
+        out["metrics"] = {"address": config.metrics[0], "port": config.metrics[1]}
+    if config.debug_peers or config.debug_vnis:
+        out["debug"] = {"peers": list(config.debug_peers), "vnis": list(config.debug_vnis)}
+    return out
+
+
+def version_view(daemon: Daemon) -> dict[str, Any]:
+    """`show version`: the running daemon's (evpnctl --version is evpnctl's own)."""
+    return {
+        "version": __version__,
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+        "hostname": daemon.config.hostname,
+        "router_id": daemon.config.router_id,
+        "uptime_s": round(time.time() - daemon.started_at, 1),
+        "config_file": daemon.config.source,
+    }

@@ -29,6 +29,13 @@ class DuplicateDetector:
             return True
         return False
 
+    def moves_seen(self, vni: int, mac: bytes) -> int:
+        """Moves within the window so far (FRR's detection count); a frozen MAC's were
+        `moves`."""
+        if (vni, mac) in self.frozen:
+            return self.moves
+        return len(self._history.get((vni, mac), ()))
+
     def is_frozen(self, vni: int, mac: bytes) -> bool:
         return (vni, mac) in self.frozen
 
