@@ -108,6 +108,10 @@ def test_import_rts_changed_by_a_reload(fabric: Fabric) -> None:
     assert "kernel: imports worked out again" in changes
     wait_for("v1's entries from v2 to go", lambda: exact(fabric, fabric.v1, set()), 15)
     wait_for("v1 in sync", lambda: in_sync(e1), 15)
+    assert H2_MAC not in {m["mac"] for m in e1.ctl("show", "mac")}  # nor in evpnctl's view
+    # doctor names the VTEP whose routes v1 no longer imports, with their RT
+    findings = e1.ctl("doctor", check=False)["findings"]
+    assert any(B in str(f) and "65000:100" in str(f) for f in findings), findings
     # v2 still imports v1's routes (export stays auto, 65000:100)
     assert exact(fabric, fabric.v2, FROM_A)
     rewrite(e1, A, B)
@@ -126,6 +130,9 @@ def test_export_rts_changed_by_a_reload(fabric: Fabric) -> None:
     assert "VNI 100: export RTs 65000:100 -> 65000:999" in "\n".join(answer["changes"])  # type: ignore[arg-type]
     wait_for("v2's entries from v1 to go", lambda: exact(fabric, fabric.v2, set()), 15)
     assert exact(fabric, fabric.v1, FROM_B)
+    # the receiving side names v1 and the RT it now carries (doctor on every side)
+    findings = fabric.e2.ctl("doctor", check=False)["findings"]
+    assert any(A in str(f) and "65000:999" in str(f) for f in findings), findings
     rewrite(e1, A, B, 'evpn: {vnis: [{vni: 100, export_rts: ["65000:999", "65000:100"]}]}\n')
     assert reload(e1)["reloaded"]
     wait_for("v2's entries back", lambda: exact(fabric, fabric.v2, FROM_A), 15)
