@@ -309,7 +309,16 @@ def test_reload_touches_only_what_changed_with_frr_watching() -> None:
             )
         )
         result = evpnd.ctl("reload")
-        assert result == {"reloaded": True, "problems": []}
+        assert result == {
+            "reloaded": True,
+            "problems": [],
+            "changes": [  # every change said, nothing else
+                "peer 10.44.0.3: reset (hold_time)",
+                "peer 10.43.0.2: updated (description)",
+                "peer 10.45.0.9: added",
+                "VNI 100: export RTs 65000:100 -> 65000:1100",
+            ],
+        }
 
         def new_rt() -> bool:
             info = frr_has(frr, rd, mac_route)
