@@ -8,6 +8,7 @@ from evpnd.evpn.identifiers import RouteDistinguisher
 from evpnd.evpn.routes import MacIpRoute
 from evpnd.local.learning import LocalHost, LocalHostGone, LocalMac, LocalMacGone
 from evpnd.local.origination import L3Vni
+from evpnd.rib.bestpath import following, newer
 from tests.local_pair import VNI, LocalPair
 
 MAC = bytes.fromhex("020000000011")
@@ -180,3 +181,31 @@ def test_a_vni_that_leaves_the_kernel_takes_its_macs() -> None:
     assert pair.a.core.mac_counts() == {VNI: 1}
     pair.a.apply(pair.a.core.ports_changed([]))
     assert pair.a.local_routes(MAC) == [] and pair.a.core.mac_counts() == {}
+
+
+def test_a_move_after_the_sequence_number_wraps_is_not_lost() -> None:
+    """RFC 7432 has no rule for the 32-bit sequence number wrapping; ours (speaker.md): two
+    numbers more than 2^31 apart are taken as having wrapped, so 0 follows 2^32 - 1."""
+    pair = LocalPair()
+    pair.a.core._sequence[(VNI, MAC)] = 2**32 - 1  # (four billion moves ago)
+    pair.a.observe(LocalMac(VNI, MAC))
+    pair.deliver()
+    assert pair.a.local_routes(MAC) == [(b"", 2**32 - 1, False)]
+    pair.b.observe(LocalMac(VNI, MAC))  # the host moved to B: one more than 2^32 - 1
+    assert pair.b.local_routes(MAC) == [(b"", 0, False)]
+    assert pair.b.winner(MAC) == "local"
+    pair.deliver()
+    assert pair.a.local_routes(MAC) == [] and pair.a.winner(MAC) == "192.0.2.2"
+    pair.a.observe(LocalMac(VNI, MAC))  # and back to A
+    assert pair.a.local_routes(MAC) == [(b"", 1, False)]
+    pair.deliver()
+    assert pair.b.local_routes(MAC) == [] and pair.b.winner(MAC) == "192.0.2.1"
+
+
+def test_sequence_numbers_compare_across_the_wrap() -> None:
+    assert newer(1, 0) and not newer(0, 1) and not newer(7, 7)
+    assert newer(0, 2**32 - 1) and not newer(2**32 - 1, 0)
+    assert newer(5, 2**31 + 10) and not newer(2**31 + 10, 5)  # 2^31 + 5 apart: wrapped
+    assert newer(2**31, 0)  # exactly 2^31 apart: the plain order
+    assert following([2**32 - 1, 3]) == 4  # 3 came after 2^32 - 1
+    assert following([2**32 - 1]) == 0 and following([5, 9]) == 10

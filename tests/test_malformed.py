@@ -219,6 +219,12 @@ def test_mp_reach_with_wrong_flags_resets() -> None:
             ("400200", "400206090100000001"),
             UpdateSubcode.MALFORMED_AS_PATH,
         ),
+        # RFC 7607 §2: AS 0 in AS_PATH is a malformed AS_PATH (RFC 7606: treat-as-withdraw)
+        (
+            "AS_PATH with AS 0",
+            ("400200", "40020a02020000fde800000000"),
+            UpdateSubcode.MALFORMED_AS_PATH,
+        ),
         (
             "LOCAL_PREF of 3 bytes",
             ("40050400000064", "400503000064"),
@@ -272,6 +278,26 @@ def test_malformed_optional_attribute_is_treat_as_withdraw(name, extra, code) ->
             None,
         ),
         ("AS4_AGGREGATOR of 6 bytes", attr(0xC0, 18, bytes(6)), AttrType.AS4_AGGREGATOR, None),
+        # RFC 7607 §2: AS 0 in AS4_PATH is a malformed AS4_PATH, in AGGREGATOR (or
+        # AS4_AGGREGATOR) the attribute is discarded
+        (
+            "AS4_PATH with AS 0",
+            attr(0xC0, 17, b"\x02\x01\x00\x00\x00\x00"),
+            AttrType.AS4_PATH,
+            CodecContext(four_octet_as=False),
+        ),
+        (
+            "AGGREGATOR from AS 0",
+            attr(0xC0, 7, bytes(4) + b"\xc0\x00\x02\x01"),
+            AttrType.AGGREGATOR,
+            None,
+        ),
+        (
+            "AS4_AGGREGATOR from AS 0",
+            attr(0xC0, 18, bytes(4) + b"\xc0\x00\x02\x01"),
+            AttrType.AS4_AGGREGATOR,
+            CodecContext(four_octet_as=False),
+        ),
     ],
 )
 def test_malformed_attribute_discard(name, extra, code, ctx) -> None:

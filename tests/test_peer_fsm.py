@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,14 +15,15 @@ from evpnd.bgp.events import (
     PeerUp,
     PeerUpdate,
     PeerUpdateErrors,
+    SendData,
     StaleRoutesExpired,
     State,
     StateChanged,
 )
 from evpnd.bgp.framing import MessageReader
-from evpnd.bgp.messages import Notification, decode_message
+from evpnd.bgp.messages import Keepalive, Notification, Open, decode_message
 from evpnd.bgp.negotiation import LocalSettings
-from evpnd.bgp.peer import PeerSettings
+from evpnd.bgp.peer import Peer, PeerSettings
 from evpnd.bgp.update import end_of_rib
 from evpnd.wire.constants import CeaseSubcode, ErrorCode, OpenSubcode
 from tests.peer_pair import PeerPair, Side
@@ -382,3 +384,97 @@ def test_a_new_open_is_a_restart_only_with_the_r_bit() -> None:
             assert not downs and pair.a.peer.established is before
             closed = [a.connection for a in actions if isinstance(a, CloseConnection)]
             assert closed == [second]
+
+
+# --- RFC checks (issue #23): each failed before its fix ------------------------------------------
+
+
+def test_a_graceful_stop_still_sends_the_cease_to_a_peer_without_graceful_restart() -> None:
+    """A peer that did not offer graceful restart keeps nothing for us across a restart: a
+    silent close would only leave it forwarding to us until its hold timer ran out. It gets
+    the Cease at once, with or without the N bit on our side."""
+    for notification in (True, False):
+        no_gr = LocalSettings(asn=65000, router_id="192.0.2.2", graceful_restart_time=0)
+        ours = LocalSettings(asn=65000, router_id="192.0.2.1", graceful_notification=notification)
+        pair = PeerPair(a=ours, b=no_gr)
+        pair.start()
+        pair.a.peer.stop(pair.now, "restarting", graceful=True)
+        pair.pump()
+        (sent,) = notifications(pair.a)
+        assert (sent.code, sent.subcode) == (ErrorCode.CEASE, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN)
+        (down,) = pair.of_type(pair.b, PeerDown)
+        assert isinstance(down, PeerDown) and down.graceful_restart is None
+
+
+def test_the_losing_connection_of_a_collision_gets_no_keepalive() -> None:
+    """RFC 4271 §6.8: a collision is resolved when the OPEN that reveals it arrives. The
+    connection that loses then gets our Cease alone, never first a KEEPALIVE saying its OPEN
+    was accepted. Here the peer (192.0.2.2, the higher identifier) has an inbound connection
+    in OpenConfirm; the OPEN on our own outbound connection loses against it."""
+    peer = Peer(
+        PeerSettings("192.0.2.2", 65000),
+        LocalSettings(asn=65000, router_id="192.0.2.1"),
+        random.Random(1),
+    )
+    theirs = LocalSettings(asn=65000, router_id="192.0.2.2").open_message().encode()
+    peer.start(0.0)
+    inbound = peer.connection_made(0.0, outbound=False)
+    outbound = peer.connection_made(0.0, outbound=True)
+    assert inbound is not None and outbound is not None
+    peer.data_received(inbound, theirs, 0.0)  # inbound: OpenConfirm, confirmed
+    peer.data_received(outbound, theirs, 0.0)  # the collision, resolved against outbound
+    sent: dict[int, list[object]] = {}
+    for action in iter(peer.next_action, None):
+        if isinstance(action, SendData):
+            reader = MessageReader(65535)
+            reader.feed(action.data)
+            sent.setdefault(action.connection, []).extend(
+                decode_message(raw) for raw in reader.messages() if isinstance(raw, bytes)
+            )
+    assert [type(m) for m in sent[inbound]] == [Open, Keepalive]
+    assert [type(m) for m in sent[outbound]] == [Open, Notification]
+    cease = sent[outbound][1]
+    assert isinstance(cease, Notification)
+    assert cease.subcode == CeaseSubcode.CONNECTION_COLLISION_RESOLUTION
+
+
+def refusal_of(open_message: Open, peer_as: int | None) -> Notification:
+    """What a passive peer answers `open_message` with, on a fresh inbound connection."""
+    peer = Peer(
+        PeerSettings("192.0.2.2", peer_as, passive=True),  # type: ignore[arg-type]
+        LocalSettings(asn=65000, router_id="192.0.2.1"),
+        random.Random(1),
+    )
+    peer.start(0.0)
+    conn_id = peer.connection_made(0.0, outbound=False)
+    assert conn_id is not None
+    peer.data_received(conn_id, open_message.encode(), 0.0)
+    sent = b"".join(a.data for a in iter(peer.next_action, None) if isinstance(a, SendData))
+    reader = MessageReader(65535)
+    reader.feed(sent)
+    found = [decode_message(raw) for raw in reader.messages()]
+    assert not any(isinstance(m, Keepalive) for m in found), found
+    (refusal,) = [m for m in found if isinstance(m, Notification)]
+    return refusal
+
+
+def test_an_open_from_as_0_is_refused() -> None:
+    """RFC 7607 §2: AS 0 is never a peer's AS, even where any AS is welcome (a listen range
+    without remote_as)."""
+    local = LocalSettings(asn=0, router_id="192.0.2.2")
+    for peer_as in (None, 65000):
+        refused = refusal_of(local.open_message(), peer_as)
+        assert (refused.code, refused.subcode) == (ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_PEER_AS)
+
+
+def test_an_open_with_an_unknown_optional_parameter_is_refused() -> None:
+    """RFC 4271 §6.2: an optional parameter we do not recognise (only capabilities, type 2,
+    are defined; type 1, authentication, is deprecated by RFC 5492) is OPEN Message Error /
+    Unsupported Optional Parameter."""
+    caps = LocalSettings(asn=65000, router_id="192.0.2.2").capabilities()
+    odd = Open(65000, 90, "192.0.2.2", caps, other_parameters=((9, b"\x01\x02"),))
+    refused = refusal_of(odd, 65000)
+    assert (refused.code, refused.subcode) == (
+        ErrorCode.OPEN_MESSAGE,
+        OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER,
+    )

@@ -129,7 +129,13 @@ def _as_path(value: bytes, ctx: CodecContext, out: Decoding) -> None:
     path = decode_as_path(value, 4 if ctx.four_octet_as else 2)
     if path is None:
         raise Problem("AS_PATH segments do not add up", UpdateSubcode.MALFORMED_AS_PATH, False)
+    if _has_as_0(path):  # RFC 7607 §2: a malformed AS_PATH
+        raise Problem("AS_PATH with AS 0", UpdateSubcode.MALFORMED_AS_PATH, False)
     out.fields["as_path"] = path
+
+
+def _has_as_0(path: AsPath) -> bool:
+    return any(0 in asns for _, asns in path.segments)
 
 
 def _next_hop(value: bytes, ctx: CodecContext, out: Decoding) -> None:
@@ -158,7 +164,10 @@ def _aggregator(value: bytes, ctx: CodecContext, out: Decoding) -> None:
     want = 8 if ctx.four_octet_as else 6
     if len(value) != want:
         raise Problem(f"AGGREGATOR of {len(value)} bytes, expected {want}")
-    out.fields["aggregator"] = Aggregator(int.from_bytes(value[:-4], "big"), value[-4:])
+    asn = int.from_bytes(value[:-4], "big")
+    if asn == 0:  # RFC 7607 §2: discarded
+        raise Problem("AGGREGATOR from AS 0")
+    out.fields["aggregator"] = Aggregator(asn, value[-4:])
 
 
 def _communities(value: bytes, ctx: CodecContext, out: Decoding) -> None:
@@ -187,6 +196,8 @@ def _as4_path(value: bytes, ctx: CodecContext, out: Decoding) -> None:
     path = decode_as_path(value, 4)
     if path is None or any(k in (AS_CONFED_SEQUENCE, AS_CONFED_SET) for k, _ in path.segments):
         raise Problem("AS4_PATH malformed", UpdateSubcode.MALFORMED_AS_PATH, False)
+    if _has_as_0(path):  # RFC 7607 §2: malformed (RFC 7606 §7.7: discarded)
+        raise Problem("AS4_PATH with AS 0", UpdateSubcode.MALFORMED_AS_PATH, False)
     if ctx.four_octet_as:
         # RFC 6793 §4.1: between two 4-octet speakers AS4_PATH must be ignored.
         raise Problem(
@@ -197,6 +208,8 @@ def _as4_path(value: bytes, ctx: CodecContext, out: Decoding) -> None:
 
 def _as4_aggregator(value: bytes, ctx: CodecContext, out: Decoding) -> None:
     _exact("AS4_AGGREGATOR", value, 8)
+    if not int.from_bytes(value[:4], "big"):  # RFC 7607 §2: discarded
+        raise Problem("AS4_AGGREGATOR from AS 0")
     if not ctx.four_octet_as:  # between 4-octet speakers: ignored
         out.as4_aggregator = Aggregator(int.from_bytes(value[:4], "big"), value[4:])
 

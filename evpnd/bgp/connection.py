@@ -74,6 +74,8 @@ class Connection:
         self._events: deque[ConnectionEvent] = deque()
         self._hold_deadline: float | None = now + OPEN_HOLD_TIME
         self._keepalive_deadline: float | None = None
+        #: an OPEN received and not yet confirmed with our KEEPALIVE (`accept_open`)
+        self._open_unconfirmed = False
         self._attribute_cache: dict[bytes, object] = {}
         self._size = 0
         self.messages_in = 0
@@ -124,6 +126,14 @@ class Connection:
                     "connection closed by peer", was_established=self.state is State.ESTABLISHED
                 )
             )
+
+    def accept_open(self, now: float) -> None:
+        """The peer's OPEN survived the collision check: confirm it with a KEEPALIVE (RFC 4271
+        §8.2.2). (An OPEN and KEEPALIVE in one segment may have made the session Established
+        already; the KEEPALIVE still goes first, before any UPDATE.)"""
+        if self._open_unconfirmed and self.state in (State.OPEN_CONFIRM, State.ESTABLISHED):
+            self._open_unconfirmed = False
+            self._send_keepalive(now)
 
     def close(self, notification: Notification | None, reason: str) -> None:
         if self.state is State.IDLE:
@@ -176,11 +186,28 @@ class Connection:
         self.ctx = self.negotiated.context
         self._reader.max_message_len = self.ctx.max_message_len
         self.state = State.OPEN_CONFIRM
-        self._send_keepalive(now)
+        # The KEEPALIVE that confirms the OPEN waits for `accept_open`: the peer resolves a
+        # collision first (RFC 4271 §6.8), and the connection that loses it gets our Cease
+        # alone, never a KEEPALIVE saying it was accepted.
+        self._open_unconfirmed = True
         self._restart_hold(now)
         self._events.append(OpenReceived(message))
 
     def _check_open(self, message: Open) -> tuple[Notification, str] | None:
+        if message.other_parameters:
+            # RFC 4271 §6.2: capabilities (type 2) are the only optional parameter defined
+            # (type 1, authentication, was deprecated by RFC 5492)
+            kind = message.other_parameters[0][0]
+            return (
+                Notification(ErrorCode.OPEN_MESSAGE, OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER),
+                f"peer sent optional parameter type {kind}, which we do not know",
+            )
+        if message.asn == 0 or message.my_as_field == 0:
+            # RFC 7607 §2: AS 0 is nobody's AS, wherever any AS is welcome
+            return (
+                Notification(ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_PEER_AS, bytes(2)),
+                "peer says AS 0 (RFC 7607)",
+            )
         if self.peer_as is not None and message.asn != self.peer_as:
             data = message.my_as_field.to_bytes(2, "big") if message.my_as_field else b""
             return (

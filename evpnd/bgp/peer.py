@@ -267,6 +267,10 @@ class Peer:
                 self._actions.append(PeerRouteRefresh(event.request))
             elif isinstance(event, OpenReceived):
                 self._resolve_collision(conn_id, conn, now)
+                conn.accept_open(now)  # (a no-op for the connection that lost)
+                data = conn.data_to_send()
+                if data:
+                    self._actions.append(SendData(conn_id, data))
             elif isinstance(event, SessionEstablished):
                 # An OPEN and KEEPALIVE in one segment reach Established in the connection
                 # before the collision it lost was resolved: closed since, it never counts.
@@ -416,5 +420,8 @@ def _restarts_without_notification(conn: Connection, local: LocalSettings) -> bo
         conn.state is State.ESTABLISHED
         and negotiated is not None
         and bool(local.graceful_restart_time)
+        # a peer that offered no graceful restart keeps nothing: a silent close would only
+        # leave it forwarding to us until its hold timer ran out, so it gets the Cease
+        and negotiated.peer_graceful_restart is not None
         and not negotiated.graceful_notification
     )

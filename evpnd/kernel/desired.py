@@ -20,7 +20,8 @@ from typing import Any, Protocol
 
 from evpnd.evpn.routes import InclusiveMulticastRoute, IpPrefixRoute, MacIpRoute
 from evpnd.kernel.iproutes import Nexthop, Nexthops, RouteKey
-from evpnd.rib.locrib import Rib, RouteChange, mobility_order
+from evpnd.rib.bestpath import mobility, unwrapped
+from evpnd.rib.locrib import Rib, RouteChange, mobility_order, mobility_sorted
 from evpnd.rib.paths import LOCAL, Path
 
 #: an IPv6 route's gateway for an IPv4 VTEP: the v4-mapped address (what FRR installs)
@@ -460,7 +461,7 @@ class DesiredState:
     def _settle_fdb(self, key: FdbKey, quiet: bool) -> None:
         best = self._claims.get(key)
         if type(best) is list:
-            best = min(best, key=mobility_order)
+            best = mobility_sorted(best)[0]
         vtep = None
         if best is not None and best.source.name != LOCAL:  # type: ignore[union-attr]
             nexthop = best.attributes.nexthop  # type: ignore[union-attr]
@@ -542,7 +543,7 @@ class DesiredState:
 
     def _settle_neigh(self, nkey: NeighKey, quiet: bool) -> None:
         claims = self._neigh_claims.get(nkey)
-        best = claims if not isinstance(claims, list) else min(claims, key=_neigh_order)
+        best = claims if not isinstance(claims, list) else _neigh_winner(claims)
         mac = best.route.mac if best is not None else None  # type: ignore[union-attr]
         pending = self._pending
         _put(self.desired.neigh, pending.neigh_set, pending.neigh_del, nkey, mac, quiet)
@@ -740,10 +741,12 @@ class _RouteOf:
         return claim.route.key == self.key
 
 
-def _neigh_order(path: Path) -> tuple[tuple[int, int, int], bytes]:
-    """Two routes binding one IP to different MACs: the MAC mobility ranking decides, then the
-    smaller MAC (any fixed rule will do; it must not depend on the order of arrival)."""
-    return mobility_order(path), path.route.mac  # type: ignore[union-attr]
+def _neigh_winner(claims: list[Path]) -> Path:
+    """Two routes binding one IP to different MACs: the MAC mobility ranking decides (across
+    a sequence number's wrap), then the smaller MAC (any fixed rule will do; it must not
+    depend on the order of arrival)."""
+    line = unwrapped([mobility(p.attributes)[1] for p in claims])
+    return min(claims, key=lambda p: (mobility_order(p, line), p.route.mac))  # type: ignore[union-attr]
 
 
 def then(first: Changes, second: Changes) -> Changes:

@@ -30,7 +30,7 @@ from evpnd.local.attributes import local_attributes
 from evpnd.local.duplicates import DuplicateDetector
 from evpnd.local.origination import L3Vni, Vni
 from evpnd.local.step import NO_ATTRIBUTES, RibUpdate, Step
-from evpnd.rib.bestpath import mobility
+from evpnd.rib.bestpath import following, mobility, newer
 from evpnd.rib.locrib import Rib, RouteChange
 
 
@@ -168,7 +168,7 @@ class LocalRoutes:
                 continue
             sticky, sequence = mobility(new.attributes)
             ours = self._sequence.get((vni, mac), 0)
-            if (sequence > ours or sticky) and not any(self.local[k] for k in mine):
+            if (newer(sequence, ours) or sticky) and not any(self.local[k] for k in mine):
                 self.moves += 1
                 self._note_move(vni, mac, now, step)
                 step.events.append(
@@ -251,8 +251,8 @@ class LocalRoutes:
         ]
         current = self._sequence.get((vni, mac))
         if remote:
-            wanted = max(remote) + 1
-            if current is None or current < wanted:
+            wanted = following(remote)  # (wrapping at 2^32: bestpath.py)
+            if current is None or newer(wanted, current):
                 self.moves += 1
                 step.events.append(MacMovedHere(vni, mac_to_text(mac), wanted))
                 self._note_move(vni, mac, now, step)

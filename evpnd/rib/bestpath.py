@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 from evpnd.bgp.attributes import PathAttributes
 from evpnd.evpn.extcommunities import MacMobility
@@ -18,6 +19,37 @@ def mobility(attrs: PathAttributes) -> tuple[int, int]:
         if isinstance(community, MacMobility):
             return (1 if community.sticky else 0, community.sequence)
     return (0, 0)
+
+
+#: MAC Mobility sequence numbers are 32 bits (RFC 7432 §7.7) and RFC 7432 says nothing of
+#: their wrapping. Our rule (speaker.md): as RFC 1982's serial numbers, two numbers more than
+#: 2^31 apart are taken as having wrapped — the smaller one is the newer — so after
+#: 4,294,967,295 moves the next one, 0, still wins.
+SEQUENCE_SPACE = 1 << 32
+_HALF = 1 << 31
+
+
+def newer(a: int, b: int) -> bool:
+    """Sequence number `a` came after `b`."""
+    return a != b and (a > b) == (abs(a - b) <= _HALF)
+
+
+def unwrapped(sequences: list[int]) -> Callable[[int], int]:
+    """For ranking a MAC's routes: each number as a point on one line, the wrapped ones (the
+    small numbers, when the group spans more than 2^31) counted from 2^32 up."""
+    if sequences and max(sequences) - min(sequences) > _HALF:
+        return lambda s: s + SEQUENCE_SPACE if s < _HALF else s
+    return same
+
+
+def same(sequence: int) -> int:
+    return sequence
+
+
+def following(sequences: list[int]) -> int:
+    """The number a move announces: one after the newest of `sequences`, wrapping at 2^32."""
+    line = unwrapped(sequences)
+    return (max(line(s) for s in sequences) + 1) % SEQUENCE_SPACE
 
 
 def _address_key(name: str) -> tuple[int, int]:
@@ -58,6 +90,8 @@ def compare(a: Path, b: Path) -> int:
     """Positive when `a` is better than `b` (RFC 4271 §9.1.2.2 in order)."""
     ka, kb = _before_med(a), _before_med(b)
     if ka != kb:
+        if ka[:2] == kb[:2] and abs(ka[2] - kb[2]) > _HALF:  # type: ignore[operator]
+            return 1 if newer(ka[2], kb[2]) else -1  # type: ignore[arg-type]
         return 1 if ka > kb else -1
     path_a, path_b = a.attributes.as_path, b.attributes.as_path
     first_a = path_a.first_as if path_a is not None else None

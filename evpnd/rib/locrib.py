@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from evpnd.bgp.attributes import PathAttributes
 from evpnd.evpn.routes import MAC_IP, EvpnRoute, MacIpRoute, MacIpWithdrawal
-from evpnd.rib.bestpath import best, mobility
+from evpnd.rib.bestpath import best, mobility, same, unwrapped
 from evpnd.rib.paths import Path, Source
 
 Key = tuple[object, ...]
@@ -101,9 +101,7 @@ class Rib:
             path = self.best(entry)
             return [path] if path is not None else []
         keys = entry
-        paths = [p for k in keys if (p := self.best(k)) is not None]
-        paths.sort(key=mobility_order)
-        return paths
+        return mobility_sorted([p for k in keys if (p := self.best(k)) is not None])
 
     # --- changing ------------------------------------------------------------------------------
 
@@ -408,9 +406,16 @@ def _mac_key(route: EvpnRoute) -> tuple[int, bytes] | None:
     return (route.label1, route.mac) if isinstance(route, MacIpRoute) else None
 
 
-def mobility_order(path: Path) -> tuple[int, int, int]:
+def mobility_order(path: Path, line: Callable[[int], int] = same) -> tuple[int, int, int]:
     """RFC 7432 §15 ranking of one MAC's routes, smallest first: sticky, then the highest
-    sequence number, then the lowest VTEP address."""
+    sequence number (`line`: across a wrap, bestpath.unwrapped), then the lowest VTEP."""
     sticky, sequence = mobility(path.attributes)
     nexthop = path.attributes.nexthop or b""
-    return (-sticky, -sequence, int.from_bytes(nexthop[:16], "big"))
+    return (-sticky, -line(sequence), int.from_bytes(nexthop[:16], "big"))
+
+
+def mobility_sorted(paths: list[Path]) -> list[Path]:
+    """One MAC's routes in RFC 7432 §15 order, the winner first; sequence numbers compared
+    across a wrap (bestpath.py: our wrap rule)."""
+    line = unwrapped([mobility(p.attributes)[1] for p in paths])
+    return sorted(paths, key=lambda p: mobility_order(p, line))
