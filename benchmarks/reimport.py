@@ -1,8 +1,9 @@
 """A reload that changes what a VNI imports, under a large table: how long the wish takes to be
 worked out again, and how long the event loop waits meanwhile — in slices, as the daemon does
 it (kernel/reimport.py), beside the same work in one piece (`DesiredState.rebuild`).
-No root, no kernel: the RIB is filled in memory with benchmarks/converge.py's routes. Ends with
-one line of JSON.
+No root, no kernel: the RIB is filled in memory with benchmarks/converge.py's routes; two
+scenarios, a VNI that stops importing the table and a second VNI that starts. Ends with one line
+of JSON.
 
     .venv/bin/python benchmarks/reimport.py [--routes 100000 1000000]
 """
@@ -28,23 +29,33 @@ from evpnd.rib.locrib import Rib
 from evpnd.rib.paths import Path as RibPath
 from evpnd.rib.paths import Source
 
-PORTS = {100: VniPorts(100, 10, 11, bytes((192, 168, 60, 1)))}
+PORTS = {
+    100: VniPorts(100, 10, 11, bytes((192, 168, 60, 1))),
+    200: VniPorts(200, 20, 21, bytes((192, 168, 60, 1))),
+}
+#: what the routes are imported into before and after the "reload", per scenario
+SCENARIOS = {
+    # a VNI stops importing the table: the old wish full, the new one empty
+    "imports_off": ([100], []),
+    # a second VNI imports the same table: the old wish full, the new one twice as large
+    "second_vni": ([100], [100, 200]),
+}
 
 
-def filled(count: int) -> tuple[DesiredState, dict[str, bool]]:
-    """A wish for `count` remote MACs of VNI 100, and the switch that says whether VNI 100
-    imports them (flipped by the "reload")."""
+def filled(count: int, before: list[int]) -> tuple[DesiredState, dict[str, list[int]]]:
+    """A wish for `count` remote MACs, imported into the VNIs `before`, and the rule the
+    "reload" changes (`rule["vnis"]`)."""
     rib = Rib()
     rib.update(Source("192.168.60.2", "192.168.60.2", 65000, ibgp=True), routes(count), ATTRS, [])
-    imports = {"on": True}
+    rule = {"vnis": before}
 
     def importing(path: RibPath) -> list[int]:
-        return [100] if imports["on"] else []
+        return rule["vnis"]
 
     state = DesiredState(rib, dict(PORTS), importing)
     state.on_changes(rib.take_changes())
     state.take()
-    return state, imports
+    return state, rule
 
 
 async def sliced(state: DesiredState) -> tuple[float, float, int]:
@@ -78,29 +89,35 @@ def main() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     results = []
     for count in args.routes:
-        state, imports = filled(count)
-        imports["on"] = False
-        started = time.perf_counter()
-        state.rebuild()
-        whole = time.perf_counter() - started
-        assert len(state.take().fdb_del) == count
-        imports["on"] = True
-        seconds, longest, changed = asyncio.run(sliced(state))
-        assert changed == count, changed
-        row = {
-            "routes": count,
-            "one_piece_s": round(whole, 3),
-            "sliced_s": round(seconds, 3),
-            "sliced_max_loop_wait_s": round(longest, 3),
-            "entries_changed": changed,
-        }
-        print(
-            f"{count:>9,} routes: in one piece {whole:.2f} s (the loop waits as long); "
-            f"in slices {seconds:.2f} s, the loop waiting at most {longest * 1000:.0f} ms"
-        )
-        results.append(row)
-        del state
-        gc.collect()
+        for name, (before, after) in SCENARIOS.items():
+            state, rule = filled(count, before)
+            rule["vnis"] = after
+            started = time.perf_counter()
+            state.rebuild()
+            whole = time.perf_counter() - started
+            expected = len(state.take())
+            del state
+            gc.collect()
+            state, rule = filled(count, before)
+            rule["vnis"] = after
+            seconds, longest, changed = asyncio.run(sliced(state))
+            assert changed == expected == count, (changed, expected)
+            row = {
+                "scenario": name,
+                "routes": count,
+                "one_piece_s": round(whole, 3),
+                "sliced_s": round(seconds, 3),
+                "sliced_max_loop_wait_s": round(longest, 3),
+                "entries_changed": changed,
+            }
+            print(
+                f"{name:>12} {count:>9,} routes: in one piece {whole:.2f} s (the loop waits as "
+                f"long); in slices {seconds:.2f} s, the loop waiting at most "
+                f"{longest * 1000:.0f} ms"
+            )
+            results.append(row)
+            del state
+            gc.collect()
     print(json.dumps({"slice_paths": REIMPORT_SLICE, "runs": results}))
 
 

@@ -141,16 +141,26 @@ class World:
         if rules == before:
             return
         job = Reimport(self.state)
+        rebuilt = unseen = False
         for change in meanwhile:
             job.step(slice_)
             if change is AGAIN:  # another reload overtakes this one
-                job = Reimport(self.state)
+                job, rebuilt = Reimport(self.state), False
                 continue
-            change()
-            self.settle(now)
+            if change is UNSEEN:  # the next change reaches the wish only a step later
+                unseen = True
+                continue
+            if change is REBUILD:  # the kernel's VNIs looked at again: a rebuild overtakes
+                self.state.rebuild()
+                rebuilt = True
+            else:
+                change()
+            if not unseen:
+                self.settle(now)
+            unseen = False
         while not job.step(slice_):
             self.settle(now)  # (the writer takes what the comparison queued)
-        assert job.result is not None
+        assert rebuilt or job.result is not None
 
     def start(self) -> None:
         """evpnd (re)starting: a new desired state from the RIB, compared with the kernel."""
@@ -334,7 +344,10 @@ event = st.one_of(
         st.integers(1, 2),
         st.one_of(st.none(), type2 | type3),
         st.lists(
-            type2 | type3 | st.tuples(st.just("withdraw"), type2 | type3) | st.just(("again",)),
+            type2
+            | type3
+            | st.tuples(st.just("withdraw"), type2 | type3)
+            | st.sampled_from([("again",), ("rebuild",), ("unseen",)]),
             max_size=6,
         ),
         st.integers(1, 3),
@@ -352,6 +365,14 @@ event = st.one_of(
 
 def AGAIN() -> None:
     """(a marker among the changes made while a reimport is under way: another reload)"""
+
+
+def REBUILD() -> None:
+    """(a marker: the desired state rebuilt, as when the kernel's VNIs change)"""
+
+
+def UNSEEN() -> None:
+    """(a marker: the next change is made to the RIB, and handed to the wish a step later)"""
 
 
 def announce(world: World, event: tuple[object, ...]) -> None:
@@ -410,9 +431,10 @@ def test_the_kernel_equals_what_the_best_paths_call_for(
             _, rules, rd_index, before, meanwhile, slice_ = step
             if before is not None:  # a route arriving just before, its write not yet made
                 announce(world, before)  # type: ignore[arg-type]
+            marker = {"again": AGAIN, "rebuild": REBUILD, "unseen": UNSEEN}
             changes = [
-                AGAIN
-                if c[0] == "again"  # type: ignore[index]
+                marker[c[0]]  # type: ignore[index]
+                if c[0] in marker  # type: ignore[index]
                 else functools.partial(announce if c[0] == "update" else withdraw, world, c)  # type: ignore[index]
                 for c in meanwhile  # type: ignore[attr-defined]
             ]

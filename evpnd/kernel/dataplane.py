@@ -178,6 +178,10 @@ class DataPlane:
         self._task = self.loop.create_task(self._periodic())
         self._schedule_apply()
 
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
     def freeze(self) -> None:
         """From now on the kernel is left as it is: the daemon is stopping, and the sessions
         it ends must not take their routes' entries with them (a restart keeps forwarding)."""
@@ -240,6 +244,9 @@ class DataPlane:
             return None
         job = Reimport(self.state)
         while not job.step(REIMPORT_SLICE):
+            if self.frozen:  # stopping: nothing more is written
+                job.abandon()
+                return None
             self._schedule_apply()
             await asyncio.sleep(0)
         self._schedule_apply()
@@ -512,6 +519,9 @@ class DataPlane:
         compared (a route dump: there are few)."""
         self._settle_when_ready()
         self.last_pass_wall = time.time()
+        if self.state.reimporting is not None:
+            # (entries not yet compared hold the old wish on purpose: not strays, not wrong)
+            return
         self._write(*self.reconciler.take_retries())  # (their refusals were logged)
         if self.settled:
             self._repaired(*self.reconciler.take_strays())

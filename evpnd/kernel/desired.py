@@ -286,6 +286,8 @@ class DesiredState:
     def rebuild(self) -> None:
         """Recompute everything (VNIs came or went, or what they import changed): the
         difference is queued as usual, after whatever was queued and not yet taken."""
+        if self.reimporting is not None:
+            self.reimporting.overtaken()  # first: a comparison under way finishes on this wish
         wanted = Entries()
         saved = self.desired
         self.desired = wanted
@@ -298,8 +300,6 @@ class DesiredState:
         self._l3_of.clear()
         for users in self._l3_users.values():
             users.clear()
-        if self.reimporting is not None:
-            self.reimporting.overtaken()  # (before anything is read: it may queue changes)
         queued = self._pending
         self._pending = Changes()
         for path in self.rib.best_paths():
