@@ -197,7 +197,7 @@ async def _run(config: Config, path: str | None, debug_all: bool = False) -> Non
                     daemon.reloads.refused(time.time())
                     return {"reloaded": False, "problems": exc.problems}
                 try:
-                    done = await daemon.reload(config)
+                    done, failed = await daemon.reload(config)
                 except ReloadRefused as exc:
                     # all or nothing: a file applied in part would run as no file says
                     log.warning(
@@ -210,7 +210,7 @@ async def _run(config: Config, path: str | None, debug_all: bool = False) -> Non
             finally:
                 notify("READY=1")  # (applied, or refused: running either way)
                 notify(f"STATUS={daemon.status_line()}")
-        return {"reloaded": True, "problems": [], "changes": done}
+        return {"reloaded": True, "problems": failed, "changes": done}
 
     pending: set[asyncio.Task[dict[str, object]]] = set()
 

@@ -9,6 +9,7 @@ daemon started with the new file would program.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, fields
 
 from evpnd.config import Config, ListenRange, NeighborConfig
@@ -120,11 +121,34 @@ def range_changes(running: Config, new: Config) -> list[str]:
     return out
 
 
-def range_of(config: Config, address: str) -> ListenRange | None:
-    """The listen range that accepts `address`, the most specific first."""
-    import ipaddress
+#: keys applied as they are, whose change the reload's answer names with both values: the
+#: underlay's look-ups, the stop, which VNIs the kernel's count (their VNIs' lines follow)
+PLAIN = ("resolve_via_default",)
+PLAIN_EVPN = ("flush_on_exit", "advertise_all_vni", "vtep_ip")
 
-    ip = ipaddress.ip_address(address)
+
+def plain_changes(running: Config, new: Config) -> list[str]:
+    """The keys of PLAIN and PLAIN_EVPN that changed, with both values."""
+    out = [
+        f"{key}: {_text(getattr(running, key))} -> {_text(getattr(new, key))}"
+        for key in PLAIN
+        if getattr(running, key) != getattr(new, key)
+    ]
+    out += [
+        f"evpn.{key}: {_text(getattr(running.evpn, key))} -> {_text(getattr(new.evpn, key))}"
+        for key in PLAIN_EVPN
+        if getattr(running.evpn, key) != getattr(new.evpn, key)
+    ]
+    return out
+
+
+def range_of(config: Config, address: str) -> ListenRange | None:
+    """The listen range that accepts `address`: the most specific, as the kernel picks the
+    range's MD5 key."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
     chosen = [r for r in config.listen_ranges if ip.version == r.prefix.version and ip in r.prefix]
     return max(chosen, key=lambda r: r.prefix.prefixlen, default=None)
 

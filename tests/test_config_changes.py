@@ -3,8 +3,12 @@ from two configuration files, without a daemon."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from evpnd import config_changes
 from evpnd.config import parse
+from evpnd.daemon.daemon import Daemon
 from evpnd.evpn.extcommunities import RouteTarget
 from evpnd.evpn.identifiers import RouteDistinguisher
 from evpnd.local import vni_changes
@@ -123,3 +127,80 @@ def test_the_configured_vnis_give_the_rules_the_daemon_compares() -> None:
     config = parse(BASE + 'evpn: {vnis: [{vni: 100, import_rts: ["65000:999"]}]}\n')
     (vni,) = build_vnis(config, Indexes())
     assert vni_changes.import_rules([vni]) == ((100, (RouteTarget(0, 65000, 999),)),)
+
+
+def test_plain_keys_are_named_with_both_values() -> None:
+    running = parse(BASE)
+    new = parse(BASE + "resolve_via_default: true\nevpn: {flush_on_exit: true}\n")
+    assert config_changes.plain_changes(running, new) == [
+        "resolve_via_default: False -> True",
+        "evpn.flush_on_exit: False -> True",
+    ]
+
+
+RANGES = """listen_ranges:
+  - {prefix: 10.0.0.0/8, remote_as: 65000}
+  - {prefix: 10.1.0.0/16, remote_as: 65001}
+"""
+
+
+QUIET = """asn: 65000
+router_id: 192.0.2.1
+neighbors:
+  - {address: 192.0.2.2, remote_as: 65000, passive: true}
+"""
+
+
+def daemon_on(config_text: str, tmp_path: Path) -> tuple[Daemon, asyncio.AbstractEventLoop]:
+    """A daemon, not started (no socket, no kernel): its peers are passive, so none connects."""
+    config = parse(config_text + f"state_dir: {tmp_path}\n")
+    loop = asyncio.new_event_loop()
+    return Daemon(config, loop), loop
+
+
+def close(daemon: Daemon, loop: asyncio.AbstractEventLoop) -> None:
+    for driver in daemon.drivers.values():
+        driver.stop()
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+
+    async def drained() -> None:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    loop.run_until_complete(drained())
+    loop.close()
+
+
+def test_a_dynamic_peer_takes_the_most_specific_range(tmp_path: Path) -> None:
+    """As the kernel picks the range's MD5 key, and as a reload judges which range changed."""
+    daemon, loop = daemon_on(QUIET + RANGES, tmp_path)
+    try:
+        driver = daemon.driver_for("10.1.2.3")
+        assert driver is not None and driver.dynamic
+        assert driver.peer.settings.peer_as == 65001
+        other = daemon.driver_for("10.9.9.9")
+        assert other is not None and other.peer.settings.peer_as == 65000
+        assert daemon.driver_for("192.0.2.99") is None
+    finally:
+        close(daemon, loop)
+
+
+def test_a_dynamic_peer_made_a_neighbour_by_a_reload_runs_as_the_neighbour(tmp_path: Path) -> None:
+    daemon, loop = daemon_on(QUIET + RANGES, tmp_path)
+    try:
+        dynamic = daemon.driver_for("10.1.2.3")
+        assert dynamic is not None and dynamic.dynamic
+        new = parse(
+            BASE
+            + "  - {address: 10.1.2.3, remote_as: 65009, passive: true}\n"
+            + RANGES
+            + f"state_dir: {tmp_path}\n"
+        )
+        done, failed = loop.run_until_complete(daemon.reload(new))
+        assert "peer 10.1.2.3: added" in done and failed == []
+        static = daemon.drivers["10.1.2.3"]
+        assert static is not dynamic and not static.dynamic
+        assert static.peer.settings.peer_as == 65009
+    finally:
+        close(daemon, loop)

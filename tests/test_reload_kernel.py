@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -183,11 +185,19 @@ def test_a_key_that_needs_a_restart_refuses_the_whole_file(fabric: Fabric) -> No
     text += 'evpn: {vnis: [{vni: 100, import_rts: ["65000:999"]}]}\n'
     text += f"control_socket: {e1.socket}\nstate_dir: {e1.home}\n"
     (e1.home / "evpnd.yaml").write_text(text)
+    text = subprocess.run(
+        [sys.executable, "-m", "evpnd.control.cli", "-s", e1.socket, "reload"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert text.returncode == 1 and "asn: 65000 -> 65001 needs a restart" in text.stdout
     answer = reload(e1)
     assert not answer["reloaded"]
     assert any("asn: 65000 -> 65001 needs a restart" in p for p in answer["problems"])  # type: ignore[attr-defined]
-    (line,) = [json.loads(x) for x in e1.log.read_text().splitlines() if "reload refused" in x]
-    assert line["level"] == "warning" and "asn" in line["problems"][0]
+    lines = [json.loads(x) for x in e1.log.read_text().splitlines() if "reload refused" in x]
+    assert len(lines) == 2  # (asked twice above)
+    assert all(line["level"] == "warning" and "asn" in line["problems"][0] for line in lines)
     # nothing applied: the import RTs are the old ones, the entries stay
     assert exact(fabric, fabric.v1, FROM_B)
     assert e1.ctl("show", "summary")["asn"] == 65000

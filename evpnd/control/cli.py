@@ -172,7 +172,7 @@ def _frr_json(path: str, words: tuple[str, ...], values: dict[str, Any], result:
 
 
 def _status(command: Command, result: Any) -> int:
-    if command.request == "reload" and not result["reloaded"]:
+    if command.request == "reload" and (not result["reloaded"] or result["problems"]):
         return EXIT_PROBLEM
     if command.request == "show kernel" and not result["in_sync"]:
         return EXIT_PROBLEM
@@ -187,7 +187,10 @@ def _text(path: str, command: Command, parsed: Parsed, result: Any) -> str:
         if not result["reloaded"]:
             head = "reload refused; the running configuration stays:"
             return "\n".join([head, *(f"  {problem}" for problem in result["problems"])])
-        return "\n".join(["reloaded:", *(f"  {change}" for change in result.get("changes", []))])
+        lines = ["reloaded:", *(f"  {change}" for change in result.get("changes", []))]
+        if result["problems"]:
+            lines += ["not applied:", *(f"  {problem}" for problem in result["problems"])]
+        return "\n".join(lines)
     if command.request == "doctor":
         return tables.show_findings(result["findings"])
     if command.request == "clear mac":

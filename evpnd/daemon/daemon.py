@@ -250,7 +250,7 @@ class Daemon:
             return True
         return all(d.end_of_rib_received for d in self.drivers.values() if not d.dynamic)
 
-    async def reload(self, config: Config) -> list[str]:
+    async def reload(self, config: Config) -> tuple[list[str], list[str]]:
         """Apply a new configuration, all of it, and say what it changed (one line each).
         Peers are added, removed (Cease / Peer De-configured, as a Hard Reset), reset where
         what their session negotiated changed, or changed in place; listen ranges' keys and
@@ -258,12 +258,15 @@ class Daemon:
         RTs; and when what the VNIs import changed, every best path's import is worked out
         again, so the kernel ends as a daemon started with this file would program it.
         A key that needs a restart (config_changes.RESTART_ONLY) refuses the whole file:
-        `ReloadRefused`, nothing applied."""
+        `ReloadRefused`, nothing applied. Returns what changed, and what the kernel would not
+        take (an MD5 key: said, everything else applied)."""
         old = self.config
         restart = config_changes.needs_restart(old, config)
         if restart:
             raise ReloadRefused([str(r) for r in restart])
         done: list[str] = []
+        #: what the kernel refused to take (an MD5 key): said, the rest applied all the same
+        failed: list[str] = []
         reset_all = config_changes.session_wide(old, config)
         if reset_all:
             done.append(f"every session reset to take {', '.join(reset_all)}")
@@ -298,9 +301,15 @@ class Daemon:
                         sockets.set_md5(self._listen_socket, address, None)
                 log.info("reload: peer removed" if gone else "reload: peer reset", peer=address)
         for address, neighbor in after.items():
+            running = self.drivers.get(address)
+            if running is not None and running.dynamic:
+                # a listen range's peer is now a neighbour of its own: its settings now
+                self._end(
+                    address, "now a configured neighbor", CeaseSubcode.OTHER_CONFIGURATION_CHANGE
+                )
             if address not in self.drivers:
                 if self._listen_socket is not None and neighbor.password:
-                    sockets.set_md5(self._listen_socket, address, neighbor.password)
+                    self._md5(address, neighbor.password, None, failed)
                 driver = self._driver(neighbor)
                 self.drivers[address] = driver
                 driver.start()
@@ -308,7 +317,10 @@ class Daemon:
         ranges = config_changes.range_changes(old, config)
         if ranges or reset_all:
             done += ranges
-            self._ranges_changed(old, config, bool(reset_all))
+            self._ranges_changed(old, config, bool(reset_all), failed)
+        done += config_changes.plain_changes(old, config)
+        if config.resolve_via_default != old.resolve_via_default:
+            self.underlay.look_soon()
         if (config.debug_peers, config.debug_vnis) != (old.debug_peers, old.debug_vnis):
             # the file's `debug:` as it is now (what `evpnctl debug` changed is replaced)
             self.debugging.peers = set(config.debug_peers)
@@ -338,7 +350,21 @@ class Daemon:
             vnis=len(config.evpn.vnis),
             changes=done,
         )
-        return done
+        for problem in failed:
+            log.error("reload: not applied", problem=problem)
+        return done, failed
+
+    def _md5(
+        self, address: str, password: str | None, prefix_len: int | None, failed: list[str]
+    ) -> None:
+        """A TCP MD5 key on the listen socket; what the kernel refuses (ENOMEM past
+        optmem_max, say) is said, and the reload goes on."""
+        assert self._listen_socket is not None
+        try:
+            sockets.set_md5(self._listen_socket, address, password, prefix_len)
+        except OSError as exc:
+            where = address if prefix_len is None else f"{address}/{prefix_len}"
+            failed.append(f"TCP MD5 key for {where}: the kernel refused it ({exc.strerror})")
 
     def _end(self, address: str, message: str, subcode: int) -> None:
         """A session and its routes gone (a peer removed, or reset to take new settings)."""
@@ -348,7 +374,7 @@ class Daemon:
             self.rib.remove_source(address)
             self.settle()
 
-    def _ranges_changed(self, old: Config, new: Config, reset_all: bool) -> None:
+    def _ranges_changed(self, old: Config, new: Config, reset_all: bool, failed: list[str]) -> None:
         """The listen socket's keys as the new ranges say; a dynamic peer whose range is gone
         or changed (or every one, for a session-wide key) ends and may come back under the
         new settings."""
@@ -362,8 +388,11 @@ class Daemon:
             for listen_range in new.listen_ranges:
                 if listen_range.password and listen_range not in old.listen_ranges:
                     prefix = listen_range.prefix
-                    sockets.set_md5(
-                        sock, str(prefix.network_address), listen_range.password, prefix.prefixlen
+                    self._md5(
+                        str(prefix.network_address),
+                        listen_range.password,
+                        prefix.prefixlen,
+                        failed,
                     )
         for address, driver in list(self.drivers.items()):
             if not driver.dynamic:
@@ -485,27 +514,27 @@ class Daemon:
         driver = self.drivers.get(address)
         if driver is not None:
             return driver
-        ip = ipaddress.ip_address(address)
-        for listen_range in self.config.listen_ranges:
-            if ip.version == listen_range.prefix.version and ip in listen_range.prefix:
-                driver = PeerDriver(
-                    self,
-                    PeerSettings(
-                        address,
-                        listen_range.remote_as,
-                        passive=True,
-                        stale_path_time=self.config.stale_path_time,
-                    ),
-                    self._local_settings(None),
-                    route_reflector_client=listen_range.route_reflector_client,
-                    max_routes=listen_range.max_routes,
-                    dynamic=True,
-                )
-                self.drivers[address] = driver
-                driver.start()
-                log.info("dynamic peer", peer=address, range=str(listen_range.prefix))
-                return driver
-        return None
+        # the most specific range, as the kernel picks the range's MD5 key
+        listen_range = config_changes.range_of(self.config, address)
+        if listen_range is None:
+            return None
+        driver = PeerDriver(
+            self,
+            PeerSettings(
+                address,
+                listen_range.remote_as,
+                passive=True,
+                stale_path_time=self.config.stale_path_time,
+            ),
+            self._local_settings(None),
+            route_reflector_client=listen_range.route_reflector_client,
+            max_routes=listen_range.max_routes,
+            dynamic=True,
+        )
+        self.drivers[address] = driver
+        driver.start()
+        log.info("dynamic peer", peer=address, range=str(listen_range.prefix))
+        return driver
 
     def may_be_peer(self, address: str) -> bool:
         """A neighbour, or an address a listen range would accept."""

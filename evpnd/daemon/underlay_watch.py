@@ -43,6 +43,7 @@ class UnderlayWatch:
         self.inner_over: dict[int, list[str]] = {}
         self.mtu_problems: dict[int, str] = {}
         self._task: asyncio.Task[None] | None = None
+        self._soon: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._task = self.daemon.loop.create_task(self._run())
@@ -51,13 +52,23 @@ class UnderlayWatch:
         if self._task is not None:
             self._task.cancel()
 
+    def look_soon(self) -> None:
+        """Look again now, not at the next interval (a reload changed how VTEPs resolve)."""
+        if self._task is not None:
+            task = self.daemon.loop.create_task(self._look_once())
+            self._soon.add(task)  # (the loop keeps only weak references to tasks)
+            task.add_done_callback(self._soon.discard)
+
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(INTERVAL)
-            try:
-                await self.look()
-            except OSError as exc:
-                log.error("cannot look up the underlay", error=str(exc))
+            await self._look_once()
+
+    async def _look_once(self) -> None:
+        try:
+            await self.look()
+        except OSError as exc:
+            log.error("cannot look up the underlay", error=str(exc))
 
     async def look(self) -> None:
         daemon = self.daemon
