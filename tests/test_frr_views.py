@@ -199,3 +199,18 @@ def test_the_running_configuration_masks_passwords_and_reads_back() -> None:
     )
     assert unmasked == config
     assert yaml.safe_load(text) == view
+
+
+def test_as_paths_with_sets_and_confederations_in_frr_segments() -> None:
+    """An AS_SET (from aggregation) or a confederation segment in a path (`{…}`, `(…)`, `[…]`
+    in our text form) must not break `--json` of the detail views."""
+    from evpnd.control.frr import _segments
+
+    assert _segments("65001 65002 {65003 65004} (65010) [65011 65012] 65005") == [
+        {"type": "as-sequence", "list": [65001, 65002]},
+        {"type": "as-set", "list": [65003, 65004]},
+        {"type": "as-confed-sequence", "list": [65010]},
+        {"type": "as-confed-set", "list": [65011, 65012]},
+        {"type": "as-sequence", "list": [65005]},
+    ]
+    assert _segments("") == []

@@ -8,6 +8,7 @@ lists those keys."""
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -76,7 +77,10 @@ def bgp_summary(peers: list[dict[str, Any]], summary: dict[str, Any]) -> dict[st
             "inq": 0,
             "peerUptime": _uptime(up) if up is not None else "never",
             "peerUptimeMsec": int((up or 0) * 1000),
-            "peerUptimeEstablishedEpoch": int(time.time() - (p["uptime_s"] or 0)),
+            # (0: never Established; the time of day would read as "up since now")
+            "peerUptimeEstablishedEpoch": int(time.time() - p["uptime_s"])
+            if p["uptime_s"] is not None and p["state"] == "Established"
+            else 0,
             "pfxRcd": p["routes_received"],
             "pfxSnt": p["routes_sent"],
             "state": p["state"],
@@ -283,6 +287,22 @@ def path_brief(r: dict[str, Any], ctx: Context) -> dict[str, Any]:
     return out
 
 
+#: an AS path's text (bgp/attributes.py AsPath.text): plain numbers, {set}, (confed
+#: sequence), [confed set]
+_SEGMENT = re.compile(r"\{([^}]*)\}|\(([^)]*)\)|\[([^\]]*)\]|(\d+(?:\s+\d+)*)")
+_SEGMENT_TYPES = ("as-set", "as-confed-sequence", "as-confed-set", "as-sequence")
+
+
+def _segments(as_path: str) -> list[dict[str, Any]]:
+    """FRR's `segments` of an AS path given as text."""
+    out = []
+    for found in _SEGMENT.finditer(as_path):
+        for kind, body in zip(_SEGMENT_TYPES, found.groups(), strict=True):
+            if body is not None:
+                out.append({"type": kind, "list": [int(a) for a in body.split()]})
+    return out
+
+
 def path_detail(r: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """One path in full (route_vty_out_detail's JSON)."""
     local = _local(r)
@@ -290,12 +310,15 @@ def path_detail(r: dict[str, Any], ctx: Context) -> dict[str, Any]:
     if r["vni"] is not None and (r["type"] in (2, 5) or local):
         out |= {"VNI": str(r["vni"]), "vni": str(r["vni"])}
     as_path = r.get("as_path") or ""
+    segments = _segments(as_path)
     out["aspath"] = {
         "string": as_path or "Local",
-        "segments": [{"type": "as-sequence", "list": [int(a) for a in as_path.split()]}]
-        if as_path
-        else [],
-        "length": len(as_path.split()),
+        "segments": segments,
+        # (RFC 4271 §9.1.2.2: a set counts as one; confederation segments not at all)
+        "length": sum(
+            len(s["list"]) if s["type"] == "as-sequence" else s["type"] == "as-set"
+            for s in segments
+        ),
     }
     out["origin"] = _origin(r)[0]
     if r.get("med") is not None:
