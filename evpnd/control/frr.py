@@ -240,7 +240,9 @@ def _origin(r: dict[str, Any]) -> tuple[str, str]:
     return ORIGINS.get(r.get("origin") or 0, ORIGINS[0])
 
 
-def _communities(r: dict[str, Any]) -> str:
+def communities_text(r: dict[str, Any]) -> str:
+    """FRR's text of a path's extended communities (its second line in the tables): route
+    targets, ET, Rmac, MAC mobility."""
     words = [f"RT:{rt}" for rt in r["rts"]]
     if r.get("encapsulation") is not None:
         words.append(f"ET:{r['encapsulation']}")
@@ -279,7 +281,7 @@ def path_brief(r: dict[str, Any], ctx: Context) -> dict[str, Any]:
     out["peerId"] = "(unspec)" if local else r["source"]
     out["path"] = r.get("as_path") or ""
     out["origin"] = _origin(r)[0]
-    out["extendedCommunity"] = {"string": _communities(r)}
+    out["extendedCommunity"] = {"string": communities_text(r)}
     nexthop = r["nexthop"] or "0.0.0.0"
     out["nexthops"] = [
         {"ip": nexthop, "hostname": _nexthop_host(r, ctx), "afi": _afi(nexthop), "used": True}
@@ -337,7 +339,7 @@ def path_detail(r: dict[str, Any], ctx: Context) -> dict[str, Any]:
             "overall": True,
             "selectionReason": r.get("best_reason") or "First path received",
         }
-    out["extendedCommunity"] = {"string": _communities(r)}
+    out["extendedCommunity"] = {"string": communities_text(r)}
     if r.get("received_ago_s") is not None:
         epoch = int(time.time() - r["received_ago_s"])
         out["lastUpdate"] = {"epoch": epoch, "string": time.ctime(epoch) + "\n"}

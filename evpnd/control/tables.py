@@ -6,6 +6,8 @@ import json
 import time
 from typing import Any
 
+from evpnd.control.frr import communities_text
+
 
 def printable(text: object) -> str:
     """What a peer sent (its hostname, a shutdown message) as it may reach a terminal: control
@@ -73,18 +75,6 @@ def show_peers(peers: list[dict[str, Any]]) -> str:
     return table(rows, [*headers, "Desc", "Last down / error"])
 
 
-def _rt_line(r: dict[str, Any]) -> str:
-    """FRR's second line of an EVPN path: route targets, ET, Rmac, MAC mobility."""
-    words = [f"RT:{rt}" for rt in r["rts"]]
-    if r.get("encapsulation") is not None:
-        words.append(f"ET:{r['encapsulation']}")
-    if r.get("router_mac"):
-        words.append(f"Rmac:{r['router_mac']}")
-    if r["seq"] is not None:
-        words.append(f"MM:{r['seq']}" + (", sticky MAC" if r["sticky"] else ""))
-    return " ".join(words)
-
-
 def show_routes(routes: list[dict[str, Any]]) -> str:
     if routes and "best_reason" in routes[0]:
         return show_routes_detail(routes)
@@ -101,7 +91,7 @@ def show_routes(routes: list[dict[str, Any]]) -> str:
                 "" if r.get("local_pref") is None else str(r["local_pref"]),
                 r.get("as_path") or "",
                 r["source"],
-                _rt_line(r),
+                communities_text(r),
             ]
         )
     headers = ["", "RD", "Route", "Next hop", "Label", "LocPrf", "Path", "From"]
@@ -126,7 +116,7 @@ def show_routes_detail(routes: list[dict[str, Any]]) -> str:
             f"{r.get('local_pref') if r.get('local_pref') is not None else '-'}",
             f"  labels: {'/'.join(str(x) for x in r.get('labels') or []) or '-'}"
             + (f", originator {r['originator_id']}" if r.get("originator_id") else ""),
-            f"  extended communities: {_rt_line(r) or '-'}",
+            f"  extended communities: {communities_text(r) or '-'}",
         ]
         if r.get("imported_by"):
             lines.append("  imported by VNI " + ", ".join(str(v) for v in r["imported_by"]))
@@ -293,6 +283,12 @@ def frr_bgp_summary(peers: list[dict[str, Any]], summary: dict[str, Any]) -> str
         f"RIB entries {summary['routes']}",
         "",
     ]
+    return _frr_summary(head, peers, queues=False)
+
+
+def _frr_summary(head: list[str], peers: list[dict[str, Any]], queues: bool) -> str:
+    """FRR's summary table, one row per neighbour; `queues`: the per-family layout's TblVer,
+    InQ and OutQ columns (always 0 here: evpnd has no table versions or input queue)."""
     rows = [
         [
             p["address"],
@@ -300,6 +296,7 @@ def frr_bgp_summary(peers: list[dict[str, Any]], summary: dict[str, Any]) -> str
             str(p["remote_as"] or "*"),
             str(p["messages_received"]),
             str(p["messages_sent"]),
+            *(["0", "0", "0"] if queues else []),
             _up_down(p),
             str(p["routes_received"]) if p["state"] == "Established" else p["state"],
             str(p["routes_sent"]),
@@ -307,7 +304,8 @@ def frr_bgp_summary(peers: list[dict[str, Any]], summary: dict[str, Any]) -> str
         ]
         for p in peers
     ]
-    headers = ["Neighbor", "V", "AS", "MsgRcvd", "MsgSent", "Up/Down", "State/PfxRcd"]
+    headers = ["Neighbor", "V", "AS", "MsgRcvd", "MsgSent"]
+    headers += [*(["TblVer", "InQ", "OutQ"] if queues else []), "Up/Down", "State/PfxRcd"]
     body = table(rows, [*headers, "PfxSnt", "Desc"])
     return "\n".join(head) + body + f"\n\nTotal number of neighbors {len(peers)}"
 
@@ -453,7 +451,7 @@ def frr_evpn_table(
         path = _path_column(r)
         lines.append(f"{_status_line(r)}{r['text']}")
         lines.append(f"{'':<20}{nexthop:<19} {metric:>6} {locprf:>6} {weight:>6} {path}")
-        lines.append(f"{'':<20}{_rt_line(r)}")
+        lines.append(f"{'':<20}{communities_text(r)}")
     lines.append("")
     prefixes = len({(r["rd"] if by_rd else "", r["text"]) for r in routes})
     lines.append(footer or f"Displayed {prefixes} prefixes ({len(routes)} paths)")
@@ -495,7 +493,7 @@ def frr_evpn_detail(routes: list[dict[str, Any]], rd_in_title: bool = True) -> s
             if r["stale"]:
                 words.append("stale")
             lines.append("      " + ", ".join(words))
-            lines.append(f"      Extended Community: {_rt_line(r)}")
+            lines.append(f"      Extended Community: {communities_text(r)}")
             if r.get("received_ago_s") is not None:
                 at = time.time() - r["received_ago_s"]
                 lines.append(f"      Last update: {time.ctime(at)}")
@@ -511,26 +509,7 @@ def frr_evpn_summary(peers: list[dict[str, Any]], summary: dict[str, Any]) -> st
         f"Peers {len(peers)}",
         "",
     ]
-    rows = [
-        [
-            p["address"],
-            "4",
-            str(p["remote_as"] or "*"),
-            str(p["messages_received"]),
-            str(p["messages_sent"]),
-            "0",
-            "0",
-            "0",
-            _up_down(p),
-            str(p["routes_received"]) if p["state"] == "Established" else p["state"],
-            str(p["routes_sent"]),
-            p.get("description") or "N/A",
-        ]
-        for p in peers
-    ]
-    headers = ["Neighbor", "V", "AS", "MsgRcvd", "MsgSent", "TblVer", "InQ", "OutQ", "Up/Down"]
-    body = table(rows, [*headers, "State/PfxRcd", "PfxSnt", "Desc"])
-    return "\n".join(head) + body + f"\n\nTotal number of neighbors {len(peers)}"
+    return _frr_summary(head, peers, queues=True)
 
 
 def frr_peer_routes(result: dict[str, Any], summary: dict[str, Any]) -> str:
@@ -560,7 +539,7 @@ def frr_peer_routes(result: dict[str, Any], summary: dict[str, Any]) -> str:
         lines.append(
             f"{'':<20}{r['nexthop'] or '0.0.0.0':<19} {metric:>6} {locprf:>6} {weight:>6} {path}"
         )
-        lines.append(f"{'':<20}{_rt_line(r)}")
+        lines.append(f"{'':<20}{communities_text(r)}")
     lines += ["", f"Total number of prefixes {len(routes)}"]
     return "\n".join(lines)
 
