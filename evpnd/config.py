@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from evpnd.bgp.backlog import DEFAULT_LIMIT as DEFAULT_OUTPUT_LIMIT
 from evpnd.evpn.extcommunities import RouteTarget
 from evpnd.evpn.identifiers import RouteDistinguisher, is_address, mac_from_text
 
@@ -56,6 +57,8 @@ class NeighborConfig:
     max_routes: int | None = None
     connect_retry: float = 30.0
     description: str = ""
+    #: bytes that may wait to be written to the peer before it is dropped (bgp/backlog.py)
+    max_output_bytes: int = DEFAULT_OUTPUT_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -583,6 +586,10 @@ def _neighbor(reader: _Reader, node: yaml.Node, where: str) -> NeighborConfig | 
         max_routes=fields.number("max_routes", None, 1, 1 << 31, "a route count"),
         connect_retry=fields.decimal("connect_retry", 30.0, 1, "seconds"),
         description=fields.text("description", "") or "",
+        max_output_bytes=fields.number(
+            "max_output_bytes", DEFAULT_OUTPUT_LIMIT, 1 << 20, 1 << 40, "a byte count"
+        )
+        or DEFAULT_OUTPUT_LIMIT,
     )
     fields.done()
     return neighbor if len(reader.problems) == before else None

@@ -39,7 +39,7 @@ SESSION_WIDE = (
     "stale_path_time",
 )
 #: a neighbour's keys that change nothing the session negotiated: changed in place
-IN_PLACE = ("description", "max_routes", "connect_retry")
+IN_PLACE = ("description", "max_routes", "connect_retry", "max_output_bytes")
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,6 +144,15 @@ class StaleRoutesExpired:
     routes."""
 
 
+@dataclass(frozen=True, slots=True)
+class PeerDamped:
+    """RFC 4271 §8.1.1 DampPeerOscillations: the peer's sessions keep failing soon after they
+    start; it is held idle for `hold` seconds (no connection tried, none accepted)."""
+
+    hold: float
+    failures: int
+
+
 PeerAction = (
     StateChanged
     | ConnectRequested
@@ -155,4 +164,5 @@ PeerAction = (
     | PeerRouteRefresh
     | PeerUpdateErrors
     | StaleRoutesExpired
+    | PeerDamped
 )

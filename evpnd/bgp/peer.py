@@ -1,9 +1,12 @@
 """A configured neighbour as the RFC 4271 §8 state machine, sans I/O.
 
 The peer decides when to connect (connect-retry with capped, jittered exponential back-off),
-resolves connection collisions (§6.8), and turns the end of an Established session into a
-graceful-restart hold of the peer's routes where RFC 4724 / RFC 8538 allow it. It owns up to two
-`Connection`s; the shell owns the sockets and calls in with bytes and the time.
+resolves connection collisions (§6.8), holds a peer whose sessions keep failing idle for
+longer and longer (§8.1.1 IdleHoldTimer, `damping.py`), coalesces its ROUTE-REFRESH requests
+and drops it when more bytes wait for it than the bound (`backlog.py`), and turns the end of
+an Established session into a graceful-restart hold of the peer's routes where RFC 4724 /
+RFC 8538 allow it. It owns up to two `Connection`s; the shell owns the sockets and calls in
+with bytes and the time.
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
+from evpnd.bgp.backlog import DEFAULT_LIMIT, Answer, Backlog
 from evpnd.bgp.capabilities import GracefulRestart
 from evpnd.bgp.connection import CEASE_COLLISION, Connection
+from evpnd.bgp.damping import Damping
 from evpnd.bgp.events import (
     CloseConnection,
     ConnectionClosed,
     ConnectRequested,
     OpenReceived,
     PeerAction,
+    PeerDamped,
     PeerDown,
     PeerRouteRefresh,
     PeerUp,
@@ -62,6 +68,9 @@ class Peer:
         settings: PeerSettings,
         local: LocalSettings,
         rng: random.Random | None = None,
+        *,
+        damping: Damping | None = None,
+        output_limit: int = DEFAULT_LIMIT,
     ) -> None:
         self.settings = settings
         self.local = local
@@ -84,6 +93,14 @@ class Peer:
         self.admin_up = False
         #: inbound connections refused because MAX_CONNECTIONS were open already
         self.connections_refused = 0
+        #: inbound connections refused during an idle hold (damping)
+        self.connections_damped = 0
+        #: why `connection_made` last refused a connection: "too many" or "damped"
+        self.refused_because = ""
+        #: the idle hold; a dynamic peer's is handed in by the shell, to outlive the peer
+        self.damping = damping if damping is not None else Damping()
+        #: ROUTE-REFRESH answers pending, and the bytes waiting for the peer
+        self.backlog = Backlog(output_limit)
 
     # --- what the shell asks ---------------------------------------------------------------
 
@@ -164,10 +181,17 @@ class Peer:
             self._connecting = False
         if not self.admin_up:
             return None
+        if not outbound and self.damping.holding(now):
+            # RFC 4271 §8.1.1: during the IdleHoldTimer the peer stays Idle; a connection
+            # from it is refused as any connection in Idle is
+            self.connections_damped += 1
+            self.refused_because = "damped"
+            return None
         if not outbound and len(self._connections) >= MAX_CONNECTIONS:
             # RFC 4271 §6.8 needs two at once (a collision), never more: a peer address that
             # opens idle connections by the thousand must not take every descriptor
             self.connections_refused += 1
+            self.refused_because = "too many"
             return None
         conn_id = self._next_id
         self._next_id += 1
@@ -220,6 +244,19 @@ class Peer:
             if c is conn:
                 self._drain(conn_id, conn, now)
 
+    def output_measured(self, queued: int, now: float) -> bool:
+        """The shell counted the bytes waiting for the Established session's socket (its
+        buffer and the chunks queued for it). Past the bound the session ends with Cease / Out
+        of Resources (RFC 4486 §4): a peer that does not read must not cost memory without
+        limit. True: it was dropped."""
+        if self.established is None or not self.backlog.measured(queued):
+            return False
+        notification = Notification(ErrorCode.CEASE, CeaseSubcode.OUT_OF_RESOURCES)
+        self.reset(
+            now, notification, f"{queued} bytes waiting for the peer, over {self.backlog.limit}"
+        )
+        return True
+
     def sent_elsewhere(self, updates: int) -> None:
         """UPDATEs the shell wrote itself (an update group's shared bytes): counted as sent.
         The keepalive timer is not restarted: they may wait behind others in a buffer, and
@@ -264,7 +301,11 @@ class Peer:
             elif isinstance(event, UpdateErrors):
                 self._actions.append(PeerUpdateErrors(event.errors))
             elif isinstance(event, RouteRefreshReceived):
-                self._actions.append(PeerRouteRefresh(event.request))
+                request = event.request
+                # BoRR/EoRR (subtypes 1, 2) only bracket the peer's own routes: passed on
+                family = (request.afi, request.safi)
+                if request.subtype != 0 or self.backlog.requested(family) is Answer.START:
+                    self._actions.append(PeerRouteRefresh(request))
             elif isinstance(event, OpenReceived):
                 self._resolve_collision(conn_id, conn, now)
                 conn.accept_open(now)  # (a no-op for the connection that lost)
@@ -329,6 +370,7 @@ class Peer:
                 self._drain(other_id, other, now)
         self.established = conn
         self.established_at = now
+        self.backlog.reset()
         self._backoff = 0.0
         self.last_error = ""
         if self._stale_deadline is not None:
@@ -349,6 +391,7 @@ class Peer:
     ) -> None:
         del self._connections[conn_id]
         self._outbound.discard(conn_id)
+        up_since = self.established_at if conn is self.established else None
         if conn is self.established:
             self.established = None
             self.established_at = None
@@ -361,6 +404,9 @@ class Peer:
             self.last_error = self._cause = event.reason
         if self.admin_up and not self._connections:
             self._base = State.ACTIVE
+            idle_hold = self.damping.ended(now, up_since)
+            if idle_hold:
+                self._actions.append(PeerDamped(idle_hold, self.damping.failures))
             self._schedule_retry(now)
 
     def _graceful_hold(self, conn: Connection, event: ConnectionClosed) -> int | None:
@@ -389,7 +435,10 @@ class Peer:
             return
         # RFC 4271 §10: jitter the timer by 0.75-1.0 so that peers do not synchronise.
         self._backoff = min(max(self._backoff * 2, 1.0), self.settings.connect_retry)
-        self._retry_deadline = now + self._backoff * self._rng.uniform(0.75, 1.0)
+        deadline = now + self._backoff * self._rng.uniform(0.75, 1.0)
+        if self.damping.until is not None:
+            deadline = max(deadline, self.damping.until)  # the IdleHoldTimer first
+        self._retry_deadline = deadline
 
     def _cease(self, conn: Connection, subcode: int, message: str) -> Notification:
         negotiated = conn.negotiated

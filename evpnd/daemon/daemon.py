@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 import structlog
 
 from evpnd import __version__, config_changes
+from evpnd.bgp.damping import Damping
 from evpnd.bgp.negotiation import LocalSettings
 from evpnd.bgp.peer import PeerSettings
 from evpnd.bgp.update import end_of_rib
@@ -91,6 +92,9 @@ class Daemon:
         #: connections from addresses that are no neighbour: counted, logged sparingly
         self.strangers_refused = 0
         self.stranger_log = Throttle(60.0)
+        #: the idle holds of listen-range peers, which outlive their drivers (a dynamic peer
+        #: is forgotten when its session ends): the oldest forgotten past DAMPING_KEPT
+        self._damping: dict[str, Damping] = {}
         self._flush_scheduled = False
         self._peers_started = False
         self.underlay = UnderlayWatch(self)
@@ -239,6 +243,7 @@ class Daemon:
             "stranger": self.strangers_refused,
             "gtsm": sum(d.gtsm_refused for d in drivers),
             "too many": sum(d.peer.connections_refused for d in drivers),
+            "damped": sum(d.peer.connections_damped for d in drivers),
         }
 
     def peers_settled(self) -> bool:
@@ -277,10 +282,11 @@ class Daemon:
             done.append(str(change))
             address = change.address
             if change.what == "updated":
-                # description, max_routes, connect_retry: nothing the session negotiated
+                # description, max_routes, connect_retry, max_output_bytes: nothing negotiated
                 changed, kept = after[address], self.drivers[address]
                 kept.description = changed.description
                 kept.max_routes = changed.max_routes
+                kept.peer.backlog.limit = changed.max_output_bytes
                 kept.peer.settings = replace(
                     kept.peer.settings, connect_retry=changed.connect_retry
                 )
@@ -478,6 +484,7 @@ class Daemon:
             route_reflector_client=neighbor.route_reflector_client,
             max_routes=neighbor.max_routes,
             description=neighbor.description,
+            output_limit=neighbor.max_output_bytes,
         )
 
     # --- listening -----------------------------------------------------------------------------
@@ -530,11 +537,22 @@ class Daemon:
             route_reflector_client=listen_range.route_reflector_client,
             max_routes=listen_range.max_routes,
             dynamic=True,
+            damping=self._dynamic_damping(address),
         )
         self.drivers[address] = driver
         driver.start()
         log.info("dynamic peer", peer=address, range=str(listen_range.prefix))
         return driver
+
+    #: listen-range addresses whose idle hold is remembered
+    DAMPING_KEPT = 10_000
+
+    def _dynamic_damping(self, address: str) -> Damping:
+        damping = self._damping.pop(address, None) or Damping()
+        self._damping[address] = damping
+        if len(self._damping) > self.DAMPING_KEPT:
+            del self._damping[next(iter(self._damping))]
+        return damping
 
     def may_be_peer(self, address: str) -> bool:
         """A neighbour, or an address a listen range would accept."""

@@ -117,6 +117,16 @@ class DaemonCollector(Collector):
         max_routes = GaugeMetricFamily(
             "evpnd_peer_max_routes", "The peer's max_routes, where configured", labels=["peer"]
         )
+        idle_hold = GaugeMetricFamily(
+            "evpnd_peer_idle_hold_seconds",
+            "Seconds the peer is still held idle after sessions that kept failing (damping)",
+            labels=["peer"],
+        )
+        output_queued = GaugeMetricFamily(
+            "evpnd_peer_output_queued_bytes",
+            "Bytes waiting to be written to the peer (dropped past max_output_bytes)",
+            labels=["peer"],
+        )
         loop_now = daemon.loop.time()
         sent_by_type: dict[int, list[tuple[int, int]]] = {}
         for address, driver in sorted(daemon.drivers.items()):
@@ -130,6 +140,8 @@ class DaemonCollector(Collector):
             stale.add_metric([address], driver.stale_routes())
             if driver.max_routes:
                 max_routes.add_metric([address], driver.max_routes)
+            idle_hold.add_metric([address], driver.peer.damping.remaining(loop_now))
+            output_queued.add_metric([address], driver.peer.backlog.queued)
             for candidate in State:
                 state.add_metric([address, candidate.value], 1 if candidate is current else 0)
             since = driver.peer.established_at
@@ -229,6 +241,8 @@ class DaemonCollector(Collector):
             last_update,
             stale,
             max_routes,
+            idle_hold,
+            output_queued,
         ]
         out += [lag, lag_worst, connections_refused, unreachable]
         out += [up, state, uptime, received, advertised, updates, updates_out, messages_in]

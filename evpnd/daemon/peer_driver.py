@@ -8,17 +8,22 @@ import errno
 import os
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 import structlog
 
 from evpnd import events
+from evpnd.bgp.attributes import PathAttributes
+from evpnd.bgp.backlog import DEFAULT_LIMIT
 from evpnd.bgp.connection import Connection
+from evpnd.bgp.damping import Damping
 from evpnd.bgp.events import (
     CloseConnection,
     ConnectRequested,
     PeerAction,
+    PeerDamped,
     PeerDown,
     PeerRouteRefresh,
     PeerUp,
@@ -54,6 +59,9 @@ log = structlog.get_logger("evpnd.peer")
 
 #: routes of an UPDATE named in a debug line (the count says how many there were)
 DEBUG_ROUTES = 20
+#: seconds a closed connection may keep unsent bytes (a NOTIFICATION behind UPDATEs) before
+#: it is aborted: a peer that does not read must not hold its socket for ever
+CLOSE_GRACE = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +105,10 @@ class BgpProtocol(asyncio.Protocol):
         #: UPDATE chunks waiting for room in the transport (shared with the group's others)
         self._queue: collections.deque[bytes] = collections.deque()
         self._paused = False
+        #: bytes in `_queue`; bytes ever queued, and ever handed to the transport from it
+        self._queued_bytes = 0
+        self.enqueued = 0
+        self.handed = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -158,16 +170,36 @@ class BgpProtocol(asyncio.Protocol):
 
     def send_chunks(self, chunks: list[bytes]) -> None:
         """UPDATEs, in order, as the socket takes them."""
+        size = sum(map(len, chunks))
         self._queue.extend(chunks)
+        self._queued_bytes += size
+        self.enqueued += size
         self._pump()
 
     def _pump(self) -> None:
         queue, transport = self._queue, self.transport
+        moved = False
         while queue and not self._paused and transport is not None:
             if transport.is_closing():
-                queue.clear()
+                self.drop_queue()
                 return
-            transport.write(queue.popleft())  # may call pause_writing
+            chunk = queue.popleft()
+            self._queued_bytes -= len(chunk)
+            self.handed += len(chunk)
+            moved = True
+            transport.write(chunk)  # may call pause_writing
+        if moved and self.conn_id is not None:
+            self.driver.output_moved(self)
+
+    def drop_queue(self) -> None:
+        self._queue.clear()
+        self._queued_bytes = 0
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes waiting for the peer here: the transport's buffer and the chunks queued."""
+        buffered = self.transport.get_write_buffer_size() if self.transport is not None else 0
+        return buffered + self._queued_bytes
 
     @property
     def queued(self) -> int:
@@ -182,7 +214,7 @@ class BgpProtocol(asyncio.Protocol):
         self._pump()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._queue.clear()
+        self.drop_queue()
         if self._backlog is not None:
             self._lost = True  # what arrived before the end is taken in first
             return
@@ -209,10 +241,12 @@ class PeerDriver:
         max_routes: int | None = None,
         dynamic: bool = False,
         description: str = "",
+        damping: Damping | None = None,
+        output_limit: int = DEFAULT_LIMIT,
     ) -> None:
         self.daemon = daemon
         self.loop = daemon.loop
-        self.peer = Peer(settings, local)
+        self.peer = Peer(settings, local, damping=damping, output_limit=output_limit)
         self.address = settings.address
         self.password = password
         self.port = port
@@ -269,6 +303,18 @@ class PeerDriver:
         #: messages in/out, updates out of sessions that ended (the live one is added on read)
         self._ended = [0, 0, 0]
         self._session: Connection | None = None
+        #: lines said once a minute per kind of line (this peer's own): state changes, route
+        #: refreshes, drops — a peer that churns must not fill the journal
+        self._line_log = Throttle(60.0)
+        #: a ROUTE-REFRESH answer of the session: built in steps (`_answer_parts`), then
+        #: queued between `_answer_marks` (the protocol's byte counts); group UPDATEs that come
+        #: while it is built wait in `_deferred`, behind it
+        self._answer_parts: Iterator[Chunks] | None = None
+        self._answer_built: list[bytes] = []
+        self._answer_messages = 0
+        self._answer_conn: int | None = None
+        self._answer_marks: tuple[int, int] | None = None
+        self._deferred: list[Chunks] = []
         self.log = log.bind(peer=self.address)
 
     def now(self) -> float:
@@ -349,6 +395,27 @@ class PeerDriver:
     def state(self) -> State:
         return self.peer.state
 
+    def protections_view(self) -> dict[str, object]:
+        """`show peers` / `show bgp neighbors X`: the idle hold (RFC 4271 §8.1.1 damping) and
+        the bytes waiting for the peer against its bound (bgp/backlog.py)."""
+        damping, backlog = self.peer.damping, self.peer.backlog
+        protocol = self._established_protocol()
+        if protocol is not None:
+            backlog.queued = protocol.queued_bytes
+        return {
+            "damping": {
+                "failures": damping.failures,
+                "idle_hold_s": damping.hold or None,
+                "idle_hold_left_s": round(damping.remaining(self.now()), 1) or None,
+            },
+            "output": {
+                "queued_bytes": backlog.queued if protocol is not None else 0,
+                "queued_worst_bytes": backlog.worst,
+                "limit_bytes": backlog.limit,
+                "refreshes_coalesced": backlog.coalesced,
+            },
+        }
+
     # --- connections -------------------------------------------------------------------------
 
     def attach(self, protocol: BgpProtocol) -> int | None:
@@ -356,7 +423,10 @@ class PeerDriver:
         if conn_id is None:
             assert protocol.transport is not None
             protocol.transport.abort()
-            if self.peer.admin_up:
+            if self.peer.admin_up and self.peer.refused_because == "damped":
+                hold = self.peer.damping.remaining(self.now())
+                self.refuse("damped", f"damped: its sessions keep failing ({hold:.0f} s left)")
+            elif self.peer.admin_up:
                 self.refuse("too many", "two connections with this peer are open already")
             return None
         self.protocols[conn_id] = protocol
@@ -430,18 +500,40 @@ class PeerDriver:
             self._on_update(action.update, action.size)
         elif isinstance(action, CloseConnection):
             protocol = self.protocols.pop(action.connection, None)
+            if action.connection == self._answer_conn:
+                self._end_answer()
             if protocol is not None and protocol.transport is not None:
                 protocol.conn_id = None
-                protocol.transport.close()
+                protocol.drop_queue()
+                transport = protocol.transport
+                transport.close()
+                if transport.get_write_buffer_size():
+                    # close() waits for the buffer to drain: a peer that does not read must
+                    # not hold the socket for ever (it had CLOSE_GRACE to read the NOTIFICATION)
+                    self.loop.call_later(CLOSE_GRACE, transport.abort)
         elif isinstance(action, ConnectRequested):
             if self._connect_task is None:
                 self._connect_task = self.loop.create_task(self._connect())
         elif isinstance(action, StateChanged):
-            self.log.info(
-                "peer state",
-                old=action.old.value,
-                new=action.new.value,
-                reason=action.reason or None,
+            # once a minute per change (old, new), with how many were held back
+            held = self._line_log.allow(("state", action.old, action.new), self.now())
+            if held is not None:
+                self.log.info(
+                    "peer state",
+                    old=action.old.value,
+                    new=action.new.value,
+                    reason=action.reason or None,
+                    since_last=held or None,
+                )
+        elif isinstance(action, PeerDamped):
+            # once per hold: the hold itself spaces these lines out
+            self.log.warning(
+                "damping peer",
+                peer_address=self.address,
+                hold_s=action.hold,
+                failures=action.failures,
+                message=f"damping peer {self.address} for {action.hold:.0f} s after "
+                f"{action.failures} failures",
             )
         elif isinstance(action, PeerUp):
             self._on_up(action.negotiated)
@@ -517,17 +609,59 @@ class PeerDriver:
                 negotiated.hold_time,
             )
         )
+        # the first table counts as a ROUTE-REFRESH answer: a request while it waits changes
+        # nothing (backlog.py)
+        self.peer.backlog.requested(EVPN_FAMILY)
+        protocol = self._established_protocol()
+        before = protocol.enqueued if protocol is not None else 0
         self.adj_out = self.daemon.join_group(self, Policy.of(self.source, negotiated.context))
+        if protocol is not None:
+            self._answer_conn = self.peer.established_id
+            self._answer_marks = (before, protocol.enqueued)
+            self.output_moved(protocol)
+
+    def _established_protocol(self) -> BgpProtocol | None:
+        conn_id = self.peer.established_id
+        return self.protocols.get(conn_id) if conn_id is not None else None
 
     def send_updates(self, updates: Chunks) -> None:
         """UPDATEs built for the group (or for this peer), written on the established
-        connection as its socket takes them."""
-        conn_id = self.peer.established_id
-        protocol = self.protocols.get(conn_id) if conn_id is not None else None
+        connection as its socket takes them (behind a ROUTE-REFRESH answer being built)."""
+        protocol = self._established_protocol()
         if protocol is None:
             return
-        protocol.send_chunks(updates.chunks)
-        self.peer.sent_elsewhere(updates.messages)
+        if self._answer_parts is not None:
+            self._deferred.append(updates)
+        else:
+            protocol.send_chunks(updates.chunks)
+            self.peer.sent_elsewhere(updates.messages)
+        self._measure(protocol)
+
+    def _measure(self, protocol: BgpProtocol) -> None:
+        """The bytes waiting for the peer, to the core: past the bound it drops the peer."""
+        waiting = protocol.queued_bytes + sum(map(len, self._answer_built))
+        waiting += sum(len(c) for updates in self._deferred for c in updates.chunks)
+        if self.peer.output_measured(waiting, self.now()):
+            self.log.warning(
+                "peer dropped: not reading",
+                queued_bytes=waiting,
+                limit=self.peer.backlog.limit,
+                notification="Cease / Out of Resources",
+            )
+            self.process()
+
+    def output_moved(self, protocol: BgpProtocol) -> None:
+        """The protocol handed queued bytes to its transport: has the answer left?"""
+        marks = self._answer_marks
+        if marks is None or self.protocols.get(self._answer_conn or 0) is not protocol:
+            return
+        start, end = marks
+        if protocol.handed > start:
+            self.peer.backlog.answer_started(EVPN_FAMILY)
+        if protocol.handed >= end:
+            self._answer_marks = None
+            if self.peer.backlog.answer_written(EVPN_FAMILY):
+                self._start_answer()  # asked for again while it was leaving
 
     def _on_down(self, event: PeerDown) -> None:
         self.daemon.report(
@@ -555,6 +689,7 @@ class PeerDriver:
             self.notification_received = (now, str(event.received))
         self.flaps += 1
         self.changed_wall = now
+        self._end_answer()
         self.daemon.leave_group(self)
         self.adj_out = None
         self.up_since_wall = None
@@ -601,7 +736,7 @@ class PeerDriver:
             if refused:
                 # not imported, and gone if an earlier version was (treat-as-withdraw)
                 withdrawn = withdrawn + [route for route, _ in refused]
-                self._refused(refused)
+                self._refused(refused, update.attributes)
         if announced or withdrawn:
             self.routes_announced += len(announced)
             self.routes_withdrawn += len(withdrawn)
@@ -620,16 +755,23 @@ class PeerDriver:
         if self.max_routes is not None and self.routes_received > self.max_routes:
             self._over_limit()
 
-    def _refused(self, refused: list[tuple[EvpnRoute, str]]) -> None:
+    def _refused(self, refused: list[tuple[EvpnRoute, str]], attrs: PathAttributes) -> None:
         """Counted per reason; said once per reason, then at most once a minute with the
-        number held back (a hostile peer must not fill the journal)."""
+        number held back (a hostile peer must not fill the journal). The reasons are a fixed
+        set (rib/validation.py): what varies (the PMSI tunnel type) is in the line, not the
+        key, so varying it says nothing more."""
         now = self.now()
         for route, reason in refused:
             self.routes_refused[reason] = self.routes_refused.get(reason, 0) + 1
-            held = self._refusal_log.allow(reason, now)
+            held = self._refusal_log.allow(("route", reason), now)
             if held is not None:
+                pmsi = attrs.pmsi_tunnel
                 self.log.warning(
-                    "route refused", reason=reason, route=route.text, since_last=held or None
+                    "route refused",
+                    reason=reason,
+                    route=route.text,
+                    pmsi_tunnel_type=pmsi.tunnel_type if pmsi is not None else None,
+                    since_last=held or None,
                 )
 
     def _over_limit(self) -> None:
@@ -644,15 +786,70 @@ class PeerDriver:
         self.process()
 
     def _on_route_refresh(self, request: RouteRefresh) -> None:
-        if self.adj_out is None or (request.afi, request.safi) != EVPN_FAMILY:
-            return
-        if request.subtype != 0:
+        """A ROUTE-REFRESH the core did not coalesce (bgp/backlog.py): the table again."""
+        if (request.afi, request.safi) != EVPN_FAMILY or request.subtype != 0:
             return  # BoRR/EoRR from the peer only bracket its own re-advertisement
-        table = self.adj_out.table()
-        self.log.info("route refresh", routes=len(self.adj_out), subtype=request.subtype)
+        if self.adj_out is None:
+            self.peer.backlog.answer_written(EVPN_FAMILY)
+            return
+        held = self._line_log.allow("route refresh", self.now())
+        if held is not None:
+            self.log.info(
+                "route refresh",
+                routes=len(self.adj_out),
+                since_last=held or None,
+                coalesced=self.peer.backlog.coalesced or None,
+            )
+        self._start_answer()
+
+    def _start_answer(self) -> None:
+        """The table in steps, one per turn of the loop (a million routes must not hold it);
+        the first step now, so that UPDATEs flushed from here on wait behind the answer."""
+        if self.adj_out is None or self.peer.established_id is None:
+            self.peer.backlog.answer_written(EVPN_FAMILY)
+            return
+        self._answer_conn = self.peer.established_id
+        self._answer_parts = self.adj_out.table_parts()
+        self._answer_built = []
+        self._answer_messages = 0
+        self._build_answer()
+
+    def _build_answer(self) -> None:
+        parts = self._answer_parts
+        if parts is None:
+            return
+        if self.peer.established_id != self._answer_conn:
+            self._end_answer()  # the session ended meanwhile
+            return
+        piece = next(parts, None)
+        if piece is not None:
+            self._answer_built += piece.chunks
+            self._answer_messages += piece.messages
+            self.loop.call_soon(self._build_answer)
+            return
+        self._answer_parts = None
+        chunks, messages = self._answer_built, self._answer_messages
+        self._answer_built = []
         if self.negotiated is not None and self.negotiated.enhanced_route_refresh:
             # RFC 7313 §4: bracket the full table so the peer can drop what we no longer have.
             begin = RouteRefresh(*EVPN_FAMILY, ROUTE_REFRESH_BEGIN).encode()
             end = RouteRefresh(*EVPN_FAMILY, ROUTE_REFRESH_END).encode()
-            table = Chunks([begin, *table.chunks, end], table.messages + 2)
-        self.send_updates(table)
+            chunks, messages = [begin, *chunks, end], messages + 2
+        protocol = self._established_protocol()
+        if protocol is None:
+            self._end_answer()
+            return
+        start = protocol.enqueued
+        self.send_updates(Chunks(chunks, messages))
+        self._answer_marks = (start, protocol.enqueued)
+        deferred, self._deferred = self._deferred, []
+        for updates in deferred:
+            self.send_updates(updates)
+        self.output_moved(protocol)
+
+    def _end_answer(self) -> None:
+        self._answer_parts = None
+        self._answer_built = []
+        self._answer_marks = None
+        self._answer_conn = None
+        self._deferred = []

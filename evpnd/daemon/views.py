@@ -101,6 +101,7 @@ def peer_view(daemon: Daemon, only: str | None = None) -> list[dict[str, Any]]:
                 "stale_routes": driver.stale_routes(),
                 "dynamic": driver.dynamic,
                 "description": driver.description or None,
+                **driver.protections_view(),
             }
         )
     return out

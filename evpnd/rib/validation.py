@@ -36,7 +36,8 @@ def problem(route: EvpnRoute, attrs: PathAttributes) -> str | None:
         pmsi = attrs.pmsi_tunnel
         if pmsi is not None:
             if pmsi.tunnel_type != PMSI_INGRESS_REPLICATION:
-                return f"PMSI tunnel type {pmsi.tunnel_type}, not ingress replication"
+                # one reason whatever the type: reasons key counters and log limits
+                return "PMSI tunnel not ingress replication"
             if len(pmsi.tunnel_id) not in (4, 16):
                 return "PMSI tunnel endpoint neither IPv4 nor IPv6"
         elif len(route.originator) not in (4, 16):
