@@ -119,6 +119,21 @@ def test_sessions_that_keep_dying_hold_the_peer_idle_both_ways() -> None:
     assert [d.hold for d in pair.of_type(pair.a, PeerDamped)] == [1.0, 2.0]
 
 
+def test_an_operators_clears_never_hold_the_peer_idle() -> None:
+    """`evpnctl clear peer` ends sessions on purpose: however often, no idle hold follows on
+    our side (the peer, which sees our Cease, counts its own)."""
+    pair = PeerPair(a_settings=PeerSettings("192.0.2.2", 65000, connect_retry=1))
+    pair.start()
+    cleared = Notification(ErrorCode.CEASE, CeaseSubcode.ADMINISTRATIVE_RESET)
+    for _ in range(5):
+        pair.advance(10)  # (past the far side's holds: it counts the Cease it received)
+        assert pair.established()
+        pair.a.peer.reset(pair.now, cleared, "cleared by the operator", failure=False)
+        pair.pump()
+    assert pair.of_type(pair.a, PeerDamped) == []
+    assert pair.a.peer.damping.failures == 0
+
+
 def test_a_refused_route_is_keyed_by_its_reason_not_the_tunnel_type() -> None:
     imet = InclusiveMulticastRoute(RD1, 0, bytes(4))
     reasons = {

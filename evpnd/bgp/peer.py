@@ -99,6 +99,8 @@ class Peer:
         self.refused_because = ""
         #: the idle hold; a dynamic peer's is handed in by the shell, to outlive the peer
         self.damping = damping if damping is not None else Damping()
+        #: the session being ended was ended on purpose (`reset(failure=False)`)
+        self._not_a_failure = False
         #: ROUTE-REFRESH answers pending, and the bytes waiting for the peer
         self.backlog = Backlog(output_limit)
 
@@ -227,8 +229,12 @@ class Peer:
             self._drain(conn_id, conn, now)
             self._note_state()
 
-    def reset(self, now: float, notification: Notification, reason: str) -> None:
-        """End the Established session with `notification`; the peer reconnects later."""
+    def reset(
+        self, now: float, notification: Notification, reason: str, failure: bool = True
+    ) -> None:
+        """End the Established session with `notification`; the peer reconnects later.
+        `failure`: whether it counts towards damping (an operator's `clear peer` does not)."""
+        self._not_a_failure = not failure
         for conn_id, conn in list(self._connections.items()):
             if conn is self.established:
                 conn.close(notification, reason)
@@ -404,9 +410,11 @@ class Peer:
             self.last_error = self._cause = event.reason
         if self.admin_up and not self._connections:
             self._base = State.ACTIVE
-            idle_hold = self.damping.ended(now, up_since)
-            if idle_hold:
-                self._actions.append(PeerDamped(idle_hold, self.damping.failures))
+            if not self._not_a_failure:
+                idle_hold = self.damping.ended(now, up_since)
+                if idle_hold:
+                    self._actions.append(PeerDamped(idle_hold, self.damping.failures))
+            self._not_a_failure = False
             self._schedule_retry(now)
 
     def _graceful_hold(self, conn: Connection, event: ConnectionClosed) -> int | None:

@@ -350,7 +350,7 @@ class PeerDriver:
         if not soft:
             notification = Notification(ErrorCode.CEASE, CeaseSubcode.ADMINISTRATIVE_RESET)
             self._cleared = True
-            self.peer.reset(self.now(), notification, "cleared by the operator")
+            self.peer.reset(self.now(), notification, "cleared by the operator", failure=False)
             self.process()
             return {"peer": self.address, "action": "reset"}
         refresh = self.negotiated is not None and self.negotiated.route_refresh
