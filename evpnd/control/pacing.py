@@ -26,8 +26,10 @@ class Pacer:
     """Says when the current turn has used its time (`due`), and gives the loop back
     (`pause`). `due` is a clock read: cheap enough to ask per item."""
 
-    def __init__(self, turn: float = TURN, clock: Callable[[], float] = time.perf_counter) -> None:
-        self.turn = turn
+    def __init__(
+        self, turn: float | None = None, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self.turn = TURN if turn is None else turn
         self.clock = clock
         self.started = clock()
         #: turns given back (tests count them)
