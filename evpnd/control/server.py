@@ -32,7 +32,7 @@ from typing import Any
 
 import structlog
 
-from evpnd.control.pacing import Pacer, batches, json_pieces
+from evpnd.control.pacing import Pacer, batches, json_pieces, paced_release
 from evpnd.ratelimit import Throttle
 
 log = structlog.get_logger("evpnd.control")
@@ -284,6 +284,7 @@ class ControlServer:
             await pacer.tick()
         writer.write(b"\n")
         await self._drain(writer)
+        await paced_release(answer, pacer)
 
     async def _drain(self, writer: asyncio.StreamWriter) -> None:
         try:

@@ -558,7 +558,8 @@ async def mac_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, An
             moves = duplicates.moves_seen(view["vni"], route.mac)
             ifindex = ports.get((route.label1, route.mac)) if view["type"] == "local" else None
             port = _port_name(ifindex, names) if ifindex else None
-            out.append(view | {"frozen": frozen, "moves": moves, "port": port, "ifindex": ifindex})
+            view |= {"frozen": frozen, "moves": moves, "port": port, "ifindex": ifindex}
+            out.append(view)
     if checked["detail"]:
         # FRR's "Neighbors:": the IPs bound to each MAC in its VNI
         ips: dict[tuple[int, str], list[str]] = {}
