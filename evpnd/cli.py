@@ -231,7 +231,7 @@ async def _run(config: Config, path: str | None, debug_all: bool = False) -> Non
     if config.metrics is not None:
         from evpnd.daemon.metrics import serve
 
-        serve(daemon, *config.metrics)
+        serve(daemon, *config.metrics, control)
     notify("READY=1")
     watchdog = int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6
     pinger = loop.create_task(_watchdog(watchdog / 2)) if watchdog else None

@@ -88,7 +88,7 @@ scrape_configs:
             the_lab.run(v1, sys.executable, "-c", ASK.replace("query?", "rules?"), "")
         )
         loaded = [r for group in rules["data"]["groups"] for r in group["rules"]]
-        assert len(loaded) == 13 and all(r["health"] == "ok" for r in loaded), rules
+        assert len(loaded) == 14 and all(r["health"] == "ok" for r in loaded), rules
 
         url = f"http://{me}:9179/metrics"
         fetch = f"import urllib.request; print(urllib.request.urlopen({url!r}).read().decode())"

@@ -3,7 +3,16 @@ line. `{"command": "show peers"}` -> `{"ok": true, "result": [...]}`. `watch` an
 then streams one event per line until the client goes.
 
 Who may connect is the file's business (0660, group `control_group`); who may change things
-(`clear`, `reload`) is checked per request from the caller's credentials (SO_PEERCRED)."""
+(`clear`, `reload`) is checked per request from the caller's credentials (SO_PEERCRED).
+
+Nobody can lock root out: a client that sends no whole request for `IDLE_TIMEOUT` seconds, or
+does not read its answer for as long, is closed, and the last of the `MAX_CLIENTS` slots is kept
+for a caller whose credentials say uid 0 (`admission`). A `watch` client is never idle (it waits
+for us); one that stops reading costs its slot and the socket's buffer, nothing more (the
+stream is a shared ring, watch.py). Refusals and closes are counted by reason (the metrics).
+
+Answers are written in pieces of `CHUNK` characters, the loop given back between them
+(pacing.py): a whole table in JSON is hundreds of megabytes at a million routes."""
 
 from __future__ import annotations
 
@@ -23,6 +32,7 @@ from typing import Any
 
 import structlog
 
+from evpnd.control.pacing import Pacer, batches, json_pieces, paced_release
 from evpnd.ratelimit import Throttle
 
 log = structlog.get_logger("evpnd.control")
@@ -38,10 +48,38 @@ Handler = Callable[[dict[str, Any]], Any]
 LINE_LIMIT = 1 << 20
 #: control clients at once; more are refused with a reason
 MAX_CLIENTS = 64
+#: of those, kept for root: an operator can always reach the daemon
+ROOT_SLOTS = 1
+#: seconds a client may take to send a whole request, or to read a piece of its answer
+IDLE_TIMEOUT = 30.0
+#: characters of an answer written between two looks at the loop
+CHUNK = 1 << 16
+
+#: why a client was refused (the metric's `reason`)
+FULL = "full"
+KEPT_FOR_ROOT = "kept for root"
+#: why a client was closed
+IDLE = "idle"
+NOT_READING = "not reading"
 
 
 class Refused(Exception):
     pass
+
+
+class _Gone(Exception):
+    """The client stopped reading its answer: it is closed."""
+
+
+def admission(open_clients: int, uid: int | None, limit: int = MAX_CLIENTS) -> str | None:
+    """Whether one more client may come in, `open_clients` being open: None, or the reason it
+    is refused. The last `ROOT_SLOTS` slots are root's alone (uid None: credentials unknown,
+    not root)."""
+    if open_clients >= limit:
+        return FULL
+    if open_clients >= limit - ROOT_SLOTS and uid != 0:
+        return KEPT_FOR_ROOT
+    return None
 
 
 def _request(line: bytes) -> dict[str, Any]:
@@ -82,15 +120,20 @@ class ControlServer:
         follow: Callable[[], AsyncIterator[dict[str, Any]]],
         group: str | None = None,
         write_group: str | None = None,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self.path = path
         self.handle = handle
         self.follow = follow
         self.group = group
         self.write_group = write_group
+        self.idle_timeout = idle_timeout
         self._server: asyncio.AbstractServer | None = None
         self.clients = 0
-        self.clients_refused = 0
+        #: clients refused, by reason (FULL, KEPT_FOR_ROOT), and closed, by reason (IDLE,
+        #: NOT_READING)
+        self.refused: dict[str, int] = {FULL: 0, KEPT_FOR_ROOT: 0}
+        self.closed: dict[str, int] = {IDLE: 0, NOT_READING: 0}
         self._refusals = Throttle(60.0)
         #: the clients' tasks, ended by stop() (a `watch` waits for events for ever)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -123,12 +166,24 @@ class ControlServer:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
-    def _may_write(self, writer: asyncio.StreamWriter) -> bool:
+    @property
+    def clients_refused(self) -> int:
+        return sum(self.refused.values())
+
+    def credentials(self, writer: asyncio.StreamWriter) -> tuple[int, int] | None:
+        """The caller's uid and gid (SO_PEERCRED), or None when the socket cannot say."""
         sock = writer.get_extra_info("socket")
         if sock is None:
-            return False
+            return None
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         _, uid, gid = struct.unpack("3i", creds)
+        return uid, gid
+
+    def _may_write(self, writer: asyncio.StreamWriter) -> bool:
+        creds = self.credentials(writer)
+        if creds is None:
+            return False
+        uid, gid = creds
         if uid in (0, os.getuid()):
             return True
         if self.write_group is None:
@@ -140,14 +195,25 @@ class ControlServer:
         return wanted in caller_groups(uid, gid)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.clients >= MAX_CLIENTS:
+        creds = self.credentials(writer)
+        refusal = admission(self.clients, creds[0] if creds else None)
+        if refusal is not None:
             # said once a minute: a stuck tool opening sockets in a loop must not take every
             # descriptor the daemon has
-            self.clients_refused += 1
-            held = self._refusals.allow("clients", asyncio.get_running_loop().time())
+            self.refused[refusal] += 1
+            held = self._refusals.allow(refusal, asyncio.get_running_loop().time())
             if held is not None:
-                log.warning("control client refused", open=self.clients, since_last=held or None)
-            writer.write(b'{"ok": false, "error": "too many control clients"}\n')
+                log.warning(
+                    "control client refused",
+                    reason=refusal,
+                    open=self.clients,
+                    uid=creds[0] if creds else None,
+                    since_last=held or None,
+                )
+            error = "too many control clients"
+            if refusal == KEPT_FOR_ROOT:
+                error += " (the last is kept for root)"
+            writer.write(json.dumps({"ok": False, "error": error}).encode() + b"\n")
             writer.close()
             return
         self.clients += 1
@@ -157,11 +223,16 @@ class ControlServer:
         try:
             while True:
                 try:
-                    line = await reader.readline()
+                    line = await asyncio.wait_for(reader.readline(), self.idle_timeout)
                 except ValueError:  # asyncio's LimitOverrunError: no newline within the limit
                     answer = {"ok": False, "error": f"request longer than {LINE_LIMIT} bytes"}
-                    writer.write(json.dumps(answer).encode() + b"\n")
-                    await writer.drain()
+                    await self._send(writer, answer)
+                    return
+                except TimeoutError:
+                    # a client that sends nothing holds a slot others need
+                    self.closed[IDLE] += 1
+                    error = f"no request for {self.idle_timeout:g} s: closed"
+                    writer.write(json.dumps({"ok": False, "error": error}).encode() + b"\n")
                     return
                 if not line:
                     return
@@ -187,9 +258,8 @@ class ControlServer:
                 except Exception as exc:  # a bug behind one command: said, and the rest runs
                     log.exception("control request failed", command=str(request.get("command")))
                     answer = {"ok": False, "error": f"internal error: {exc!s} (see the log)"}
-                writer.write(json.dumps(answer).encode() + b"\n")
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+                await self._send(writer, answer)
+        except (ConnectionError, asyncio.IncompleteReadError, _Gone):
             pass
         except asyncio.CancelledError:
             if not self._stopping:
@@ -201,6 +271,27 @@ class ControlServer:
             if task is not None:
                 self._tasks.discard(task)
             writer.close()
+
+    async def _send(self, writer: asyncio.StreamWriter, answer: dict[str, Any]) -> None:
+        """One answer, one line, written `CHUNK` characters at a time: each piece is drained
+        (a client that reads nothing for `idle_timeout` is closed) and the loop given back
+        whenever a turn's time is used — a million routes are 450 MB of JSON, seconds to
+        encode, and in one piece they held the loop as long."""
+        pacer = Pacer()
+        for chunk in batches(json_pieces(answer), CHUNK):
+            writer.write(chunk.encode())
+            await self._drain(writer)
+            await pacer.tick()
+        writer.write(b"\n")
+        await self._drain(writer)
+        await paced_release(answer, pacer)
+
+    async def _drain(self, writer: asyncio.StreamWriter) -> None:
+        try:
+            await asyncio.wait_for(writer.drain(), self.idle_timeout)
+        except TimeoutError:
+            self.closed[NOT_READING] += 1
+            raise _Gone from None
 
     async def _watch(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         vni = request["filters"].get("vni")

@@ -28,12 +28,14 @@ from evpnd.kernel.dataplane import LATENCY_BUCKETS
 from evpnd.rib.paths import LOCAL
 
 if TYPE_CHECKING:
+    from evpnd.control.server import ControlServer
     from evpnd.daemon.daemon import Daemon
 
 
 class DaemonCollector(Collector):
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Daemon, control: ControlServer | None = None) -> None:
         self.daemon = daemon
+        self.control = control
 
     def describe(self) -> list[Any]:
         # Without this, registering calls collect() to learn the names — on the event loop's
@@ -203,6 +205,7 @@ class DaemonCollector(Collector):
         )
         for reason, count in daemon.connections_refused().items():
             connections_refused.add_metric([reason], count)
+        out_control = self._control()
         unreachable = GaugeMetricFamily(
             "evpnd_vteps_unreachable",
             "VTEPs the underlay cannot reach: routes towards them are not used (underlay.md)",
@@ -244,7 +247,7 @@ class DaemonCollector(Collector):
             idle_hold,
             output_queued,
         ]
-        out += [lag, lag_worst, connections_refused, unreachable]
+        out += [lag, lag_worst, connections_refused, unreachable, *out_control]
         out += [up, state, uptime, received, advertised, updates, updates_out, messages_in]
         out += [messages_out, announced, withdrawn, refused, accepted, advertised_by_type, routes]
         dataplane = daemon.dataplane
@@ -351,6 +354,30 @@ class DaemonCollector(Collector):
             out += [ops, errors, repairs, moves, frozen, latency]
         return out
 
+    def _control(self) -> list[Any]:
+        """The control socket: clients open, refused (all slots taken, or only root's left)
+        and closed (idle, not reading their answer)."""
+        control = self.control
+        if control is None:
+            return []
+        clients = GaugeMetricFamily("evpnd_control_clients", "Control socket clients connected")
+        clients.add_metric([], control.clients)
+        refused = CounterMetricFamily(
+            "evpnd_control_clients_refused",
+            "Control clients refused: every slot taken (full), or only root's left",
+            labels=["reason"],
+        )
+        for reason, count in control.refused.items():
+            refused.add_metric([reason], count)
+        closed = CounterMetricFamily(
+            "evpnd_control_clients_closed",
+            "Control clients closed: no request (idle) or answer not read for 30 s",
+            labels=["reason"],
+        )
+        for reason, count in control.closed.items():
+            closed.add_metric([reason], count)
+        return [clients, refused, closed]
+
 
 def _by_type(table: Mapping[Any, Any]) -> list[tuple[int, int]]:
     """Route count per type of a key -> path or key -> (route, attributes) table; the route
@@ -361,6 +388,6 @@ def _by_type(table: Mapping[Any, Any]) -> list[tuple[int, int]]:
     return sorted(counts.items())
 
 
-def serve(daemon: Daemon, address: str, port: int) -> None:
-    REGISTRY.register(DaemonCollector(daemon))
+def serve(daemon: Daemon, address: str, port: int, control: ControlServer | None = None) -> None:
+    REGISTRY.register(DaemonCollector(daemon, control))
     start_http_server(port, addr=address)

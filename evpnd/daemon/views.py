@@ -4,6 +4,7 @@ null, never missing, so scripts can index them."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import platform
 import socket
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from evpnd import __version__
 from evpnd.bgp.attributes import PathAttributes
 from evpnd.config import Config
+from evpnd.control.pacing import Pacer, paced_sort
 from evpnd.evpn.identifiers import RouteDistinguisher, ip_to_text, mac_from_text, mac_to_text
 from evpnd.evpn.routes import (
     EthernetAdRoute,
@@ -51,6 +53,35 @@ async def sliced(daemon: Daemon) -> AsyncIterator[list[Path]]:
     """The best paths of a snapshot of the Loc-RIB, in slices (`snapshot_slices`)."""
     async for entries in snapshot_slices(daemon):
         yield [entry if isinstance(entry, Path) else entry[0] for entry in entries]
+
+
+#: entries between two looks at the clock in a paced walk
+PACE_SLICE = 256
+
+
+async def paced_entries(daemon: Daemon, pacer: Pacer) -> AsyncIterator[list[Path | list[Path]]]:
+    """A snapshot of the Loc-RIB's entries (as `snapshot_slices`) in small slices, the loop
+    given back whenever the pacer's turn is used — by the walk and by what the caller does
+    with each slice, which for a view costs twenty times a count's."""
+    entries = daemon.rib.entries()
+    for start in range(0, len(entries), PACE_SLICE):
+        if start:
+            await pacer.tick()
+        yield entries[start : start + PACE_SLICE]
+
+
+async def paced_best(daemon: Daemon, pacer: Pacer) -> AsyncIterator[list[Path]]:
+    """The best paths of `paced_entries`."""
+    async for entries in paced_entries(daemon, pacer):
+        yield [entry if isinstance(entry, Path) else entry[0] for entry in entries]
+
+
+async def paced_list(items: list[Any], pacer: Pacer) -> AsyncIterator[list[Any]]:
+    """A list in slices of `PACE_SLICE`, the loop given back when the turn is used."""
+    for start in range(0, len(items), PACE_SLICE):
+        if start:
+            await pacer.tick()
+        yield items[start : start + PACE_SLICE]
 
 
 def _ago(now: float, at: float | None) -> float | None:
@@ -202,11 +233,45 @@ def vni_of(route: EvpnRoute, attrs: PathAttributes) -> int | None:
     return None
 
 
-def route_view(path: Path, is_best: bool, imported_by: list[int] | None = None) -> dict[str, Any]:
+#: id(attributes) -> (attributes, what `route_view` shows of them): paths share attribute
+#: objects, and their text forms cost more than the rest of a row
+AttributeMemo = dict[int, tuple[PathAttributes, tuple[Any, ...]]]
+
+
+def _attribute_fields(attrs: PathAttributes) -> tuple[Any, ...]:
+    sticky, seq = mobility(attrs)
+    return (
+        attrs.nexthop_text,
+        [rt.value for rt in attrs.route_targets],
+        seq if attrs.mac_mobility is not None else None,
+        bool(sticky),
+        attrs.as_path.text if attrs.as_path is not None else None,
+        mac_to_text(attrs.router_mac) if attrs.router_mac else None,
+        ip_to_text(attrs.originator_id) if attrs.originator_id else None,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _rd_text(rd: RouteDistinguisher) -> str:
+    return str(rd)
+
+
+def route_view(
+    path: Path,
+    is_best: bool,
+    imported_by: list[int] | None = None,
+    memo: AttributeMemo | None = None,
+) -> dict[str, Any]:
     route = path.route
     attrs = path.attributes
-    sticky, seq = mobility(attrs)
-    has_mobility = attrs.mac_mobility is not None
+    if memo is None:
+        fields = _attribute_fields(attrs)
+    else:
+        cached = memo.get(id(attrs))
+        if cached is None or cached[0] is not attrs:
+            cached = memo[id(attrs)] = (attrs, _attribute_fields(attrs))
+        fields = cached[1]
+    nexthop, rts, seq, sticky, as_path, router_mac, originator_id = fields
     mac = ip = prefix = None
     if isinstance(route, MacIpRoute):
         mac = mac_to_text(route.mac)
@@ -217,27 +282,27 @@ def route_view(path: Path, is_best: bool, imported_by: list[int] | None = None) 
         prefix = str(route.network)
     return {
         "type": route.route_type,
-        "rd": str(route.rd),
+        "rd": _rd_text(route.rd),
         "vni": vni_of(route, attrs),
         "mac": mac,
         "ip": ip,
         "prefix": prefix,
-        "nexthop": attrs.nexthop_text,
-        "rts": [rt.value for rt in attrs.route_targets],
-        "seq": seq if has_mobility else None,
-        "sticky": bool(sticky),
+        "nexthop": nexthop,
+        "rts": list(rts),
+        "seq": seq,
+        "sticky": sticky,
         "source": path.source.name,
         "best": is_best,
         "stale": path.stale,
-        "as_path": attrs.as_path.text if attrs.as_path is not None else None,
+        "as_path": as_path,
         "local_pref": attrs.local_pref,
         "med": attrs.med,
         # 0 IGP, 1 EGP, 2 incomplete (RFC 4271 §5.1.1); None: not given (ours: IGP when sent)
         "origin": attrs.origin,
-        "router_mac": mac_to_text(attrs.router_mac) if attrs.router_mac else None,
+        "router_mac": router_mac,
         "encapsulation": attrs.encapsulation,
         "labels": _labels(route),
-        "originator_id": ip_to_text(attrs.originator_id) if attrs.originator_id else None,
+        "originator_id": originator_id,
         "imported_by": imported_by if imported_by is not None else [],
         "text": route.text,
     }
@@ -288,6 +353,7 @@ def holding_vnis(daemon: Daemon, path: Path) -> list[int]:
     return daemon.importing_vnis(path)
 
 
+@functools.lru_cache(maxsize=4096)
 def _rd_key(rd: str) -> tuple[int, bytes | str, int]:
     admin, _, assigned = rd.rpartition(":")
     version, packed = address_key(admin)
@@ -306,7 +372,11 @@ async def routes_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str,
     detail = checked["detail"]
     now = time.time()
     out = []
-    async for entries in snapshot_slices(daemon):
+    pacer = Pacer()
+    #: id(attributes) -> (attributes, VNIs): import depends on the attributes only
+    imports: dict[int, tuple[PathAttributes, list[int]]] = {}
+    memo: AttributeMemo = {}
+    async for entries in paced_entries(daemon, pacer):
         for entry in entries:
             # every candidate of the key, the best first (as the snapshot has them); they share
             # the key, so its type and RD too: a key filtered out is left at its first path
@@ -318,7 +388,14 @@ async def routes_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str,
                 if wanted_rd is not None and str(route.rd) != wanted_rd:
                     break
                 best = path is candidates[0]
-                view = route_view(path, best, daemon.importing_vnis(path))
+                attrs = path.attributes
+                imported: list[int] = []
+                if not path.source.is_local:  # (ours are imported by none: `_importing`)
+                    cached = imports.get(id(attrs))
+                    if cached is None or cached[0] is not attrs:
+                        cached = imports[id(attrs)] = (attrs, daemon.importing_vnis(path))
+                    imported = list(cached[1])
+                view = route_view(path, best, imported, memo)
                 if wanted_vni is not None and view["vni"] != wanted_vni:
                     continue
                 if wanted_mac is not None and view["mac"] != wanted_mac:
@@ -333,8 +410,9 @@ async def routes_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str,
                     view["paths"] = len(candidates)
                     view["received_ago_s"] = _ago(now, path.received or None)
                 out.append(view)
-    out.sort(key=lambda v: (_rd_key(v["rd"]), v["type"], v["text"], not v["best"], v["source"]))
-    return out
+    return await paced_sort(
+        out, lambda v: (_rd_key(v["rd"]), v["type"], v["text"], not v["best"], v["source"]), pacer
+    )
 
 
 async def rmac_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
@@ -342,7 +420,7 @@ async def rmac_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, A
     `show evpn next-hops vni all`): what symmetric IRB routes towards."""
     wanted = filters.get("vni")
     found: dict[tuple[int, str], tuple[str, int]] = {}
-    async for paths in sliced(daemon):
+    async for paths in paced_best(daemon, Pacer()):
         for path in paths:
             attrs = path.attributes
             rmac = attrs.router_mac
@@ -415,7 +493,7 @@ async def _type2(
     #: id(attributes) -> (attributes, VNIs): import depends on the attributes only
     imports: dict[int, tuple[PathAttributes, list[int]]] = {}
     out = []
-    async for paths in sliced(daemon):
+    async for paths in paced_best(daemon, Pacer()):
         for path in paths:
             route = path.route
             if not isinstance(route, MacIpRoute) or bool(route.ip) != with_ip:
@@ -473,30 +551,36 @@ async def mac_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, An
     out = []
     ports = daemon.local.ports
     names: dict[int, str | None] = {}
-    for route, view in await _type2(daemon, checked, with_ip=False):
-        duplicates = daemon.local.duplicates
-        frozen = duplicates.is_frozen(view["vni"], route.mac)
-        moves = duplicates.moves_seen(view["vni"], route.mac)
-        ifindex = ports.get((route.label1, route.mac)) if view["type"] == "local" else None
-        port = _port_name(ifindex, names) if ifindex else None
-        out.append(view | {"frozen": frozen, "moves": moves, "port": port, "ifindex": ifindex})
+    pacer = Pacer()
+    duplicates = daemon.local.duplicates
+    async for found in paced_list(await _type2(daemon, checked, with_ip=False), pacer):
+        for route, view in found:
+            frozen = duplicates.is_frozen(view["vni"], route.mac)
+            moves = duplicates.moves_seen(view["vni"], route.mac)
+            ifindex = ports.get((route.label1, route.mac)) if view["type"] == "local" else None
+            port = _port_name(ifindex, names) if ifindex else None
+            view |= {"frozen": frozen, "moves": moves, "port": port, "ifindex": ifindex}
+            out.append(view)
     if checked["detail"]:
         # FRR's "Neighbors:": the IPs bound to each MAC in its VNI
         ips: dict[tuple[int, str], list[str]] = {}
         bindings = {k: v for k, v in checked.items() if k in ("vni", "mac")}
-        for _, neigh in await _type2(daemon, bindings | {"detail": False}, with_ip=True):
-            ips.setdefault((neigh["vni"], neigh["mac"]), []).append(str(neigh["ip"]))
-        for view in out:
-            view["ips"] = sorted(ips.get((view["vni"], view["mac"]), []), key=address_key)
-    out.sort(key=lambda m: (m["vni"], m["mac"], m["type"]))
-    return out
+        neighs = await _type2(daemon, bindings | {"detail": False}, with_ip=True)
+        async for found in paced_list(neighs, pacer):
+            for _, neigh in found:
+                ips.setdefault((neigh["vni"], neigh["mac"]), []).append(str(neigh["ip"]))
+        async for views in paced_list(out, pacer):
+            for view in views:
+                view["ips"] = sorted(ips.get((view["vni"], view["mac"]), []), key=address_key)
+    return await paced_sort(out, lambda m: (m["vni"], m["mac"], m["type"]), pacer)
 
 
 async def neigh_view(daemon: Daemon, filters: dict[str, Any]) -> list[dict[str, Any]]:
     """MAC/IP bindings, local and remote: what ARP/ND suppression answers from."""
     out = [view for _, view in await _type2(daemon, route_filters(filters), with_ip=True)]
-    out.sort(key=lambda n: (n["vni"], address_key(str(n["ip"])), n["type"]))
-    return out
+    return await paced_sort(
+        out, lambda n: (n["vni"], address_key(str(n["ip"])), n["type"]), Pacer()
+    )
 
 
 async def vni_counts_view(daemon: Daemon) -> list[dict[str, Any]]:
@@ -519,26 +603,25 @@ async def peer_routes_view(daemon: Daemon, address: str, advertised: bool) -> di
     if driver is None:
         raise ValueError(f"no peer {address!r} (show peers lists them)")
     routes: list[dict[str, Any]] = []
+    pacer = Pacer()
+    memo: AttributeMemo = {}
     if advertised:
         adj_out = driver.adj_out
         sent = list(adj_out.sent.values()) if adj_out is not None else []
-        for start in range(0, len(sent), WALK_SLICE):
-            if start:
-                await asyncio.sleep(0)
-            for route, attrs in sent[start : start + WALK_SLICE]:
+        async for pairs in paced_list(sent, pacer):
+            for route, attrs in pairs:
                 best = daemon.rib.best(route.key)
                 source = best.source if best is not None else daemon.local_source
-                view = route_view(Path(route, attrs, source), True)
+                view = route_view(Path(route, attrs, source), True, memo=memo)
                 routes.append(view)
     else:
         paths = list(daemon.rib.adj_in.get(address, {}).values())
-        for start in range(0, len(paths), WALK_SLICE):
-            if start:
-                await asyncio.sleep(0)
-            for path in paths[start : start + WALK_SLICE]:
+        async for some in paced_list(paths, pacer):
+            for path in some:
                 is_best = daemon.rib.best(path.route.key) is path
-                routes.append(route_view(path, is_best, daemon.importing_vnis(path)))
-    routes.sort(key=lambda v: (_rd_key(v["rd"]), v["type"], v["text"]))
+                imported = daemon.importing_vnis(path)
+                routes.append(route_view(path, is_best, imported, memo))
+    routes = await paced_sort(routes, lambda v: (_rd_key(v["rd"]), v["type"], v["text"]), pacer)
     return {
         "peer": address,
         "direction": "advertised" if advertised else "received",
