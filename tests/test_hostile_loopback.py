@@ -3,8 +3,9 @@ one pipelines 200,000 ROUTE-REFRESH messages and never reads, one reconnects as 
 can. The 9 s-hold neighbour beside them stays Established, the loop keeps up, the first's
 answers are coalesced (its backlog never nears the bound), the second is damped (RFC 4271
 §8.1.1) and said so once per hold (issue #23). The drop past the bound, with Cease / Out of
-Resources, is tested in memory (test_backpressure.py): on loopback the kernel's socket
-buffers take about 4 MB before evpnd holds a byte, more churn than a quick test can make."""
+Resources, is tested in memory (test_backpressure.py) and in a namespace whose small socket
+buffers leave the table in evpnd (test_hostile_backlog.py): on loopback the kernel's buffers
+take about 4 MB before evpnd holds a byte, more churn than a quick test can make."""
 
 from __future__ import annotations
 
