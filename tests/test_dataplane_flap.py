@@ -36,10 +36,22 @@ CLIENT = textwrap.dedent("""
                                 ext_communities=attrs.ext_communities,
                                 pmsi_tunnel=PmsiTunnel(0, 6, 100, vtep))
 
+    def connect():
+        # after three short sessions evpnd holds the peer idle (RFC 4271 §8.1.1): it refuses
+        # the connection for a second or more, and the peer tries again, as a router would
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return Client(179, host="192.168.70.1", source="192.168.70.3")
+            except (OSError, RuntimeError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
     def session(actions):
         # The pauses are the stimulus, not a wait for a condition: they place the cut in the
         # middle of evpnd's programming, as a flapping peer would.
-        client = Client(179, host="192.168.70.1", source="192.168.70.3")
+        client = connect()
         for data, pause in actions:
             client.send(data)
             time.sleep(pause)
@@ -62,7 +74,7 @@ CLIENT = textwrap.dedent("""
                                capture_output=True, text=True).stdout
         return table.count("extern_learn")
 
-    client = Client(179, host="192.168.70.1", source="192.168.70.3")
+    client = connect()
     client.send(join(pack_announcements(imet, imet_attrs)) + join(pack_announcements(a, attrs)))
     deadline = time.monotonic() + 20
     while programmed() < 20000 and time.monotonic() < deadline:
