@@ -31,5 +31,5 @@ setup(
     data_files=[
         ("share/man/man8", [f"{MAN}/evpnd.8", f"{MAN}/evpnctl.8"]),
         ("share/bash-completion/completions", ["contrib/bash-completion/evpnctl"]),
-    ]
+    ],
 )
