@@ -1,11 +1,13 @@
 """Man pages evpnd(8) and evpnctl(8), made from what --help is made of: evpnd's argparse
 parser and evpnctl's command table (control/grammar.py). `python -m evpnd.manpages DIR`
-writes both (scripts/install puts them in /usr/local/share/man/man8)."""
+writes both; building a wheel or the Debian package runs it (setup.py), so they are dated
+SOURCE_DATE_EPOCH when it is set (reproducible builds: the package's changelog date)."""
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import sys
 from pathlib import Path
 
@@ -83,7 +85,9 @@ def main(argv: list[str]) -> int:
         return 2
     folder = Path(argv[0])
     folder.mkdir(parents=True, exist_ok=True)
-    date = datetime.date.today().isoformat()
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = datetime.datetime.fromtimestamp(int(epoch), datetime.UTC) if epoch else None
+    date = (when.date() if when else datetime.date.today()).isoformat()
     summary = "a BGP EVPN speaker for Linux VTEPs"
     daemon = from_parser(build_parser(), "evpnd", summary, __version__, date)
     (folder / "evpnd.8").write_text(daemon)

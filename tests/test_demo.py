@@ -29,16 +29,20 @@ def _tag(output: str) -> str:
     return found.group(1)
 
 
-def run_demo(*args: str, vteps: int | None = None) -> tuple[str, int]:
-    """Runs `evpnd demo ARGS` to the end; its output, and how many VTEPs it built (`vteps`,
-    or 3 and FRR's when installed). It must have pinged every pair and left no namespace
-    behind."""
+def run_demo(
+    *args: str,
+    vteps: int | None = None,
+    evpnd: tuple[str, ...] = (sys.executable, "-m", "evpnd.cli"),
+) -> tuple[str, int]:
+    """Runs `evpnd demo ARGS` to the end (`evpnd`: the program, e.g. the package's
+    /usr/bin/evpnd); its output, and how many VTEPs it built (`vteps`, or 3 and FRR's when
+    installed). It must have pinged every pair and left no namespace behind."""
     result = subprocess.run(
-        [sys.executable, "-m", "evpnd.cli", "demo", *args],
+        [*evpnd, "demo", *args],
         capture_output=True,
         text=True,
         timeout=180,
-        cwd=ROOT,
+        cwd=ROOT if evpnd[0] == sys.executable else "/",
     )
     out = result.stdout
     try:

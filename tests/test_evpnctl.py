@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from evpnd.control.tables import format_event
+from tests.as_user import Runtime, readable_runtime
 from tests.netns import LAB, ROOT, Evpnd, Lab, lab, listed_before_repair, wait_for
 from tests.test_dataplane import H1_MAC, H2_MAC, two_vteps, vtep_config
 
@@ -46,11 +47,19 @@ def two() -> Iterator[Two]:
         yield Two(the_lab, v1, v2, h2, e1, e2)
 
 
-def ctl(daemon: Evpnd, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+def ctl(
+    daemon: Evpnd, *args: str, user: tuple[str, Runtime] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """evpnctl ARGS; as `user`, with a copy of evpnd that user can read (tests/as_user.py)."""
     command = [sys.executable, "-m", "evpnd.control.cli", "-s", daemon.socket, *args]
-    if user is not None:
-        command = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--init-groups", *command]
-    return subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=ROOT)
+    if user is None:
+        return subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=ROOT)
+    name, runtime = user
+    command = ["setpriv", f"--reuid={name}", "--regid=nogroup", "--init-groups", runtime.python,
+               *command[1:]]  # fmt: skip
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=30, cwd=runtime.folder, env=runtime.env
+    )
 
 
 def both(daemon: Evpnd, *args: str) -> tuple[str, object]:
@@ -371,9 +380,10 @@ def test_readers_and_writers_by_group(two: Two) -> None:
     mode = os.stat(two.e1.socket)
     assert oct(mode.st_mode & 0o777) == "0o660"
     os.chmod(two.e1.home, 0o755)
-    read = ctl(two.e1, "show", "peers", user="nobody")
+    nobody = ("nobody", readable_runtime(two.lab.dir / "runtime"))
+    read = ctl(two.e1, "show", "peers", user=nobody)
     assert read.returncode == 0, read.stderr
-    refused = ctl(two.e1, "clear", "peer", f"{UNDERLAY}.2", user="nobody")
+    refused = ctl(two.e1, "clear", "peer", f"{UNDERLAY}.2", user=nobody)
     assert refused.returncode == 4
     assert "not allowed" in refused.stderr and "Traceback" not in refused.stderr
     assert two.e1.peer_state(f"{UNDERLAY}.2") == "Established"

@@ -14,22 +14,22 @@ UNIT = Path(__file__).resolve().parents[1] / "systemd" / "evpnd.service"
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
 def test_unit_verifies(tmp_path) -> None:
-    # verify resolves ExecStart: point it at a path that exists on any machine
+    # verify resolves ExecStart: point it at a path that exists on any machine (and the man
+    # pages are the package's: --man=no)
     unit = tmp_path / "evpnd.service"
     text = UNIT.read_text()
     unit.write_text(
-        text.replace("/usr/local/bin/evpnctl", "/bin/true").replace(
-            "/usr/local/bin/evpnd", "/bin/true"
-        )
+        text.replace("/usr/bin/evpnctl", "/bin/true").replace("/usr/bin/evpnd", "/bin/true")
     )
     result = subprocess.run(
-        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True
+        ["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True
     )
     problems = [
         line
         for line in result.stderr.splitlines()
         if "evpnd.service" in line and "Documentation" not in line
     ]
+    assert "Documentation=man:evpnd(8) man:evpnctl(8)" in text
     assert result.returncode == 0 and not problems, result.stderr
 
 
@@ -48,4 +48,15 @@ def test_a_reload_that_is_refused_fails_systemctl_reload() -> None:
     """ExecReload waits for evpnd's answer (evpnctl reload exits 1 when refused, as
     test_operator.py checks), instead of a signal that cannot fail."""
     reload = [line for line in UNIT.read_text().splitlines() if line.startswith("ExecReload=")]
-    assert reload == ["ExecReload=/usr/local/bin/evpnctl -s /run/evpnd/evpnd.sock reload"]
+    assert reload == ["ExecReload=/usr/bin/evpnctl -s /run/evpnd/evpnd.sock reload"]
+
+
+def test_the_unit_runs_the_packaged_programs() -> None:
+    """The Debian package installs /usr/bin/evpnd and /usr/bin/evpnctl; scripts/install --venv
+    rewrites these to its /usr/local/bin (checked in test_install.py)."""
+    commands = [
+        line.split("=", 1)[1].split()[0]
+        for line in UNIT.read_text().splitlines()
+        if line.startswith(("ExecStart=", "ExecStartPre=", "ExecReload="))
+    ]
+    assert commands == ["/usr/bin/evpnd", "/usr/bin/evpnd", "/usr/bin/evpnctl"]
