@@ -31,7 +31,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,7 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evpnd.control.client import ControlError, request  # noqa: E402
+from evpnd.control.client import request  # noqa: E402
 
 VNI = 100
 RT = "RT:65000:100"
@@ -77,6 +76,17 @@ KINDS = (
     "tamper_kernel",
     "stuck_watch",
     "show_routes",
+)
+#: What `tamper_kernel` does behind evpnd's back (either FDB half, a flood entry, a neighbour).
+TAMPERS = (
+    "fdb_del_self",
+    "fdb_del_master",
+    "fdb_change",
+    "fdb_stray",
+    "flood_del",
+    "neigh_del",
+    "neigh_change",
+    "neigh_stray",
 )
 CI_KINDS = tuple(k for k in KINDS if k not in ("vtep_isolated",))
 
@@ -169,9 +179,7 @@ def blaster_main(target: str, source: str, seed: int) -> None:
                     gone = rng.sample(sorted(announced), min(15, len(announced)))
                     data = b"".join(pack_announcements([pool[i] for i in new], attrs(hops[0])))
                     data += b"".join(
-                        pack_announcements(
-                            [pool[i] for i in again], attrs(hops[rng.randrange(2)])
-                        )
+                        pack_announcements([pool[i] for i in again], attrs(hops[rng.randrange(2)]))
                     )
                     data += b"".join(pack_withdrawals([pool[i] for i in gone]))
                     client.send(data)
@@ -685,7 +693,7 @@ class Soak:
         data = self.vtysh_json("show bgp l2vpn evpn")
         macs: list[tuple[str, str | None, str, int]] = []
         flood: set[str] = set()
-        for rd, entries in data.items():
+        for entries in data.values():
             if not isinstance(entries, dict) or "rd" not in entries:
                 continue
             for prefix, info in entries.items():
@@ -979,8 +987,7 @@ class Soak:
                 return {"target": rng.choice(["rr", *vteps]),
                         "how": rng.choice(["syntax", "restart_key", "bad_value"])}  # fmt: skip
             case "tamper_kernel":
-                how = rng.choice(["fdb_del_self", "fdb_del_master", "fdb_change", "fdb_stray",
-                                  "flood_del", "neigh_del", "neigh_change", "neigh_stray"])  # fmt: skip
+                how = rng.choice(TAMPERS)
                 return {"target": rng.choice(vteps), "how": how, "pick": rng.randrange(1000)}
             case "stuck_watch":
                 return {"target": rng.choice(["rr", *vteps]),
