@@ -834,11 +834,7 @@ class Soak:
         and every host reaches every other; then logs, RSS, fds and loop lag."""
         began = time.monotonic()
         self.checks += 1
-        # A host speaks to its own gateway once, so its VTEP (re)learns it after a restart
-        # or move flushed it (hosts are quiet otherwise).
-        for h in self.hosts.values():
-            subprocess.Popen(["ip", "netns", "exec", h.ns, "ping", "-c1", "-W1", SVI[h.vtep]],
-                             stdout=subprocess.DEVNULL).wait()  # fmt: skip
+        self.hosts_speak()
         # Damping may hold a restarted peer idle up to 16 s in a two-minute run; GR and
         # the stray pass (10 s) add theirs: 90 s is far above what a clean round needs.
         down: list[str] = []
@@ -853,13 +849,22 @@ class Soak:
         except Violation:
             raise Violation(f"sessions not Established after 90 s: {down}") from None
         last: list[str] = []
+        spoke = time.monotonic()
 
         def converged() -> bool:
-            nonlocal last
+            nonlocal last, spoke
+            if time.monotonic() - spoke > 10:
+                # live hosts speak: an SVI's entry for a quiet host goes stale and is
+                # collected (gc_stale_time, 60 s), and its MAC/IP route with it — on FRR too
+                self.hosts_speak()
+                spoke = time.monotonic()
             try:
-                last = self.differences()
+                seen = self.differences()
             except Exception as exc:  # FRR or a daemon not answering yet
-                last = [f"{type(exc).__name__}: {exc}"]
+                seen = [f"{type(exc).__name__}: {exc}"]
+            if seen != last and seen:
+                self.event("differences", problems=seen)  # each new picture, for the record
+            last = seen
             return not last
 
         try:
@@ -882,6 +887,19 @@ class Soak:
         self.sample()
         self.event("quiet check", seconds=round(time.monotonic() - began, 2))
         self.explained.clear()
+
+    def hosts_speak(self) -> None:
+        """Each host speaks to its own gateway once, so its VTEP (re)learns it after a restart
+        or move flushed it, and its SVI entry stays fresh (hosts are quiet otherwise)."""
+        procs = [
+            subprocess.Popen(
+                ["ip", "netns", "exec", h.ns, "ping", "-c1", "-W1", SVI[h.vtep]],
+                stdout=subprocess.DEVNULL,
+            )
+            for h in self.hosts.values()
+        ]
+        for p in procs:
+            p.wait()
 
     def check_logs(self) -> None:
         for daemon in self.daemons.values():
