@@ -312,6 +312,7 @@ class Soak:
         self.lost: Counter[str] = Counter()
         self.checks = 0
         self.convergence: list[float] = []
+        self.stopping = threading.Event()
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -483,6 +484,7 @@ class Soak:
         raise Violation(f"timed out after {timeout} s waiting for {what}; last saw: {last!r}")
 
     def close(self) -> None:
+        self.stopping.set()
         for process in self.processes:
             if process.poll() is None:
                 with contextlib.suppress(OSError):
@@ -835,8 +837,8 @@ class Soak:
         began = time.monotonic()
         self.checks += 1
         self.hosts_speak()
-        # Damping may hold a restarted peer idle up to 16 s in a two-minute run; GR and
-        # the stray pass (10 s) add theirs: 90 s is far above what a clean round needs.
+        # Damping holds a peer whose sessions keep failing idle for up to 120 s (an hour
+        # brings a VTEP's session there); in a two-minute run 16 s at most.
         down: list[str] = []
 
         def up() -> bool:
@@ -845,19 +847,13 @@ class Soak:
             return not down
 
         try:
-            self.wait("sessions Established", up, 90, 0.5)
+            self.wait("sessions Established", up, 150, 0.5)
         except Violation:
-            raise Violation(f"sessions not Established after 90 s: {down}") from None
+            raise Violation(f"sessions not Established after 150 s: {down}") from None
         last: list[str] = []
-        spoke = time.monotonic()
 
         def converged() -> bool:
-            nonlocal last, spoke
-            if time.monotonic() - spoke > 10:
-                # live hosts speak: an SVI's entry for a quiet host goes stale and is
-                # collected (gc_stale_time, 60 s), and its MAC/IP route with it — on FRR too
-                self.hosts_speak()
-                spoke = time.monotonic()
+            nonlocal last
             try:
                 seen = self.differences()
             except Exception as exc:  # FRR or a daemon not answering yet
@@ -888,6 +884,18 @@ class Soak:
         self.event("quiet check", seconds=round(time.monotonic() - began, 2))
         self.explained.clear()
 
+    def keep_hosts_speaking(self) -> None:
+        """Live hosts speak: every 10 s each pings its gateway. A quiet host's SVI entry goes
+        stale and is collected (gc_stale_time, 60 s, once the host's neighbour tables — one
+        count for all namespaces — pass gc_thresh1), and its MAC/IP route with it, on FRR too."""
+
+        def loop() -> None:
+            while not self.stopping.wait(10):  # the hosts' pace (a stimulus)
+                with contextlib.suppress(Exception):  # a host moving meanwhile
+                    self.hosts_speak()
+
+        threading.Thread(target=loop, daemon=True).start()
+
     def hosts_speak(self) -> None:
         """Each host speaks to its own gateway once, so its VTEP (re)learns it after a restart
         or move flushed it, and its SVI entry stays fresh (hosts are quiet otherwise)."""
@@ -896,7 +904,7 @@ class Soak:
                 ["ip", "netns", "exec", h.ns, "ping", "-c1", "-W1", SVI[h.vtep]],
                 stdout=subprocess.DEVNULL,
             )
-            for h in self.hosts.values()
+            for h in list(self.hosts.values())
         ]
         for p in procs:
             p.wait()
@@ -1135,6 +1143,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         soak.start_blaster()
         soak.quiet_check()
         soak.start_pings()
+        soak.keep_hosts_speaking()
         rng = random.Random(seed)
         end = time.monotonic() + args.seconds
         while time.monotonic() < end if replay is None else rounds < len(replay):
