@@ -848,6 +848,7 @@ class Soak:
 
         try:
             self.wait("sessions Established", up, 150, 0.5)
+            sessions_at = time.monotonic()
         except Violation:
             raise Violation(f"sessions not Established after 150 s: {down}") from None
         last: list[str] = []
@@ -865,6 +866,7 @@ class Soak:
 
         try:
             self.wait("the kernels to converge", converged, 60, 0.5)
+            kernels_at = time.monotonic()
         except Violation:
             raise Violation("kernel differences after 60 s: " + "; ".join(last)) from None
         failed: list[str] = []
@@ -881,7 +883,12 @@ class Soak:
         self.convergence.append(time.monotonic() - began)
         self.check_logs()
         self.sample()
-        self.event("quiet check", seconds=round(time.monotonic() - began, 2))
+        self.event(
+            "quiet check",
+            seconds=round(time.monotonic() - began, 2),
+            sessions_s=round(sessions_at - began, 2),
+            kernels_s=round(kernels_at - sessions_at, 2),
+        )
         self.explained.clear()
 
     def keep_hosts_speaking(self) -> None:
