@@ -209,3 +209,31 @@ def test_sequence_numbers_compare_across_the_wrap() -> None:
     assert newer(2**31, 0)  # exactly 2^31 apart: the plain order
     assert following([2**32 - 1, 3]) == 4  # 3 came after 2^32 - 1
     assert following([2**32 - 1]) == 0 and following([5, 9]) == 10
+
+
+def test_an_ip_that_moves_to_another_mac_leaves_no_binding_behind() -> None:
+    """The SVI's neighbour table holds one MAC per IP: when an IP's entry names a new MAC (a
+    host with a new NIC), the old MAC's binding is gone and its MAC/IP route withdrawn. Found
+    by the soak (benchmarks/soak.py --seed 2, `ip_move`): the old route stayed advertised."""
+    new_mac = bytes.fromhex("0200000000aa")
+    pair = LocalPair()
+    pair.a.observe(LocalMac(VNI, MAC), LocalHost(VNI, MAC, IP))
+    pair.deliver()
+    pair.a.observe(LocalMacGone(VNI, MAC), LocalMac(VNI, new_mac), LocalHost(VNI, new_mac, IP))
+    assert pair.a.local_routes(MAC) == []
+    assert pair.a.local_routes(new_mac) == [(b"", 0, False), (IP, 0, False)]
+    pair.deliver()
+    assert pair.b.winner(MAC) is None
+    # and back to the first MAC: the binding follows the neighbour entry, the new MAC stays
+    pair.a.observe(LocalHost(VNI, MAC, IP))
+    assert pair.a.local_routes(new_mac) == [(b"", 0, False)]
+    assert pair.a.local_routes(MAC) == [(IP, 0, False)]
+
+
+def test_an_ip_that_moves_away_and_back_in_one_batch_stays_announced() -> None:
+    new_mac = bytes.fromhex("0200000000aa")
+    pair = LocalPair()
+    pair.a.observe(LocalMac(VNI, MAC), LocalHost(VNI, MAC, IP))
+    pair.a.observe(LocalHost(VNI, new_mac, IP), LocalHost(VNI, MAC, IP))
+    assert pair.a.local_routes(MAC) == [(b"", 0, False), (IP, 0, False)]
+    assert pair.a.local_routes(new_mac) == []

@@ -478,3 +478,27 @@ def test_an_open_with_an_unknown_optional_parameter_is_refused() -> None:
         ErrorCode.OPEN_MESSAGE,
         OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER,
     )
+
+
+def test_a_connection_the_peer_closes_without_a_word_is_no_failure_of_ours() -> None:
+    """A peer in its idle hold (damping) closes our connection before reading a byte. Counted
+    as our failure, two damping speakers held each other off in turn — each refusal doubled
+    the other's hold, up to two minutes, and the session never came back (found by the soak:
+    benchmarks/soak.py --seed 3, evpnd reflector and evpnd VTEP after link flaps). A
+    connection that brought bytes (a header error, a NOTIFICATION) still counts."""
+    pair = PeerPair()
+    peer = pair.a.peer
+    peer.start(pair.now)
+    for _ in range(10):
+        conn = peer.connection_made(pair.now, outbound=True)
+        assert conn is not None
+        peer.connection_lost(conn, pair.now)  # closed by the peer, nothing read
+        pair.advance(5)
+    assert peer.damping.failures == 0 and not peer.damping.holding(pair.now)
+    for _ in range(3):
+        conn = peer.connection_made(pair.now, outbound=True)
+        assert conn is not None
+        peer.data_received(conn, b"\x00" * 19, pair.now)  # no marker: a header error
+        peer.connection_lost(conn, pair.now)
+        pair.advance(5)
+    assert peer.damping.failures == 3

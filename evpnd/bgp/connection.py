@@ -79,6 +79,8 @@ class Connection:
         self._attribute_cache: dict[bytes, object] = {}
         self._size = 0
         self.messages_in = 0
+        #: bytes read from the peer: none at all means it closed without a word (damping.py)
+        self.bytes_in = 0
         self.messages_out = 1
         self.updates_in = 0
         self.updates_out = 0
@@ -92,6 +94,7 @@ class Connection:
     def receive_data(self, data: bytes, now: float) -> None:
         if self.state is State.IDLE:
             return
+        self.bytes_in += len(data)
         self._reader.feed(data)
         while self.alive:
             raw = self._reader.next_message()

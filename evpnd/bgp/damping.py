@@ -1,8 +1,9 @@
 """RFC 4271 §8.1.1's IdleHoldTimer with DampPeerOscillations, sans I/O: a peer whose sessions
 keep failing soon after they start waits longer and longer before it may connect again.
 
-A failure is the end of the last connection with a peer (a collision's loser is none) when no
-session was Established on it or the session lasted less than `stable` seconds; a session that
+A failure is the end of the last connection with a peer (a collision's loser is none; nor is
+a connection the peer closed before sending a byte: its refusal, as in its own idle hold) when
+no session was Established on it or the session lasted less than `stable` seconds; a session that
 stayed up that long first forgets earlier failures. The first `free` failures in a row cost
 nothing beyond the connect-retry back-off (a peer restarting, a collision settling); after
 them each failure holds the peer idle for `first` seconds, doubling, at most `cap`:

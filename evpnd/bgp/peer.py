@@ -410,7 +410,11 @@ class Peer:
             self.last_error = self._cause = event.reason
         if self.admin_up and not self._connections:
             self._base = State.ACTIVE
-            if not self._not_a_failure:
+            # A connection the peer closed before sending a byte is its refusal (its own
+            # idle hold, say), no failure of ours: counted, two damping speakers held each
+            # other off in turn, each refusal doubling the other's hold.
+            silent = up_since is None and conn.bytes_in == 0
+            if not self._not_a_failure and not silent:
                 idle_hold = self.damping.ended(now, up_since)
                 if idle_hold:
                     self._actions.append(PeerDamped(idle_hold, self.damping.failures))

@@ -255,6 +255,8 @@ class ControlServer:
                     answer = {"ok": False, "error": str(exc)}
                     if isinstance(exc, Refused):
                         answer["refused"] = True
+                except (ConnectionError, _Gone):
+                    raise  # the client went (a killed `watch`): no failure of the request
                 except Exception as exc:  # a bug behind one command: said, and the rest runs
                     log.exception("control request failed", command=str(request.get("command")))
                     answer = {"ok": False, "error": f"internal error: {exc!s} (see the log)"}
@@ -279,10 +281,10 @@ class ControlServer:
         encode, and in one piece they held the loop as long."""
         pacer = Pacer()
         for chunk in batches(json_pieces(answer), CHUNK):
-            writer.write(chunk.encode())
+            _write(writer, chunk.encode())
             await self._drain(writer)
             await pacer.tick()
-        writer.write(b"\n")
+        _write(writer, b"\n")
         await self._drain(writer)
         await paced_release(answer, pacer)
 
@@ -302,10 +304,19 @@ class ControlServer:
         async for event in events:
             if vni is not None and event.get("vni") not in (None, int(vni)):
                 continue
-            writer.write(json.dumps(event).encode() + b"\n")
+            _write(writer, json.dumps(event).encode() + b"\n")
             await writer.drain()
             sent += 1
             if sent % 64 == 0:
                 # neither drain() nor a queue with items in it yields: without this, one
                 # watcher would write its whole backlog in one turn of the loop
                 await asyncio.sleep(0)
+
+
+def _write(writer: asyncio.StreamWriter, data: bytes) -> None:
+    """A write to a client that may have gone: uvloop's transports raise RuntimeError (not
+    ConnectionError, and asyncio's drop the bytes) on a write once the peer has closed — a
+    killed `evpnctl watch` is no failure of the request, and nothing more can be said to it."""
+    if writer.is_closing():
+        raise _Gone
+    writer.write(data)

@@ -141,6 +141,15 @@ class LocalRoutes:
                     continue  # the host lives behind another VTEP (see the module's rules)
                 if self._learn(key, False):
                     fresh.append(key)
+                    # The SVI holds one MAC per IP: a binding of the IP to another MAC is
+                    # gone — at once, so that a later observation in this batch may bring it
+                    # back (the IP moving back) and be announced again.
+                    moved = [
+                        k
+                        for k in self.local
+                        if k[0] == seen.vni and k[2] == seen.ip and k[1] != seen.mac
+                    ]
+                    self._forget(moved, step)
             elif isinstance(seen, LocalMacGone):
                 key = (seen.vni, seen.mac, b"")
                 self.ports.pop((seen.vni, seen.mac), None)
@@ -149,7 +158,7 @@ class LocalRoutes:
             else:
                 gone += [k for k in self.local if k[0] == seen.vni and k[2] == seen.ip]
         self._forget(gone, step)
-        self._announce(fresh, now, step)
+        self._announce([k for k in fresh if k in self.local], now, step)
         return step
 
     def rib_changed(self, changes: list[RouteChange], now: float) -> Step:
