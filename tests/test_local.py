@@ -3,6 +3,9 @@ learning rules) between two in-memory VTEPs: no kernel, no root, no sleeping."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from evpnd.evpn.extcommunities import RouterMac, RouteTarget
 from evpnd.evpn.identifiers import RouteDistinguisher
 from evpnd.evpn.routes import MacIpRoute
@@ -237,3 +240,35 @@ def test_an_ip_that_moves_away_and_back_in_one_batch_stays_announced() -> None:
     pair.a.observe(LocalHost(VNI, new_mac, IP), LocalHost(VNI, MAC, IP))
     assert pair.a.local_routes(MAC) == [(b"", 0, False), (IP, 0, False)]
     assert pair.a.local_routes(new_mac) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["host", "host_gone", "mac_gone"]), st.integers(0, 3), st.integers(0, 2)
+        ),
+        max_size=30,
+    )
+)
+def test_the_ip_index_is_what_the_local_hosts_say(steps: list[tuple[str, int, int]]) -> None:
+    """The (VNI, IP) index that finds an IP's keys without walking every local host (an IP
+    moving between MACs, an IP gone) always equals a count from scratch."""
+    pair = LocalPair()
+    core = pair.a.core
+    macs = [bytes.fromhex(f"0200000000{n:02x}") for n in range(4)]
+    ips = [bytes((10, 0, 100, n)) for n in (1, 2, 3)]
+    for kind, mac, ip in steps:
+        if kind == "host":
+            pair.a.observe(LocalMac(VNI, macs[mac]), LocalHost(VNI, macs[mac], ips[ip]))
+        elif kind == "host_gone":
+            pair.a.observe(LocalHostGone(VNI, ips[ip]))
+        else:
+            pair.a.observe(LocalMacGone(VNI, macs[mac]))
+        counted: dict[tuple[int, bytes], set[tuple[int, bytes, bytes]]] = {}
+        for key in core.local:
+            if key[2]:
+                counted.setdefault((key[0], key[2]), set()).add(key)
+        assert core._ips == counted
+        # one MAC per IP on the SVI: a binding moved to another MAC leaves no other behind
+        assert all(len(keys) == 1 for keys in counted.values())

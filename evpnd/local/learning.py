@@ -78,6 +78,9 @@ class LocalRoutes:
         self.local: dict[LocalKey, bool] = {}
         #: (VNI, MAC) -> its local keys (the MAC alone, and each of its IPs)
         self._keys: dict[tuple[int, bytes], set[LocalKey]] = {}
+        #: (VNI, IP) -> its local keys (one, unless the IP is moving between MACs): the keys
+        #: an IP's news concern, found without a walk over every local host
+        self._ips: dict[tuple[int, bytes], set[LocalKey]] = {}
         #: the route in the RIB for each local key (a withdrawal needs no VNI to rebuild it)
         self._announced: dict[LocalKey, MacIpRoute] = {}
         #: our sequence number per (VNI, MAC)
@@ -144,11 +147,7 @@ class LocalRoutes:
                     # The SVI holds one MAC per IP: a binding of the IP to another MAC is
                     # gone — at once, so that a later observation in this batch may bring it
                     # back (the IP moving back) and be announced again.
-                    moved = [
-                        k
-                        for k in self.local
-                        if k[0] == seen.vni and k[2] == seen.ip and k[1] != seen.mac
-                    ]
+                    moved = [k for k in self._ips.get(key[::2], ()) if k[1] != seen.mac]
                     self._forget(moved, step)
             elif isinstance(seen, LocalMacGone):
                 key = (seen.vni, seen.mac, b"")
@@ -156,7 +155,7 @@ class LocalRoutes:
                 if key in self.local:
                     gone.append(key)
             else:
-                gone += [k for k in self.local if k[0] == seen.vni and k[2] == seen.ip]
+                gone += self._ips.get((seen.vni, seen.ip), ())
         self._forget(gone, step)
         self._announce([k for k in fresh if k in self.local], now, step)
         return step
@@ -206,6 +205,8 @@ class LocalRoutes:
             return False
         self.local[key] = sticky
         self._keys.setdefault(key[:2], set()).add(key)
+        if key[2]:
+            self._ips.setdefault(key[::2], set()).add(key)
         return True
 
     def _announce(self, keys: list[LocalKey], now: float, step: Step) -> None:
@@ -241,11 +242,12 @@ class LocalRoutes:
         for key in keys:
             if self.local.pop(key, None) is None:
                 continue
-            mine = self._keys.get(key[:2])
-            if mine is not None:
-                mine.discard(key)
-                if not mine:
-                    del self._keys[key[:2]]
+            for index, at in ((self._keys, key[:2]), (self._ips, key[::2])):
+                mine = index.get(at)
+                if mine is not None:
+                    mine.discard(key)
+                    if not mine:
+                        del index[at]
             old = self._announced.pop(key, None)
             if old is not None:
                 withdrawn.append(old)
