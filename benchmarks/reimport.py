@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.converge import ATTRS, routes
+from benchmarks.loopwait import LoopWait
 from evpnd.cli import GC_THRESHOLDS
 from evpnd.kernel.dataplane import REIMPORT_SLICE
 from evpnd.kernel.desired import DesiredState, VniPorts
@@ -60,26 +61,14 @@ def filled(count: int, before: list[int]) -> tuple[DesiredState, dict[str, list[
 
 async def sliced(state: DesiredState) -> tuple[float, float, int]:
     """Seconds to the new wish, the longest the loop waited, and the entries it changes."""
-    loop = asyncio.get_running_loop()
-    longest, last, running = 0.0, loop.time(), True
-
-    async def ticker() -> None:
-        nonlocal longest, last
-        while running:
+    async with LoopWait() as waited:
+        started = time.perf_counter()
+        job = Reimport(state)
+        while not job.step(REIMPORT_SLICE):
             await asyncio.sleep(0)
-            now = loop.time()
-            longest, last = max(longest, now - last), now
-
-    tick = loop.create_task(ticker())
-    started = time.perf_counter()
-    job = Reimport(state)
-    while not job.step(REIMPORT_SLICE):
-        await asyncio.sleep(0)
-    seconds = time.perf_counter() - started
-    running = False
-    await tick
+        seconds = time.perf_counter() - started
     assert job.result is not None
-    return seconds, longest, sum(job.result.values())
+    return seconds, waited.longest, sum(job.result.values())
 
 
 def main() -> None:

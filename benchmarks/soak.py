@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from evpnd.control.client import request  # noqa: E402
+from tests.waiting import wait_for  # noqa: E402
 
 VNI = 100
 RT = "RT:65000:100"
@@ -470,18 +471,7 @@ class Soak:
             self.pings[target] = Ping(process, self)
 
     def wait(self, what: str, probe: Callable[[], Any], timeout: float, every: float = 0.2) -> Any:
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            try:
-                last = probe()
-            except Exception as exc:  # a probe may fail while things come up
-                last = exc
-            else:
-                if last:
-                    return last
-            time.sleep(every)
-        raise Violation(f"timed out after {timeout} s waiting for {what}; last saw: {last!r}")
+        return wait_for(what, probe, timeout, every, failure=Violation)
 
     def close(self) -> None:
         self.stopping.set()

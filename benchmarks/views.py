@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.converge import ATTRS, VTEP, routes
+from benchmarks.loopwait import LoopWait
 from evpnd.cli import GC_THRESHOLDS
 from evpnd.config import parse
 from evpnd.control.server import ControlServer
@@ -64,37 +65,25 @@ def filled(count: int, folder: str, loop: asyncio.AbstractEventLoop) -> Daemon:
 async def ask(socket_path: str, words: list[str]) -> tuple[float, float, int]:
     """evpnctl's seconds for one command, the loop's longest wait meanwhile, its output's
     bytes."""
-    loop = asyncio.get_running_loop()
-    longest, last, running = 0.0, loop.time(), True
-
-    async def ticker() -> None:
-        nonlocal longest, last
-        while running:
-            await asyncio.sleep(0)
-            now = loop.time()
-            longest, last = max(longest, now - last), now
-
-    tick = loop.create_task(ticker())
-    started = time.perf_counter()
-    client = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "from evpnd.control.cli import main; raise SystemExit(main())",
-        "-s",
-        socket_path,
-        *words,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    size = 0
-    assert client.stdout is not None
-    while chunk := await client.stdout.read(1 << 20):
-        size += len(chunk)
-    status = await client.wait()
-    seconds = time.perf_counter() - started
-    running = False
-    await tick
+    async with LoopWait() as waited:
+        started = time.perf_counter()
+        client = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "from evpnd.control.cli import main; raise SystemExit(main())",
+            "-s",
+            socket_path,
+            *words,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        size = 0
+        assert client.stdout is not None
+        while chunk := await client.stdout.read(1 << 20):
+            size += len(chunk)
+        status = await client.wait()
+        seconds = time.perf_counter() - started
     assert status == 0, f"evpnctl {' '.join(words)}: exit {status}"
-    return seconds, longest, size
+    return seconds, waited.longest, size
 
 
 async def run(count: int, wanted: list[str]) -> list[dict[str, object]]:

@@ -7,7 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30, every: float = 0.2) -> Any:
+def wait_for(
+    what: str,
+    probe: Callable[[], Any],
+    timeout: float = 30,
+    every: float = 0.2,
+    failure: type[Exception] = AssertionError,
+) -> Any:
+    """`probe`'s first true answer; `failure` (with what was waited for and the last answer)
+    when none came within `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -19,4 +27,4 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30, every: fl
             if last:
                 return last
         time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}; last saw: {last!r}")
+    raise failure(f"timed out after {timeout} s waiting for {what}; last saw: {last!r}")
