@@ -14,6 +14,7 @@ The run below replays seed 3's kinds of fault (the CI set)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -31,8 +32,11 @@ pytestmark = [
 SEED = int(os.environ.get("EVPND_SOAK_SEED", "3"))
 
 
-def test_two_minutes_of_faults_leave_every_kernel_as_the_fabric_says() -> None:
-    result = soak.main(["--seconds", "120", "--seed", str(SEED), "--ci"])
+def test_two_minutes_of_faults_leave_every_kernel_as_the_fabric_says(tmp_path: Path) -> None:
+    # the event log (and the daemons' logs after a violation) in pytest's own folder: kept
+    # for a replay, cleared with pytest's older runs, never left in /tmp
+    log = tmp_path / "soak.log"
+    result = soak.main(["--seconds", "120", "--seed", str(SEED), "--ci", "--log", str(log)])
     assert result["violations"] == [], result
     assert sum(result["faults"].values()) >= 10, result
     assert result["max_loop_lag_s"] < 0.2, result
