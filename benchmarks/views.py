@@ -29,6 +29,7 @@ from evpnd.config import parse
 from evpnd.control.server import ControlServer
 from evpnd.daemon import commands
 from evpnd.daemon.daemon import Daemon
+from evpnd.evpn.routes import EvpnRoute
 from evpnd.rib.paths import Source
 
 COMMANDS = [
@@ -54,10 +55,16 @@ def filled(count: int, folder: str, loop: asyncio.AbstractEventLoop) -> Daemon:
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
+    return daemon_with(folder, loop, routes(count))
+
+
+def daemon_with(folder: str, loop: asyncio.AbstractEventLoop, table: list[EvpnRoute]) -> Daemon:
+    """A daemon, not started (no socket, no kernel), whose RIB holds `table` as one remote
+    VTEP's routes in VNI 100 (tests/test_control_load.py uses it too)."""
     config = parse(CONFIG.format(folder=folder))
     daemon = Daemon(config, loop)
     daemon._originate(config)  # VNI 100 and its Type 3: what imports the routes
-    daemon.rib.update(Source(VTEP, VTEP, 65000, ibgp=True), routes(count), ATTRS, [])
+    daemon.rib.update(Source(VTEP, VTEP, 65000, ibgp=True), table, ATTRS, [])
     daemon.rib.take_changes()
     return daemon
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,43 +16,20 @@ from typing import Any
 
 import pytest
 
-from evpnd.bgp.attributes import AsPath, PathAttributes
-from evpnd.config import parse
+from benchmarks.converge import VTEP
+from benchmarks.views import daemon_with
 from evpnd.control import pacing
 from evpnd.control.server import MAX_CLIENTS, ControlServer
 from evpnd.daemon import commands, views
 from evpnd.daemon.daemon import Daemon
-from evpnd.evpn.extcommunities import Encapsulation, RouteTarget
 from evpnd.evpn.identifiers import ZERO_ESI, RouteDistinguisher
-from evpnd.evpn.routes import MacIpRoute
-from evpnd.rib.paths import Source
-
-VTEP = "192.168.60.2"
-ATTRS = PathAttributes(
-    origin=0,
-    as_path=AsPath(),
-    local_pref=100,
-    ext_communities=(Encapsulation(8), RouteTarget(0, 65000, 100)),
-    nexthop=socket.inet_aton(VTEP),
-)
-CONFIG = """
-asn: 65000
-router_id: 192.168.60.1
-state_dir: {folder}
-control_socket: {folder}/evpnd.sock
-evpn:
-  program_kernel: false
-  vtep_ip: 192.168.60.1
-  vnis: [{{vni: 100}}]
-"""
+from evpnd.evpn.routes import EvpnRoute, MacIpRoute
 
 
 def _daemon(folder: str, count: int, loop: asyncio.AbstractEventLoop) -> Daemon:
-    config = parse(CONFIG.format(folder=folder))
-    daemon = Daemon(config, loop)
-    daemon._originate(config)
+    """`count` remote MACs, every other one with an IP (so `show neigh` has rows)."""
     rd = RouteDistinguisher.from_text(f"{VTEP}:1")
-    routes = [
+    routes: list[EvpnRoute] = [
         MacIpRoute(
             rd,
             0,
@@ -64,9 +40,7 @@ def _daemon(folder: str, count: int, loop: asyncio.AbstractEventLoop) -> Daemon:
         )
         for i in range(count)
     ]
-    daemon.rib.update(Source(VTEP, VTEP, 65000, ibgp=True), routes, ATTRS, [])
-    daemon.rib.take_changes()
-    return daemon
+    return daemon_with(folder, loop, routes)
 
 
 @pytest.mark.parametrize("command", ["show routes", "show mac", "show neigh", "show vni"])
